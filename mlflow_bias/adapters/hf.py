@@ -1,0 +1,296 @@
+"""Log-likelihood scoring for a transformers causal LM held in memory.
+
+Convention (same as lm-evaluation-harness): the tokenizer's BOS token, else its EOS token, is the
+context of the first token; a text's log-likelihood is the sum over all its tokens of
+log P(token | preceding tokens), in nats.
+
+Speed, without changing the numbers beyond float32 rounding:
+- unique texts only, batched and sorted by length (right padding, so real positions never see a
+  pad token under causal attention);
+- texts that share a token prefix (a counterfactual pair, a chat-template preamble) are grouped:
+  the prefix is run once, its key/value cache is copied to each member, and only the suffixes are
+  run on top of it;
+- the vocabulary projection is applied only to the positions that predict a scored token, in
+  chunks, and each chunk is reduced to one log-probability per position at once, so no
+  full-vocabulary log-softmax over the batch is ever held in memory.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mlflow_bias.adapters.base import LOGLIKELIHOOD, GENERATE
+from mlflow_bias.errors import CapabilityError
+
+# Rows of hidden states sent through the vocabulary projection at once: bounds the logits held
+# in memory to about LOGIT_CHUNK_ELEMENTS floats whatever the batch size.
+LOGIT_CHUNK_ELEMENTS = 8_000_000
+
+
+@dataclass
+class _PrefixGroup:
+    """Token sequences that share their first `shared` tokens (BOS included)."""
+
+    members: list[int] = field(default_factory=list)  # indices into the unique sequences
+    shared: int = 0
+
+
+def context_token_id(tokenizer: Any) -> int:
+    """BOS if the tokenizer has one, else EOS: the context of a text's first token."""
+    for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return int(token_id)
+    raise CapabilityError(
+        "The tokenizer has neither a BOS nor an EOS token, so the first token of a text has no "
+        "context to be scored from. Set tokenizer.bos_token (or eos_token) before scoring."
+    )
+
+
+def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def plan_prefix_groups(
+    sequences: Sequence[Sequence[int]], max_group_size: int, min_shared: int = 3
+) -> list[_PrefixGroup]:
+    """Group sequences so that a shared prefix is computed once.
+
+    Sequences are visited in lexicographic order, so those with a long common prefix are
+    adjacent. A sequence joins the open group when the tokens it saves (the new shared length)
+    outweigh the tokens the existing members lose if the shared prefix has to shrink; each member
+    keeps at least one token of its own to score.
+    """
+    order = sorted(range(len(sequences)), key=lambda i: tuple(sequences[i]))
+    groups: list[_PrefixGroup] = []
+    current: _PrefixGroup | None = None
+    for index in order:
+        seq = sequences[index]
+        if current is not None and len(current.members) < max_group_size:
+            first = sequences[current.members[0]]
+            shared = min(current.shared, _common_prefix_length(first, seq), len(seq) - 1)
+            lost = (current.shared - shared) * len(current.members)
+            if shared >= min_shared and shared > lost:
+                current.members.append(index)
+                current.shared = shared
+                continue
+        current = _PrefixGroup(members=[index], shared=len(seq) - 1)
+        groups.append(current)
+    return groups
+
+
+class HFCausalLM:
+    """A transformers causal LM and its tokenizer, scored in memory.
+
+    `batch_size` counts sequences per forward pass. The model is used as given (dtype and device
+    included); it is put in eval mode.
+    """
+
+    capabilities = frozenset({LOGLIKELIHOOD, GENERATE})
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        batch_size: int = 32,
+        share_prefixes: bool = True,
+        progress: bool = True,
+        name: str | None = None,
+    ) -> None:
+        if not hasattr(model, "get_output_embeddings") or model.get_output_embeddings() is None:
+            raise CapabilityError(
+                f"{type(model).__name__} has no language-modelling head, so it cannot give "
+                "log-probabilities. Pass a causal LM (AutoModelForCausalLM)."
+            )
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.batch_size = int(batch_size)
+        self.share_prefixes = share_prefixes
+        self.progress = progress
+        self.name = name or getattr(model, "name_or_path", None) or type(model).__name__
+        self._context_id = context_token_id(tokenizer)
+        self._softcap = getattr(model.config, "final_logit_softcapping", None)
+        # transformers renamed the decoder's `past_key_values` argument to `cache`
+        forward = inspect.signature(model.get_decoder().forward).parameters
+        self._cache_arg = "cache" if "cache" in forward else "past_key_values"
+
+    # -- the protocol -------------------------------------------------------------------------
+    def describe(self) -> dict[str, str]:
+        return {
+            "model": str(self.name),
+            "model_class": type(self.model).__name__,
+            "dtype": str(self.model.dtype).replace("torch.", ""),
+            "context_token": str(self._context_id),
+        }
+
+    def __call__(self, model_input: Any) -> list[float]:
+        """Pyfunc-style call: the log-likelihood of each row's text (first column).
+
+        Lets the adapter itself be passed as `model=` to `mlflow.models.evaluate`.
+        """
+        column = model_input.iloc[:, 0] if hasattr(model_input, "iloc") else model_input
+        return self.loglikelihood([str(t) for t in column]).tolist()
+
+    @torch.inference_mode()
+    def loglikelihood(self, texts: Sequence[str]) -> np.ndarray:
+        """Log-likelihood of each text in nats, float64, in the order given."""
+        unique: dict[str, int] = {}
+        for text in texts:
+            unique.setdefault(text, len(unique))
+        sequences = [self._encode(text) for text in unique]
+        scores = np.zeros(len(sequences), dtype=np.float64)
+        scorable = [i for i, s in enumerate(sequences) if len(s) > 1]  # "" scores 0 nats
+        if self.share_prefixes:
+            groups = plan_prefix_groups([sequences[i] for i in scorable], self.batch_size)
+            for group in groups:
+                group.members = [scorable[m] for m in group.members]
+        else:
+            groups = [_PrefixGroup(members=[i], shared=len(sequences[i]) - 1) for i in scorable]
+        singles = [g.members[0] for g in groups if len(g.members) == 1]
+        shared = [g for g in groups if len(g.members) > 1]
+        batches = self._plan_batches(sequences, singles, shared)
+        for kind, batch in tqdm(
+            batches, desc="log-likelihood", unit="batch", disable=not self.progress, leave=False
+        ):
+            if kind == "full":
+                self._score_full(sequences, batch, scores)
+            else:
+                self._score_shared(sequences, batch, scores)
+        index = [unique[text] for text in texts]
+        return scores[index]
+
+    # -- planning -----------------------------------------------------------------------------
+    def _encode(self, text: str) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return [self._context_id, *ids]
+
+    def _plan_batches(
+        self, sequences: list[list[int]], singles: list[int], shared: list[_PrefixGroup]
+    ) -> list[tuple[str, Any]]:
+        batches: list[tuple[str, Any]] = []
+        singles = sorted(singles, key=lambda i: len(sequences[i]), reverse=True)
+        for start in range(0, len(singles), self.batch_size):
+            batches.append(("full", singles[start : start + self.batch_size]))
+        # Groups sorted by prefix length, packed until the suffix count reaches the batch size.
+        shared = sorted(shared, key=lambda g: (g.shared, len(g.members)), reverse=True)
+        pack: list[_PrefixGroup] = []
+        count = 0
+        for group in shared:
+            if pack and count + len(group.members) > self.batch_size:
+                batches.append(("shared", pack))
+                pack, count = [], 0
+            pack.append(group)
+            count += len(group.members)
+        if pack:
+            batches.append(("shared", pack))
+        return batches
+
+    # -- scoring ------------------------------------------------------------------------------
+    def _pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = 1
+        device = self.model.device
+        return ids.to(device), mask.to(device)
+
+    def _token_logprobs(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """log P(target) for each row of hidden states, through the LM head in chunks."""
+        head = self.model.get_output_embeddings()
+        vocab = head.weight.shape[0]
+        rows = max(1, LOGIT_CHUNK_ELEMENTS // vocab)
+        out = []
+        for start in range(0, hidden.shape[0], rows):
+            logits = head(hidden[start : start + rows]).float()
+            if self._softcap:
+                logits = torch.tanh(logits / self._softcap) * self._softcap
+            picked = logits.gather(1, targets[start : start + rows, None]).squeeze(1)
+            out.append(picked - torch.logsumexp(logits, dim=-1))
+        return torch.cat(out) if out else hidden.new_zeros(0)
+
+    def _decoder(self) -> Any:
+        return self.model.get_decoder()
+
+    def _score_full(self, sequences: list[list[int]], batch: list[int], scores: np.ndarray) -> None:
+        ids, mask = self._pad([sequences[i] for i in batch])
+        hidden = self._decoder()(input_ids=ids, attention_mask=mask, use_cache=False)[0]
+        # position t predicts token t+1; keep only positions whose next token is real
+        predict = mask[:, 1:].bool()
+        token_lp = self._token_logprobs(hidden[:, :-1][predict], ids[:, 1:][predict])
+        per_row = torch.zeros(len(batch), dtype=torch.float64, device=token_lp.device)
+        per_row.index_add_(0, predict.nonzero()[:, 0], token_lp.double())
+        scores[batch] = per_row.cpu().numpy()
+
+    def _score_shared(
+        self, sequences: list[list[int]], groups: list[_PrefixGroup], scores: np.ndarray
+    ) -> None:
+        decoder = self._decoder()
+        prefixes = [sequences[g.members[0]][: g.shared] for g in groups]
+        p_ids, p_mask = self._pad(prefixes)
+        out = decoder(input_ids=p_ids, attention_mask=p_mask, use_cache=True)
+        p_hidden, cache = out[0], out[1]
+        # log-probabilities of the prefix tokens themselves (after the context token)
+        predict = p_mask[:, 1:].bool()
+        lp = self._token_logprobs(p_hidden[:, :-1][predict], p_ids[:, 1:][predict])
+        prefix_lp = torch.zeros(len(groups), dtype=torch.float64, device=lp.device)
+        prefix_lp.index_add_(0, predict.nonzero()[:, 0], lp.double())
+
+        owner = [gi for gi, g in enumerate(groups) for _ in g.members]
+        members = [m for g in groups for m in g.members]
+        owner_t = torch.tensor(owner, dtype=torch.long, device=p_ids.device)
+        prefix_len = torch.tensor([g.shared for g in groups], device=p_ids.device)[owner_t]
+        suffixes = [sequences[m][groups[gi].shared :] for gi, m in zip(owner, members)]
+        s_ids, s_mask = self._pad(suffixes)
+
+        # the first suffix token is predicted by the last prefix position
+        last_hidden = p_hidden[owner_t, prefix_len - 1]
+        first_lp = self._token_logprobs(last_hidden, s_ids[:, 0])
+
+        cache.batch_select_indices(owner_t)
+        width = s_ids.shape[1]
+        attention = torch.cat([p_mask[owner_t], s_mask], dim=1)
+        positions = prefix_len[:, None] + torch.arange(width, device=p_ids.device)[None, :]
+        s_hidden = decoder(
+            input_ids=s_ids,
+            attention_mask=attention,
+            position_ids=positions,
+            use_cache=True,
+            **{self._cache_arg: cache},
+        )[0]
+        predict = s_mask[:, 1:].bool()
+        rest_lp = self._token_logprobs(s_hidden[:, :-1][predict], s_ids[:, 1:][predict])
+        per_row = first_lp.double() + prefix_lp[owner_t]
+        per_row.index_add_(0, predict.nonzero()[:, 0], rest_lp.double())
+        scores[members] = per_row.cpu().numpy()
+
+
+@torch.inference_mode()
+def loglikelihood_one_by_one(model: Any, tokenizer: Any, texts: Sequence[str]) -> np.ndarray:
+    """Reference implementation: one text at a time, full logits, plain log-softmax.
+
+    Slow on purpose; it is the yardstick the batched adapter is tested and benchmarked against.
+    """
+    context = context_token_id(tokenizer)
+    out = np.zeros(len(texts), dtype=np.float64)
+    for i, text in enumerate(texts):
+        ids = [context, *tokenizer(text, add_special_tokens=False)["input_ids"]]
+        if len(ids) < 2:
+            continue
+        tensor = torch.tensor([ids], device=model.device)
+        logits = model(input_ids=tensor).logits[0, :-1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        out[i] = logprobs.gather(1, tensor[0, 1:, None]).sum().item()
+    return out

@@ -1,0 +1,79 @@
+"""`mlflow_bias.evaluate`: `mlflow.models.evaluate` with the bias evaluator, accepting every probe
+and model form users have at hand (probe names, paths, `datasets.Dataset`, (model, tokenizer))."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models.evaluation import EvaluationResult
+from mlflow.tracking import MlflowClient
+
+from mlflow_bias.adapters import HFCausalLM
+from mlflow_bias.probes import detect_kind, load, to_dataframe, validate_pairs
+
+DEFAULT_PROBE = "gender-occupation"
+
+
+def probe_frame(data: Any) -> pd.DataFrame:
+    """A probe name (`name` or `name@version`), path, Dataset or DataFrame, as a DataFrame."""
+    if isinstance(data, str) and "/" not in data and "." not in data.split("@")[0]:
+        name, _, version = data.partition("@")
+        return load(name, version or None).to_pandas()
+    return to_dataframe(data)
+
+
+def resolve_registered(model_uri: str) -> tuple[str | None, str | None]:
+    """(`name/version`, model_id) for a `models:/name/N` or `models:/name@alias` URI."""
+    if not model_uri.startswith("models:/"):
+        return None, None
+    ref = model_uri[len("models:/"):].rstrip("/")
+    client = MlflowClient()
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        mv = client.get_model_version_by_alias(name, alias)
+    elif "/" in ref:
+        name, version = ref.rsplit("/", 1)
+        mv = client.get_model_version(name, version)
+    else:
+        return None, None
+    return f"{mv.name}/{mv.version}", getattr(mv, "model_id", None)
+
+
+def evaluate(
+    model: Any,
+    data: Any = DEFAULT_PROBE,
+    *,
+    run_name: str | None = None,
+    **config: Any,
+) -> EvaluationResult:
+    """Evaluate `model` on a probe in an MLflow run; `config` is the bias evaluator's config.
+
+    `model` may be an MLflow model URI, a loaded pyfunc, an `HFCausalLM`, or a
+    `(model, tokenizer)` pair; `data` a probe name, path, Dataset or DataFrame.
+    """
+    model_id = None
+    if isinstance(model, tuple):
+        model = HFCausalLM(*model, batch_size=config.get("batch_size", 32),
+                           progress=config.get("progress", True))
+    if isinstance(model, str):
+        label, model_id = resolve_registered(model)
+        if label:
+            config.setdefault("model_version", label)
+        if "@" not in model:
+            model_id = None  # mlflow resolves models:/name/N itself; only aliases lose the link
+    frame = probe_frame(data)
+    if detect_kind(frame).name == "counterfactual_pairs":
+        validate_pairs(frame)  # our message, before MLflow touches the data
+    run = nullcontext() if mlflow.active_run() else mlflow.start_run(run_name=run_name)
+    with run:  # a run started here ends FAILED if the evaluation raises
+        return mlflow.models.evaluate(
+            model=model,
+            data=frame,
+            model_type="bias",
+            evaluators=["bias"],
+            evaluator_config={"bias": config},
+            model_id=model_id,
+        )

@@ -1,0 +1,179 @@
+"""The `mlflow-bias` command: evaluate a model, and manage probes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+DEFAULT_MODEL = "smollm2"
+DEFAULT_REGISTERED_NAME = "smollm2-135m-instruct"
+DEFAULT_EXPERIMENT = "mlflow-bias"
+
+
+def _register_default_model(name: str) -> str:
+    """`models:/<name>/<latest>`, logging and registering SmolLM2 the first time."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_bias.models import SMOLLM2_NAME, load_smollm2, log_causal_lm
+
+    versions = MlflowClient().search_model_versions(f"name='{name}'")
+    if versions:
+        latest = max(versions, key=lambda v: int(v.version))
+        return f"models:/{name}/{latest.version}"
+    print(f"Registering SmolLM2-135M-Instruct as '{name}' (first run only)...", file=sys.stderr)
+    model, tokenizer = load_smollm2()
+    with mlflow.start_run(run_name=f"register-{name}"):
+        info = log_causal_lm(
+            model, tokenizer, registered_model_name=name, metadata={"source_model": SMOLLM2_NAME}
+        )
+    return f"models:/{name}/{info.registered_model_version}"
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from mlflow_bias.api import evaluate
+    from mlflow_bias.report import SCORECARD_PATH, format_scorecard
+
+    mlflow.set_experiment(args.experiment)
+    model = args.model
+    if model == DEFAULT_MODEL:
+        model = _register_default_model(args.registered_name)
+    config: dict[str, Any] = {
+        "batch_size": args.batch_size,
+        "bootstrap_samples": args.bootstrap_samples,
+        "permutation_samples": args.permutation_samples,
+        "seed": args.seed,
+        "progress": not args.no_progress,
+        "probes": args.probe[1:],
+    }
+    evaluate(model, args.probe[0], run_name=args.run_name, **config)
+    run = mlflow.last_active_run()
+    scorecard = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/{SCORECARD_PATH}")
+    print(json.dumps(scorecard, indent=2) if args.json else format_scorecard(scorecard))
+    print(
+        f"\nRun {run.info.run_id} in experiment '{args.experiment}' "
+        f"({mlflow.get_tracking_uri()}).\nCompare runs in the MLflow UI: "
+        f"mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}  (then open http://127.0.0.1:5000)"
+    )
+    return 0
+
+
+def _split_ref(ref: str) -> tuple[str, str | None]:
+    name, _, version = ref.partition("@")
+    return name, version or None
+
+
+def cmd_probes_list(args: argparse.Namespace) -> int:
+    from mlflow_bias.probes import list_probes
+
+    for probe in list_probes(args.root):
+        origin = "shipped" if probe.shipped else probe.path
+        print(f"{probe.name}@{probe.version}\t{probe.kind}\t{probe.rows} rows\t"
+              f"sha256:{probe.content_digest[:16]}\t{origin}")
+    return 0
+
+
+def cmd_probes_show(args: argparse.Namespace) -> int:
+    from mlflow_bias.probes import show
+
+    shown = show(*_split_ref(args.probe), root=args.root)
+    print(json.dumps(shown["manifest"], indent=2))
+    print()
+    print(shown["card"])
+    return 0
+
+
+def cmd_probes_verify(args: argparse.Namespace) -> int:
+    from mlflow_bias.probes import list_probes, load
+
+    refs = [_split_ref(r) for r in args.probe] or [
+        (p.name, p.version) for p in list_probes(args.root)
+    ]
+    for name, version in refs:
+        load(name, version, root=args.root)  # verifies files and rows
+        print(f"ok  {name}@{version or 'latest'}")
+    return 0
+
+
+def cmd_probes_freeze(args: argparse.Namespace) -> int:
+    from mlflow_bias.probes import freeze
+
+    card = Path(args.card).read_text(encoding="utf-8")
+    info = freeze(
+        args.data, args.name, args.version, card=card,
+        slice_columns=args.slice_column or None, root=args.root,
+    )
+    print(f"froze {info.name}@{info.version}: {info.rows} rows, sha256 {info.content_digest} "
+          f"-> {info.path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlflow-bias",
+        description="Measure bias in language models, dimension by dimension, with MLflow.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("evaluate", help="score a model on probes and log the run to MLflow")
+    ev.add_argument("--model", default=DEFAULT_MODEL,
+                    help="MLflow model URI (runs:/..., models:/name/N, models:/name@alias), or "
+                         "'smollm2' for the bundled SmolLM2-135M-Instruct (default)")
+    ev.add_argument("--registered-name", default=DEFAULT_REGISTERED_NAME,
+                    help="registered model name used for the bundled model")
+    ev.add_argument("--probe", action="append", default=None,
+                    help="probe name[@version] or CSV/parquet/JSONL path; repeat to score several "
+                         "(default: gender-occupation)")
+    ev.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    ev.add_argument("--run-name", default=None)
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--bootstrap-samples", type=int, default=1000)
+    ev.add_argument("--permutation-samples", type=int, default=2000)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", action="store_true", help="print the scorecard as JSON")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=cmd_evaluate)
+
+    probes = sub.add_parser("probes", help="list, show, verify and freeze probe sets")
+    probes.add_argument("--root", default=None,
+                        help="probe store folder (default: shipped probes + $MLFLOW_BIAS_PROBE_DIR)")
+    psub = probes.add_subparsers(dest="probes_command", required=True)
+    psub.add_parser("list", help="every stored probe version").set_defaults(func=cmd_probes_list)
+    show = psub.add_parser("show", help="manifest and card of a probe")
+    show.add_argument("probe", help="name[@version]")
+    show.set_defaults(func=cmd_probes_show)
+    verify = psub.add_parser("verify", help="check probe files against their manifests")
+    verify.add_argument("probe", nargs="*", help="name[@version] (default: all)")
+    verify.set_defaults(func=cmd_probes_verify)
+    freeze = psub.add_parser("freeze", help="store a file as a new immutable probe version")
+    freeze.add_argument("data", help="CSV, parquet or JSONL file")
+    freeze.add_argument("--name", required=True)
+    freeze.add_argument("--version", required=True)
+    freeze.add_argument("--card", required=True, help="Markdown file: what, how built, size, limits")
+    freeze.add_argument("--slice-column", action="append", help="column to report per slice")
+    freeze.set_defaults(func=cmd_probes_freeze)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "probe", None) is None and args.command == "evaluate":
+        args.probe = ["gender-occupation"]
+    from mlflow_bias.errors import BiasEvaluationError
+
+    try:
+        return args.func(args)
+    except BiasEvaluationError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

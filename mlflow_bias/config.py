@@ -1,0 +1,66 @@
+"""`evaluator_config={"bias": {...}}`, validated into a dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlflow_bias.errors import ConfigError
+
+
+@dataclass
+class BiasConfig:
+    """Options of the `bias` evaluator.
+
+    batch_size: sequences per forward pass. bootstrap_samples / permutation_samples: resamples
+    for CIs and null tests. seed: makes every resample reproducible. confidence: CI level.
+    probes: extra probes scored in the same run (names, `name@version`, paths or DataFrames).
+    dimensions: restrict to these dimensions (default: every dimension the probes call for).
+    slice_columns: columns to report per-slice metrics for (default: the probe's declared ones).
+    thresholds: per-dimension thresholds, used to warn when a probe's noise floor is too high.
+    model_version: label for the `bias.model_version` tag (default: derived from the model).
+    progress: show progress bars. share_prefixes: reuse shared token prefixes (faster, same numbers).
+    """
+
+    batch_size: int = 32
+    bootstrap_samples: int = 1000
+    permutation_samples: int = 2000
+    seed: int = 0
+    confidence: float = 0.95
+    probes: list[Any] = field(default_factory=list)
+    dimensions: list[str] | None = None
+    slice_columns: list[str] | None = None
+    thresholds: dict[str, float] = field(default_factory=lambda: {"lpbs": 0.10})
+    model_version: str | None = None
+    progress: bool = True
+    share_prefixes: bool = True
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> "BiasConfig":
+        raw = dict(raw or {})
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"Unknown evaluator_config key(s) for 'bias': {', '.join(unknown)}. "
+                f"Valid keys: {', '.join(names)}."
+            )
+        for key in ("batch_size", "bootstrap_samples", "permutation_samples", "seed"):
+            if key in raw:
+                try:
+                    raw[key] = int(raw[key])
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"evaluator_config '{key}' must be an integer, "
+                                      f"got {raw[key]!r}.") from exc
+        for key in ("batch_size", "bootstrap_samples", "permutation_samples"):
+            if key in raw and raw[key] < 1:
+                raise ConfigError(f"evaluator_config '{key}' must be at least 1, got {raw[key]}.")
+        if "confidence" in raw and not 0 < float(raw["confidence"]) < 1:
+            raise ConfigError("evaluator_config 'confidence' must be between 0 and 1, e.g. 0.95.")
+        for key in ("probes", "dimensions", "slice_columns"):
+            if key in raw and isinstance(raw[key], str):
+                raw[key] = [raw[key]]
+        if "thresholds" in raw:
+            raw["thresholds"] = {**cls().thresholds, **dict(raw["thresholds"])}
+        return cls(**raw)

@@ -1,0 +1,41 @@
+"""Errors raised by mlflow-bias. Each message names the problem and how to fix it."""
+
+from __future__ import annotations
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+
+class BiasEvaluationError(MlflowException):
+    """Base class: an evaluation that cannot go on, with a message that says how to fix it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+class ProbeSchemaError(BiasEvaluationError):
+    """A probe lacks required columns or holds malformed values."""
+
+
+class ProbeIntegrityError(BiasEvaluationError):
+    """A stored probe no longer matches its manifest (edited or tampered with)."""
+
+
+class ProbeNotFoundError(BiasEvaluationError):
+    """No probe of that name or version is in the store."""
+
+
+class ProbeExistsError(BiasEvaluationError):
+    """Freezing would overwrite an existing, immutable probe version."""
+
+
+class CapabilityError(BiasEvaluationError):
+    """The model cannot provide what a dimension needs (e.g. log-probabilities)."""
+
+
+class ConfigError(BiasEvaluationError):
+    """An invalid `evaluator_config` entry."""
+
+
+class ModelPackageMissingError(BiasEvaluationError):
+    """A model shipped as a Python package is not installed."""

@@ -1,0 +1,216 @@
+"""`BiasEvaluator`: the `bias` MLflow evaluator. Thin: it resolves probes and the model adapter, runs
+the dimensions, and hands each result to `tracking` as soon as it is computed, so a later failure
+never loses what was already measured."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
+from mlflow.tracking import MlflowClient
+
+from mlflow_bias import probes as probe_store
+from mlflow_bias import tracking
+from mlflow_bias.adapters import require_capability, resolve_adapter
+from mlflow_bias.config import BiasConfig
+from mlflow_bias.dimensions import DIMENSIONS
+from mlflow_bias.dimensions.lpbs import LPBSConfig
+from mlflow_bias.errors import BiasEvaluationError, ConfigError
+from mlflow_bias.report import SCORECARD_PATH, Scorecard
+
+_logger = logging.getLogger(__name__)
+MODEL_TYPE = "bias"
+
+
+@dataclass
+class ProbeInput:
+    """A probe ready to score: its rows, where it came from, and the dimension it feeds."""
+
+    label: str  # name@version, or "user" for an unregistered probe
+    name: str
+    frame: pd.DataFrame
+    digest: str
+    kind: str
+    dimension: str
+    slice_columns: list[str]
+    qualifier: str | None  # metric-key segment for extra probes (None for the main probe)
+    version: str | None = None
+
+
+def _prepare_probe(data: Any, config: BiasConfig, *, main: bool) -> ProbeInput:
+    if isinstance(data, str) and not data.lower().endswith((".csv", ".parquet", ".pq", ".jsonl", ".json")):
+        name, _, version = data.partition("@")
+        frame = probe_store.load(name, version or None).to_pandas()
+    else:
+        frame = probe_store.to_dataframe(data)
+    kind = probe_store.detect_kind(frame)
+    if kind.name == "counterfactual_pairs":
+        probe_store.validate_pairs(frame)
+    digest = probe_store.content_digest(frame)
+    info = probe_store.load_info(frame)
+    declared = config.slice_columns if config.slice_columns is not None else (
+        info.slice_columns if info is not None else None
+    )
+    slices = probe_store.slice_columns(frame, declared)
+    name = info.name if info else "user"
+    return ProbeInput(
+        label=f"{info.name}@{info.version}" if info else "user",
+        name=name,
+        frame=frame,
+        digest=digest,
+        kind=kind.name,
+        dimension=kind.dimension,
+        slice_columns=slices,
+        qualifier=None if main else name,
+        version=info.version if info else None,
+    )
+
+
+def _model_version_label(model: Any, model_id: str | None, config: BiasConfig, adapter: Any) -> str:
+    """What `bias.model_version` says: a registered name/version where one is found."""
+    if config.model_version:
+        return config.model_version
+    metadata = getattr(model, "metadata", None)
+    model_id = model_id or getattr(metadata, "model_id", None)
+    run_id = getattr(metadata, "run_id", None)
+    if run_id:
+        try:
+            for mv in MlflowClient().search_model_versions(f"run_id='{run_id}'"):
+                if model_id is None or model_id in (getattr(mv, "model_id", None), mv.source.rsplit("/", 1)[-1]):
+                    return f"{mv.name}/{mv.version}"
+        except Exception:  # noqa: BLE001 - the label is informative; the evaluation goes on
+            _logger.debug("could not look up registered versions", exc_info=True)
+    if model_id:
+        return f"models:/{model_id}"
+    if run_id:
+        return f"runs:/{run_id}/{metadata.artifact_path}"
+    return adapter.describe().get("model", type(model).__name__)
+
+
+def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig) -> Any:
+    if dimension == "lpbs":
+        return LPBSConfig(
+            bootstrap_samples=config.bootstrap_samples,
+            permutation_samples=config.permutation_samples,
+            seed=config.seed,
+            confidence=config.confidence,
+            slice_columns=probe.slice_columns,
+            threshold=config.thresholds.get("lpbs", 0.10),
+        )
+    raise ConfigError(f"No configuration known for dimension {dimension!r}.")
+
+
+def _public_config(config: BiasConfig) -> dict[str, Any]:
+    out = dataclasses.asdict(config)
+    out["probes"] = [p if isinstance(p, str) else type(p).__name__ for p in config.probes]
+    return out
+
+
+class BiasEvaluator(ModelEvaluator):
+    """Scores bias dimensions on versioned probes and logs every result to the MLflow run."""
+
+    @classmethod
+    def can_evaluate(cls, *, model_type: str, evaluator_config: dict | None = None, **kwargs) -> bool:
+        return model_type == MODEL_TYPE
+
+    def evaluate(
+        self,
+        *,
+        model: Any = None,
+        model_type: str = MODEL_TYPE,
+        dataset: Any = None,
+        run_id: str,
+        evaluator_config: dict | None = None,
+        model_id: str | None = None,
+        **kwargs: Any,
+    ) -> EvaluationResult:
+        config = BiasConfig.from_dict(evaluator_config)
+        if model is None:
+            raise BiasEvaluationError(
+                "The bias evaluator scores a model: pass model= (an MLflow model URI, a pyfunc, "
+                "or mlflow_bias.adapters.HFCausalLM(model, tokenizer))."
+            )
+        # 1. Every probe is read and validated before any model work.
+        inputs: list[ProbeInput] = []
+        if dataset is not None:
+            inputs.append(_prepare_probe(dataset.features_data, config, main=True))
+        inputs += [_prepare_probe(p, config, main=False) for p in config.probes]
+        if not inputs:
+            raise BiasEvaluationError(
+                "No probe to score: pass data= (a probe) or evaluator_config={'bias': "
+                "{'probes': ['gender-occupation']}}."
+            )
+        if config.dimensions is not None:
+            unknown = sorted(set(config.dimensions) - set(DIMENSIONS))
+            if unknown:
+                raise ConfigError(
+                    f"Unknown dimension(s) {', '.join(unknown)}; installed: {', '.join(DIMENSIONS)}."
+                )
+            inputs = [p for p in inputs if p.dimension in config.dimensions]
+        missing = sorted({p.dimension for p in inputs} - set(DIMENSIONS))
+        if missing:
+            raise BiasEvaluationError(
+                f"The probe kind(s) need dimension(s) {', '.join(missing)}, which this version of "
+                f"mlflow-bias does not provide (installed: {', '.join(DIMENSIONS)})."
+            )
+        qualifiers = [p.qualifier for p in inputs]
+        if len(set(qualifiers)) != len(qualifiers):
+            raise ConfigError("The same probe is listed twice; score each probe once per run.")
+
+        # 2. The model must offer what every requested dimension needs.
+        adapter = resolve_adapter(
+            model,
+            batch_size=config.batch_size,
+            progress=config.progress,
+            share_prefixes=config.share_prefixes,
+        )
+        for probe in inputs:
+            require_capability(adapter, DIMENSIONS[probe.dimension].REQUIRES, probe.dimension)
+
+        # 3. Tags and inputs first; then each result is logged as soon as it exists.
+        link_model_id = None if model_id else getattr(getattr(model, "metadata", None), "model_id", None)
+        version_label = _model_version_label(model, model_id, config, adapter)
+        scorecard = Scorecard(
+            model={"version": version_label, "model_id": model_id or link_model_id, **adapter.describe()},
+            config=_public_config(config),
+        )
+        tags = {"bias.model_version": version_label, "bias.status": "running", "bias.seed": config.seed}
+        for probe in inputs:
+            tags[f"bias.probe.{probe.name}"] = f"{probe.version or 'unregistered'}@{probe.digest}"
+            scorecard.probes.append(
+                {"label": probe.label, "name": probe.name, "version": probe.version,
+                 "digest": probe.digest, "kind": probe.kind, "rows": len(probe.frame),
+                 "slice_columns": probe.slice_columns}
+            )
+            tracking.log_probe_input(run_id, probe.frame, probe.label, probe.digest)
+        tracking.log_tags(run_id, tags)
+
+        metrics: dict[str, float] = {}
+        try:
+            for probe in inputs:
+                module = DIMENSIONS[probe.dimension]
+                result = module.compute(adapter, probe.frame, _dimension_config(probe.dimension, probe, config))
+                metrics.update(
+                    tracking.log_dimension_result(run_id, result, probe.qualifier, link_model_id)
+                )
+                scorecard.dimensions.append(
+                    {"dimension": result.dimension, "probe": probe.label,
+                     "metric_prefix": tracking.metric_prefix(result.dimension, probe.qualifier),
+                     "attributes": result.summary, "metadata": result.metadata}
+                )
+                scorecard.warnings += result.warnings
+        except Exception as exc:
+            scorecard.status, scorecard.error = "failed", f"{type(exc).__name__}: {exc}"
+            tracking.log_json(run_id, scorecard.to_dict(), SCORECARD_PATH)
+            tracking.log_tags(run_id, {"bias.status": "failed", "bias.error": str(exc)[:5000]})
+            raise
+        scorecard.status = "completed"
+        tracking.log_json(run_id, scorecard.to_dict(), SCORECARD_PATH)
+        tracking.log_tags(run_id, {"bias.status": "completed"})
+        for warning in scorecard.warnings:
+            _logger.warning(warning)
+        return EvaluationResult(metrics=metrics, artifacts={})

@@ -1,0 +1,41 @@
+"""Versioned, immutable probe sets stored as Hugging Face datasets.
+
+    probe = mlflow_bias.probes.load("gender-occupation")   # newest version, hash-verified
+    mlflow_bias.probes.list()                              # every stored version
+    mlflow_bias.probes.freeze(df, "my-probe", "1.0.0", card="...")
+"""
+
+from mlflow_bias.probes.schemas import KINDS, ProbeKind, detect_kind, slice_columns, validate_pairs
+from mlflow_bias.probes.store import (
+    ProbeInfo,
+    content_digest,
+    freeze,
+    list_probes,
+    load,
+    load_info,
+    resolve,
+    show,
+    to_dataframe,
+    verify,
+)
+
+list = list_probes  # noqa: A001 - `mlflow_bias.probes.list()` reads naturally
+
+__all__ = [
+    "KINDS",
+    "ProbeInfo",
+    "ProbeKind",
+    "content_digest",
+    "detect_kind",
+    "freeze",
+    "list",
+    "list_probes",
+    "load",
+    "load_info",
+    "resolve",
+    "show",
+    "slice_columns",
+    "to_dataframe",
+    "validate_pairs",
+    "verify",
+]

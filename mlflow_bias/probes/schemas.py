@@ -1,0 +1,167 @@
+"""Column contracts of each probe kind, and validation with errors that list what to fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from mlflow_bias.errors import ProbeSchemaError
+
+
+@dataclass(frozen=True)
+class ProbeKind:
+    name: str
+    dimension: str  # the dimension that scores this kind
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    description: str = ""
+
+
+BASE = ("id", "attribute")
+KINDS: dict[str, ProbeKind] = {
+    k.name: k
+    for k in (
+        ProbeKind(
+            "counterfactual_pairs",
+            "lpbs",
+            BASE + ("condition", "group_a", "group_b", "text_a", "text_b"),
+            ("prior_a", "prior_b", "stereotype"),
+            "two texts identical but for the protected-group marker",
+        ),
+        ProbeKind(
+            "counterfactual_sets",
+            "cbs",
+            BASE + ("set_id", "group", "input"),
+            ("label",),
+            "inputs identical but for the group, one row per group",
+        ),
+        ProbeKind(
+            "refusal",
+            "refusal",
+            BASE + ("set_id", "group", "prompt"),
+            (),
+            "equivalent requests, one row per group",
+        ),
+        ProbeKind(
+            "decisions",
+            "parity",
+            BASE + ("group", "input", "label"),
+            (),
+            "inputs with a true 0/1 outcome",
+        ),
+        ProbeKind(
+            "association",
+            "association",
+            BASE + ("test", "role", "text"),
+            (),
+            "WEAT/SEAT target (X, Y) and attribute (A, B) words or sentences",
+        ),
+    )
+}
+
+# Columns that never define a slice.
+_NOT_SLICES = {c for k in KINDS.values() for c in k.required + k.optional}
+MAX_SLICE_VALUES = 50
+
+
+def detect_kind(df: pd.DataFrame) -> ProbeKind:
+    """The probe kind whose required columns are all present (the most specific one wins)."""
+    columns = set(df.columns)
+    matches = [k for k in KINDS.values() if set(k.required) <= columns]
+    if matches:
+        return max(matches, key=lambda k: len(k.required))
+    closest = min(KINDS.values(), key=lambda k: len(set(k.required) - columns))
+    missing = [c for c in closest.required if c not in columns]
+    raise ProbeSchemaError(
+        f"The probe matches no known probe kind. Closest is {closest.name!r} "
+        f"({closest.description}), which lacks the column(s): {', '.join(missing)}. "
+        f"Columns found: {', '.join(map(str, df.columns)) or 'none'}. Required for "
+        f"{closest.name}: {', '.join(closest.required)}."
+    )
+
+
+def _blank(series: pd.Series) -> pd.Series:
+    return series.isna() | (series.astype(str).str.strip() == "")
+
+
+def validate_pairs(df: pd.DataFrame) -> None:
+    """Check a counterfactual-pairs probe; raise one error listing every problem found."""
+    kind = KINDS["counterfactual_pairs"]
+    problems: list[str] = []
+    missing = [c for c in kind.required if c not in df.columns]
+    if missing:
+        raise ProbeSchemaError(
+            f"The counterfactual-pairs probe lacks the column(s): {', '.join(missing)}. "
+            f"Required: {', '.join(kind.required)}; optional: {', '.join(kind.optional)}."
+        )
+    if len(df) == 0:
+        raise ProbeSchemaError(
+            "The probe is empty: it has the right columns but no rows. Score a probe with at "
+            "least a few hundred items per attribute."
+        )
+    for column in kind.required:
+        bad = _blank(df[column])
+        if bad.any():
+            problems.append(f"{int(bad.sum())} row(s) with an empty {column!r} (first ids: "
+                            f"{', '.join(map(str, df.loc[bad, 'id'].head(3)))})")
+    if df["id"].duplicated().any():
+        dup = df.loc[df["id"].duplicated(), "id"].head(3)
+        problems.append(f"duplicate ids: {', '.join(map(str, dup))}")
+    same_text = df["text_a"] == df["text_b"]
+    if same_text.any():
+        problems.append(
+            f"{int(same_text.sum())} row(s) where text_a equals text_b, so nothing was swapped "
+            f"(first ids: {', '.join(map(str, df.loc[same_text, 'id'].head(3)))})"
+        )
+    same_group = df["group_a"] == df["group_b"]
+    if same_group.all():
+        problems.append(
+            "every row has group_a equal to group_b: the probe holds one group only; a pair must "
+            "contrast two groups"
+        )
+    elif same_group.any():
+        problems.append(f"{int(same_group.sum())} row(s) where group_a equals group_b")
+    has_a, has_b = "prior_a" in df.columns, "prior_b" in df.columns
+    if has_a != has_b:
+        problems.append("prior_a and prior_b must be given together (or neither)")
+    elif has_a:
+        blank_a, blank_b = _blank(df["prior_a"]), _blank(df["prior_b"])
+        if (blank_a != blank_b).any():
+            problems.append(f"{int((blank_a != blank_b).sum())} row(s) with only one prior")
+    if "stereotype" in df.columns:
+        values = df["stereotype"].fillna("").astype(str).str.strip().str.lower()
+        bad = ~values.isin(["a", "b", ""])
+        if bad.any():
+            problems.append(
+                f"stereotype must be 'a', 'b' or empty; found {sorted(set(values[bad]))[:5]}"
+            )
+    if problems:
+        raise ProbeSchemaError(
+            "The counterfactual-pairs probe is malformed: " + "; ".join(problems) + "."
+        )
+
+
+def slice_columns(df: pd.DataFrame, declared: list[str] | None = None) -> list[str]:
+    """Columns to report per-slice metrics for.
+
+    `declared` (from the probe manifest or `evaluator_config`) wins. Otherwise, any column outside
+    the probe schemas whose values are strings repeated across rows (at most 50 distinct values,
+    each seen at least twice on average) counts as a slice.
+    """
+    if declared is not None:
+        unknown = [c for c in declared if c not in df.columns]
+        if unknown:
+            raise ProbeSchemaError(
+                f"slice column(s) {', '.join(unknown)} are not in the probe; its columns are "
+                f"{', '.join(map(str, df.columns))}."
+            )
+        return list(declared)
+    found = []
+    for column in df.columns:
+        if column in _NOT_SLICES or df[column].dtype.kind in "biufc":
+            continue
+        distinct = df[column].nunique(dropna=True)
+        if 2 <= distinct <= MAX_SLICE_VALUES and distinct * 2 <= len(df):
+            found.append(column)
+    return found

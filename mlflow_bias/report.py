@@ -1,0 +1,91 @@
+"""The scorecard: one JSON document per evaluation run, and its plain-text rendering."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "mlflow-bias/scorecard/1"
+SCORECARD_PATH = "bias/scorecard.json"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become None, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass
+class Scorecard:
+    """Collects what an evaluation produced, as it goes, so a failure still leaves a record."""
+
+    model: dict[str, Any]
+    config: dict[str, Any]
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    dimensions: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    status: str = "running"
+    error: str | None = None
+    created_at: str = field(
+        default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        from mlflow_bias import __version__
+
+        return _clean(
+            {
+                "schema": SCHEMA,
+                "status": self.status,
+                "error": self.error,
+                "created_at": self.created_at,
+                "mlflow_bias_version": __version__,
+                "model": self.model,
+                "probes": self.probes,
+                "dimensions": self.dimensions,
+                "warnings": self.warnings,
+                "config": self.config,
+            }
+        )
+
+
+def format_scorecard(scorecard: dict[str, Any]) -> str:
+    """A plain-text table: one line per dimension x attribute, then slices and warnings."""
+    lines = [
+        f"Bias scorecard - model {scorecard['model'].get('version', '?')} "
+        f"({scorecard['status']}, {scorecard['created_at']})",
+    ]
+    for probe in scorecard["probes"]:
+        lines.append(f"  probe {probe['label']}: {probe['rows']} items, sha256 {probe['digest'][:16]}...")
+    header = f"  {'dimension':<10} {'attribute':<12} {'value':>7} {'95% CI':>17} {'p':>7} {'noise':>7}  n"
+    lines += ["", header, "  " + "-" * (len(header) - 2)]
+    for dim in scorecard["dimensions"]:
+        for row in dim["attributes"]:
+            ci = f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+            lines.append(
+                f"  {dim['dimension']:<10} {row['attribute']:<12} {row['value']:>7.3f} {ci:>17} "
+                f"{row['p_value']:>7.4f} {row['noise_floor']:>7.3f}  {row['n_items']}"
+            )
+            if row.get("stereotype_rate") is not None:
+                lines.append(f"  {'':<23} stereotype-consistent preference in "
+                             f"{100 * row['stereotype_rate']:.1f}% of items")
+            for sl in row.get("slices", []):
+                flag = "  <- worse than overall" if sl["flagged"] else ""
+                lines.append(
+                    f"  {'':<10} {row['attribute'] + '/' + sl['column'] + '=' + str(sl['value']):<30}"
+                    f" {sl['lpbs']:.3f} [{sl['ci_low']:.3f}, {sl['ci_high']:.3f}] n={sl['n_items']}{flag}"
+                )
+    if scorecard["warnings"]:
+        lines += ["", "Warnings:"] + [f"  - {w}" for w in scorecard["warnings"]]
+    if scorecard.get("error"):
+        lines += ["", f"Error: {scorecard['error']}"]
+    return "\n".join(lines)

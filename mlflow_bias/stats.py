@@ -1,0 +1,109 @@
+"""Uncertainty for bias metrics: stratified bootstrap CIs and sign-flip permutation tests, seeded.
+
+The sign-flip test is scipy's `permutation_test` (one sample, `permutation_type="samples"` flips
+signs). The bootstrap is our own because it must resample items *within* strata (conditions),
+which `scipy.stats.bootstrap` does not do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import stats as _stats
+
+# statistic(values[..., n], axis=-1) -> array[...]
+VectorStatistic = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    level: float = 0.95
+
+
+@dataclass(frozen=True)
+class NullTest:
+    p_value: float
+    noise_floor: float  # the 95th percentile of the statistic under the null
+    exact: bool
+    resamples: int
+
+
+def stratified_bootstrap(
+    values: np.ndarray,
+    strata: np.ndarray,
+    statistic: VectorStatistic,
+    *,
+    n_resamples: int,
+    seed: int,
+    level: float = 0.95,
+) -> Interval:
+    """Percentile CI of `statistic`, items resampled with replacement within each stratum.
+
+    `values` must be sorted by stratum (the statistic may rely on that order); each resample keeps
+    every stratum's size, so the statistic sees the same structure as on the data. Strata of a
+    single item are pooled and resampled together: resampling one item within itself would
+    pretend it has no sampling variability.
+    """
+    rng = np.random.default_rng(seed)
+    replicates = np.empty((n_resamples, len(values)), dtype=float)
+    singletons: list[int] = []
+    start = 0
+    for size in _run_lengths(strata):
+        if size == 1:
+            singletons.append(start)
+        else:
+            draws = rng.integers(0, size, size=(n_resamples, size))
+            replicates[:, start : start + size] = values[start : start + size][draws]
+        start += size
+    if singletons:
+        pool = np.asarray(singletons)
+        draws = rng.integers(0, len(pool), size=(n_resamples, len(pool)))
+        replicates[:, pool] = values[pool][draws]
+    results = statistic(replicates)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(results, [alpha, 1 - alpha])
+    return Interval(float(low), float(high), level)
+
+
+def sign_flip_test(
+    values: np.ndarray, statistic: VectorStatistic, *, n_resamples: int, seed: int
+) -> NullTest:
+    """One-sided test of "no systematic preference": each value's sign is equally likely.
+
+    Exact when 2**n <= n_resamples, otherwise Monte Carlo with the +1 correction (scipy's).
+    """
+    result = _stats.permutation_test(
+        (values,),
+        lambda x, axis: statistic(np.moveaxis(x, axis, -1)),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="greater",
+        random_state=np.random.default_rng(seed),
+    )
+    null = np.asarray(result.null_distribution)
+    return NullTest(
+        p_value=float(result.pvalue),
+        noise_floor=float(np.quantile(null, 0.95)),
+        exact=2 ** len(values) <= n_resamples,
+        resamples=int(null.size),
+    )
+
+
+def _run_lengths(sorted_keys: np.ndarray) -> list[int]:
+    """Lengths of the runs of equal keys in an array sorted by key."""
+    if len(sorted_keys) == 0:
+        return []
+    change = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    bounds = np.concatenate([[0], change, [len(sorted_keys)]])
+    return list(np.diff(bounds))
+
+
+def run_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Start index of each run of equal keys (for np.add.reduceat)."""
+    lengths = _run_lengths(sorted_keys)
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)

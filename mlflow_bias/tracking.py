@@ -1,0 +1,64 @@
+"""Everything mlflow-bias writes to MLflow: metrics, tables, tags, dataset inputs, JSON."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import DatasetInput, InputTag, Metric, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+from mlflow_bias.dimensions.base import DimensionResult
+
+# MLflow stores a dataset digest in a 36-character column: the first 32 hex characters of our
+# SHA-256 over every row go there; the full digest is in the `bias.probe.<name>` tag.
+DATASET_DIGEST_CHARS = 32
+
+
+def metric_prefix(dimension: str, probe_qualifier: str | None) -> str:
+    return f"bias/{dimension}" + (f"/{probe_qualifier}" if probe_qualifier else "")
+
+
+def log_tags(run_id: str, tags: dict[str, str]) -> None:
+    MlflowClient().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_metrics(run_id: str, metrics: dict[str, float], model_id: str | None = None) -> None:
+    """Log metrics to the run, and to the LoggedModel when `model_id` is given."""
+    now = int(time.time() * 1000)
+    entities = [
+        Metric(key, float(value), now, 0, model_id=model_id, run_id=run_id)
+        for key, value in metrics.items()
+    ]
+    client = MlflowClient()
+    for start in range(0, len(entities), 1000):  # MLflow's log_batch limit
+        client.log_batch(run_id, metrics=entities[start : start + 1000])
+
+
+def log_dimension_result(
+    run_id: str, result: DimensionResult, probe_qualifier: str | None, model_id: str | None
+) -> dict[str, float]:
+    """Log one dimension's metrics and tables; return the metrics under their full keys."""
+    prefix = metric_prefix(result.dimension, probe_qualifier)
+    metrics = {f"{prefix}/{key}": value for key, value in result.metrics.items()}
+    log_metrics(run_id, metrics, model_id=model_id)
+    mlflow.log_table(result.items, artifact_file=f"{prefix}/items.json", run_id=run_id)
+    for name, table in result.tables.items():
+        mlflow.log_table(table, artifact_file=f"{prefix}/{name}.json", run_id=run_id)
+    return metrics
+
+
+def log_probe_input(run_id: str, df: pd.DataFrame, name: str, digest: str) -> None:
+    """Log the probe as an MLflow dataset input whose digest covers every row."""
+    dataset = mlflow.data.from_pandas(df, name=name, digest=digest[:DATASET_DIGEST_CHARS])
+    MlflowClient().log_inputs(
+        run_id,
+        [DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "bias-probe")])],
+    )
+
+
+def log_json(run_id: str, payload: dict[str, Any], path: str) -> None:
+    MlflowClient().log_dict(run_id, payload, path)

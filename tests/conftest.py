@@ -1,0 +1,56 @@
+"""Shared fixtures: an isolated sqlite MLflow store and probe store per test, tiny local models,
+and the real SmolLM2 model (loaded once per session)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).parent))
+
+import tiny_lm  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_stores(tmp_path, monkeypatch):
+    """Every test gets its own sqlite tracking store and user probe store."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_BIAS_PROBE_DIR", str(tmp_path / "user-probes"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    monkeypatch.chdir(tmp_path)
+    yield
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+@pytest.fixture(scope="session")
+def skewed_lm():
+    """Tiny LM trained where male-coded occupations take "he" 90% of the time."""
+    return tiny_lm.train(skew=0.9)
+
+
+@pytest.fixture(scope="session")
+def balanced_lm():
+    """The same tiny LM trained on balanced text."""
+    return tiny_lm.train(skew=0.5)
+
+
+@pytest.fixture(scope="session")
+def tiny_probe():
+    return tiny_lm.probe()
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    from mlflow_bias.models import load_smollm2
+
+    return load_smollm2()

@@ -1,0 +1,174 @@
+"""LPBS and its uncertainty, against values computed by hand and with plain numpy."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlflow_bias.dimensions import lpbs
+from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.stats import sign_flip_test, stratified_bootstrap
+
+
+class FixedScores:
+    """An adapter whose log-likelihoods are looked up in a table: isolates the metric maths."""
+
+    capabilities = frozenset({"loglikelihood"})
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table = table
+
+    def describe(self) -> dict[str, str]:
+        return {"model": "fixed"}
+
+    def loglikelihood(self, texts):
+        return np.array([self.table[t] for t in texts], dtype=float)
+
+
+def pairs(rows):
+    return pd.DataFrame(rows)
+
+
+def test_preference_is_forced_choice_probability():
+    # tanh(d/2) = sigmoid(d) - sigmoid(-d) = P(a) - P(b) when choosing between a and b
+    d = np.array([-3.0, -0.5, 0.0, 1.2, 4.0])
+    sigmoid = 1 / (1 + np.exp(-d))
+    np.testing.assert_allclose(lpbs.preference(d), sigmoid - (1 - sigmoid), atol=1e-12)
+
+
+def test_labelled_lpbs_hand_computed_with_priors_and_orientation():
+    # item 1: delta = (-1 - -2) - (-5 - -5) = 1, stereotype a -> p = tanh(0.5)
+    # item 2: delta = (-4 - -2) - (-3 - -4) = -3, stereotype b -> p = -tanh(-1.5) = tanh(1.5)
+    # item 3: delta = (-2 - -2.5) - 0 (no priors) = 0.5, stereotype b -> p = -tanh(0.25)
+    table = {"a1": -1, "b1": -2, "pa1": -5, "pb1": -5, "a2": -4, "b2": -2, "pa2": -3, "pb2": -4,
+             "a3": -2, "b3": -2.5}
+    probe = pairs([
+        dict(id=1, attribute="gender", condition="c1", group_a="m", group_b="f", text_a="a1",
+             text_b="b1", prior_a="pa1", prior_b="pb1", stereotype="a"),
+        dict(id=2, attribute="gender", condition="c2", group_a="m", group_b="f", text_a="a2",
+             text_b="b2", prior_a="pa2", prior_b="pb2", stereotype="b"),
+        dict(id=3, attribute="gender", condition="c2", group_a="m", group_b="f", text_a="a3",
+             text_b="b3", prior_a="", prior_b="", stereotype="b"),
+    ])
+    result = lpbs.compute(FixedScores(table), probe, lpbs.LPBSConfig(bootstrap_samples=200))
+    p = np.array([np.tanh(0.5), np.tanh(1.5), -np.tanh(0.25)])
+    assert result.metrics["gender"] == pytest.approx(abs(p.mean()), abs=1e-12)
+    assert result.metrics["gender/stereotype_rate"] == pytest.approx(2 / 3)
+    np.testing.assert_allclose(result.items["delta"], [1.0, -3.0, 0.5])
+    np.testing.assert_allclose(result.items["preference"], p)
+    assert list(result.items["logprob_a"]) == [-1, -4, -2]
+    assert np.isnan(result.items.loc[2, "prior_logprob_a"])
+
+
+def test_unlabelled_lpbs_removes_sampling_noise_per_condition():
+    p = np.array([0.5, 0.3, 0.1, -0.2, 0.2, 0.0])  # conditions: x x x, y y y
+    starts = np.array([0, 3])
+    by_hand = []
+    for chunk in (p[:3], p[3:]):
+        b, v, n = chunk.mean(), chunk.var(ddof=1), len(chunk)
+        by_hand.append(max(0.0, b * b - v / n))
+    expected = np.sqrt(np.mean(by_hand))
+    assert lpbs.unlabelled_lpbs(p, starts) == pytest.approx(expected, abs=1e-12)
+    # condition y is pure noise (mean 0): its term is clipped to zero
+    assert by_hand[1] == 0.0
+    # vectorised over a leading axis, as the bootstrap and the permutation test use it
+    stacked = lpbs.unlabelled_lpbs(np.stack([p, -p]), starts)
+    np.testing.assert_allclose(stacked, [expected, expected])
+
+
+def test_unlabelled_form_orients_by_group_not_by_column_order():
+    # the same preference for group "f" expressed with the columns swapped in one item
+    table = {"x_m": -2.0, "x_f": -1.0}
+    rows = [
+        dict(id=1, attribute="g", condition="x", group_a="m", group_b="f", text_a="x_m", text_b="x_f"),
+        dict(id=2, attribute="g", condition="x", group_a="f", group_b="m", text_a="x_f", text_b="x_m"),
+    ]
+    result = lpbs.compute(FixedScores(table), pairs(rows), lpbs.LPBSConfig(bootstrap_samples=50))
+    # both items prefer "f" by delta 1 -> b = tanh(0.5) with zero variance
+    assert result.metrics["g"] == pytest.approx(np.tanh(0.5), abs=1e-12)
+    assert "g/stereotype_rate" not in result.metrics
+
+
+def test_unlabelled_needs_two_items_in_some_condition():
+    rows = [dict(id=1, attribute="g", condition="x", group_a="m", group_b="f", text_a="a", text_b="b")]
+    with pytest.raises(ProbeSchemaError, match="two or more items"):
+        lpbs.compute(FixedScores({"a": -1, "b": -2}), pairs(rows), lpbs.LPBSConfig())
+
+
+def test_sign_flip_test_is_exact_for_small_samples():
+    values = np.array([0.4, 0.1, -0.2, 0.3, 0.25])
+    test = sign_flip_test(values, lpbs.labelled_lpbs, n_resamples=10_000, seed=0)
+    # enumerate all 2^5 sign patterns by hand
+    null = np.array([abs(np.mean(values * s)) for s in itertools.product([1, -1], repeat=5)])
+    observed = abs(values.mean())
+    assert test.exact
+    assert test.p_value == pytest.approx((null >= observed - 1e-12).mean())
+    assert test.noise_floor == pytest.approx(np.quantile(null, 0.95))
+
+
+def test_sign_flip_monte_carlo_has_plus_one_correction_and_is_seeded():
+    rng = np.random.default_rng(1)
+    values = rng.normal(0.5, 0.1, size=60)  # strongly one-sided: no flip beats it
+    a = sign_flip_test(values, lpbs.labelled_lpbs, n_resamples=999, seed=3)
+    b = sign_flip_test(values, lpbs.labelled_lpbs, n_resamples=999, seed=3)
+    assert not a.exact
+    assert a.p_value == pytest.approx(1 / 1000)
+    assert a == b
+
+
+def test_stratified_bootstrap_keeps_strata_and_matches_numpy_percentiles():
+    values = np.array([0.1, 0.2, 0.3, 0.9, 1.0])
+    strata = np.array(["a", "a", "a", "b", "b"])
+    ci = stratified_bootstrap(values, strata, lambda x: x.mean(axis=-1), n_resamples=4000, seed=7)
+    # independent re-computation with the same generator sequence
+    rng = np.random.default_rng(7)
+    first = values[:3][rng.integers(0, 3, size=(4000, 3))]
+    second = values[3:][rng.integers(0, 2, size=(4000, 2))]
+    means = np.concatenate([first, second], axis=1).mean(axis=1)
+    assert (ci.low, ci.high) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
+    assert ci.low < values.mean() < ci.high
+
+
+def test_single_item_strata_are_pooled_not_frozen():
+    values = np.linspace(-1, 1, 20)
+    strata = np.arange(20)  # every stratum has one item
+    ci = stratified_bootstrap(values, strata, lambda x: x.mean(axis=-1), n_resamples=500, seed=0)
+    assert ci.high - ci.low > 0.2
+
+
+def test_slices_and_conditions_table():
+    rows, table = [], {}
+    for i in range(40):
+        marker = "pronoun" if i % 2 else "name"
+        delta = 2.0 if marker == "pronoun" else 0.0
+        table[f"a{i}"], table[f"b{i}"] = -1.0 - (0 if marker == "pronoun" else 0.0), -1.0 - delta
+        rows.append(dict(id=i, attribute="gender", condition=f"occ{i % 4}", group_a="m",
+                         group_b="f", text_a=f"a{i}", text_b=f"b{i}", stereotype="a",
+                         marker=marker))
+    result = lpbs.compute(FixedScores(table), pairs(rows),
+                          lpbs.LPBSConfig(slice_columns=["marker"], bootstrap_samples=100))
+    assert result.metrics["gender/slice/marker/pronoun"] == pytest.approx(np.tanh(1.0))
+    assert result.metrics["gender/slice/marker/name"] == pytest.approx(0.0)
+    assert result.metrics["gender"] == pytest.approx(np.tanh(1.0) / 2)
+    flagged = {s["value"]: s["flagged"] for s in result.summary[0]["slices"]}
+    assert flagged == {"name": False, "pronoun": True}
+    conditions = result.tables["conditions"]
+    assert set(conditions["condition"]) == {"occ0", "occ1", "occ2", "occ3"}
+    assert conditions["n_items"].sum() == 40
+
+
+def test_same_seed_same_numbers_other_seed_other_ci():
+    rng = np.random.default_rng(0)
+    table, rows = {}, []
+    for i in range(30):
+        table[f"a{i}"], table[f"b{i}"] = rng.normal(), rng.normal()
+        rows.append(dict(id=i, attribute="gender", condition=f"c{i % 3}", group_a="m",
+                         group_b="f", text_a=f"a{i}", text_b=f"b{i}", stereotype="a"))
+    adapter = FixedScores(table)
+    run = lambda seed: lpbs.compute(adapter, pairs(rows), lpbs.LPBSConfig(seed=seed)).metrics  # noqa: E731
+    assert run(0) == run(0)
+    assert run(0)["gender/ci_low"] != run(1)["gender/ci_low"]
+    assert run(0)["gender"] == run(1)["gender"]
