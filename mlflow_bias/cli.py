@@ -27,10 +27,15 @@ def _register_default_model(name: str) -> str:
         return f"models:/{name}/{latest.version}"
     print(f"Registering SmolLM2-135M-Instruct as '{name}' (first run only)...", file=sys.stderr)
     model, tokenizer = load_smollm2()
-    with mlflow.start_run(run_name=f"register-{name}"):
-        info = log_causal_lm(
-            model, tokenizer, registered_model_name=name, metadata={"source_model": SMOLLM2_NAME}
-        )
+    if os.environ.get("MLFLOW_RUN_ID"):
+        mlflow.start_run()  # inside `mlflow run`: resume the project's run; it stays active
+    else:
+        mlflow.start_run(run_name=f"register-{name}")
+    info = log_causal_lm(
+        model, tokenizer, registered_model_name=name, metadata={"source_model": SMOLLM2_NAME}
+    )
+    if not os.environ.get("MLFLOW_RUN_ID"):
+        mlflow.end_run()
     return f"models:/{name}/{info.registered_model_version}"
 
 
@@ -40,7 +45,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mlflow_bias.api import evaluate
     from mlflow_bias.report import SCORECARD_PATH, format_scorecard
 
-    mlflow.set_experiment(args.experiment)
+    experiment = args.experiment
+    if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: the project chose the run
+        run = mlflow.get_run(os.environ["MLFLOW_RUN_ID"])
+        experiment = mlflow.get_experiment(run.info.experiment_id).name
+    else:
+        mlflow.set_experiment(experiment)
     model = args.model
     if model == DEFAULT_MODEL:
         model = _register_default_model(args.registered_name)
@@ -57,7 +67,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     scorecard = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/{SCORECARD_PATH}")
     print(json.dumps(scorecard, indent=2) if args.json else format_scorecard(scorecard))
     print(
-        f"\nRun {run.info.run_id} in experiment '{args.experiment}' "
+        f"\nRun {run.info.run_id} in experiment '{experiment}' "
         f"({mlflow.get_tracking_uri()}).\nCompare runs in the MLflow UI: "
         f"mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}  (then open http://127.0.0.1:5000)"
     )

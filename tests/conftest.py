@@ -26,6 +26,7 @@ def isolated_stores(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment_id="0")  # a CLI test may have switched experiments
     monkeypatch.chdir(tmp_path)
     yield
     while mlflow.active_run():

@@ -1,8 +1,8 @@
 """Log-likelihood scoring for a transformers causal LM held in memory.
 
 Convention (same as lm-evaluation-harness): the tokenizer's BOS token, else its EOS token, is the
-context of the first token; a text's log-likelihood is the sum over all its tokens of
-log P(token | preceding tokens), in nats.
+context of the first token (a text that already starts with that token keeps just the one); a
+text's log-likelihood is the sum over all its tokens of log P(token | preceding tokens), in nats.
 
 Speed, without changing the numbers beyond float32 rounding:
 - unique texts only, batched and sorted by length (right padding, so real positions never see a
@@ -50,6 +50,13 @@ def context_token_id(tokenizer: Any) -> int:
         "The tokenizer has neither a BOS nor an EOS token, so the first token of a text has no "
         "context to be scored from. Set tokenizer.bos_token (or eos_token) before scoring."
     )
+
+
+def encode_for_scoring(tokenizer: Any, text: str, context_id: int) -> list[int]:
+    """Token ids of `text` after its context token. A text that already begins with that token
+    (a chat-template string starting with BOS, say) is not given a second one."""
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return ids if ids[:1] == [context_id] else [context_id, *ids]
 
 
 def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -171,8 +178,7 @@ class HFCausalLM:
 
     # -- planning -----------------------------------------------------------------------------
     def _encode(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return [self._context_id, *ids]
+        return encode_for_scoring(self.tokenizer, text, self._context_id)
 
     def _plan_batches(
         self, sequences: list[list[int]], singles: list[int], shared: list[_PrefixGroup]
@@ -286,7 +292,7 @@ def loglikelihood_one_by_one(model: Any, tokenizer: Any, texts: Sequence[str]) -
     context = context_token_id(tokenizer)
     out = np.zeros(len(texts), dtype=np.float64)
     for i, text in enumerate(texts):
-        ids = [context, *tokenizer(text, add_special_tokens=False)["input_ids"]]
+        ids = encode_for_scoring(tokenizer, text, context)
         if len(ids) < 2:
             continue
         tensor = torch.tensor([ids], device=model.device)

@@ -1,0 +1,93 @@
+"""The `mlflow-bias` command and the MLproject entry point, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlflow_bias.cli import main
+from mlflow_bias.models import log_causal_lm
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tiny_model_uri(skewed_lm):
+    with mlflow.start_run():
+        log_causal_lm(*skewed_lm, registered_model_name="tiny-screen")
+    return "models:/tiny-screen/1"
+
+
+def test_probes_list_show_verify(capsys):
+    assert main(["probes", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "gender-occupation@1.0.0\tcounterfactual_pairs\t1000 rows" in out
+    assert main(["probes", "show", "gender-occupation@1.0.0"]) == 0
+    shown = capsys.readouterr().out
+    assert '"content_digest"' in shown and "## Limits" in shown
+    assert main(["probes", "verify"]) == 0
+    assert "ok  gender-occupation@1.0.0" in capsys.readouterr().out
+
+
+def test_probes_freeze_then_refuse_overwrite(tiny_probe, tmp_path, capsys):
+    tiny_probe.to_csv(tmp_path / "pairs.csv", index=False)
+    (tmp_path / "CARD.md").write_text("# pairs\n\nA test probe.")
+    args = ["probes", "freeze", str(tmp_path / "pairs.csv"), "--name", "pairs", "--version", "1.0.0",
+            "--card", str(tmp_path / "CARD.md"), "--slice-column", "template"]
+    assert main(args) == 0
+    assert "froze pairs@1.0.0: 40 rows" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_evaluate_prints_scorecard_and_ui_hint(tiny_model_uri, tiny_probe, tmp_path, capsys):
+    tiny_probe.to_csv(tmp_path / "pairs.csv", index=False)
+    code = main(["evaluate", "--model", tiny_model_uri, "--probe", str(tmp_path / "pairs.csv"),
+                 "--bootstrap-samples", "200", "--no-progress", "--experiment", "cli"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Bias scorecard - model tiny-screen/1 (completed" in out
+    assert "lpbs       gender" in out
+    assert "mlflow ui --backend-store-uri sqlite:///" in out
+    run = mlflow.last_active_run()
+    assert MlflowClient().get_experiment(run.info.experiment_id).name == "cli"
+    assert run.data.metrics["bias/lpbs/gender"] > 0.3
+
+
+def test_evaluate_json_and_bad_probe_exit_code(tiny_model_uri, tiny_probe, tmp_path, capsys):
+    tiny_probe.drop(columns=["text_b"]).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["evaluate", "--model", tiny_model_uri, "--probe", str(tmp_path / "bad.csv")]) == 2
+    assert "lacks the column(s): text_b" in capsys.readouterr().err
+    tiny_probe.to_csv(tmp_path / "pairs.csv", index=False)
+    assert main(["evaluate", "--model", tiny_model_uri, "--probe", str(tmp_path / "pairs.csv"),
+                 "--bootstrap-samples", "100", "--no-progress", "--json"]) == 0
+    out = capsys.readouterr().out
+    scorecard = json.loads(out[: out.index("\nRun ")])
+    assert scorecard["status"] == "completed"
+    assert scorecard["dimensions"][0]["attributes"][0]["attribute"] == "gender"
+
+
+def test_mlproject_evaluate_entry_point(tiny_model_uri, tiny_probe, tmp_path):
+    tiny_probe.to_csv(tmp_path / "pairs.csv", index=False)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    completed = subprocess.run(
+        ["mlflow", "run", str(ROOT), "-e", "evaluate", "--env-manager", "local",
+         "-P", f"model={tiny_model_uri}", "-P", f"probe={tmp_path / 'pairs.csv'}",
+         "-P", "bootstrap_samples=100"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    runs = MlflowClient().search_runs(
+        [e.experiment_id for e in MlflowClient().search_experiments()],
+        filter_string="tags.`bias.status` = 'completed'",
+    )
+    assert len(runs) == 1
+    assert runs[0].data.metrics["bias/lpbs/gender"] > 0.3
+    assert runs[0].data.tags["bias.model_version"] == "tiny-screen/1"

