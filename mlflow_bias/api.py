@@ -12,17 +12,9 @@ from mlflow.models.evaluation import EvaluationResult
 from mlflow.tracking import MlflowClient
 
 from mlflow_bias.adapters import HFCausalLM
-from mlflow_bias.probes import detect_kind, load, to_dataframe, validate_pairs
+from mlflow_bias.probes import detect_kind, read_probe, validate_pairs
 
 DEFAULT_PROBE = "gender-occupation"
-
-
-def probe_frame(data: Any) -> pd.DataFrame:
-    """A probe name (`name` or `name@version`), path, Dataset or DataFrame, as a DataFrame."""
-    if isinstance(data, str) and "/" not in data and "." not in data.split("@")[0]:
-        name, _, version = data.partition("@")
-        return load(name, version or None).to_pandas()
-    return to_dataframe(data)
 
 
 def resolve_registered(model_uri: str) -> tuple[str | None, str | None]:
@@ -64,7 +56,7 @@ def evaluate(
             config.setdefault("model_version", label)
         if "@" not in model:
             model_id = None  # mlflow resolves models:/name/N itself; only aliases lose the link
-    frame = probe_frame(data)
+    frame = read_probe(data)
     if detect_kind(frame).name == "counterfactual_pairs":
         validate_pairs(frame)  # our message, before MLflow touches the data
     run = nullcontext() if mlflow.active_run() else mlflow.start_run(run_name=run_name)

@@ -13,6 +13,7 @@ import pandas as pd
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
 from mlflow.tracking import MlflowClient
 
+from mlflow_bias import __version__
 from mlflow_bias import probes as probe_store
 from mlflow_bias import tracking
 from mlflow_bias.adapters import require_capability, resolve_adapter
@@ -42,16 +43,12 @@ class ProbeInput:
 
 
 def _prepare_probe(data: Any, config: BiasConfig, *, main: bool) -> ProbeInput:
-    if isinstance(data, str) and not data.lower().endswith((".csv", ".parquet", ".pq", ".jsonl", ".json")):
-        name, _, version = data.partition("@")
-        frame = probe_store.load(name, version or None).to_pandas()
-    else:
-        frame = probe_store.to_dataframe(data)
+    frame = probe_store.read_probe(data)
     kind = probe_store.detect_kind(frame)
     if kind.name == "counterfactual_pairs":
         probe_store.validate_pairs(frame)
     digest = probe_store.content_digest(frame)
-    info = probe_store.load_info(frame)
+    info = probe_store.find_by_digest(digest)
     declared = config.slice_columns if config.slice_columns is not None else (
         info.slice_columns if info is not None else None
     )
@@ -88,6 +85,8 @@ def _model_version_label(model: Any, model_id: str | None, config: BiasConfig, a
         return f"models:/{model_id}"
     if run_id:
         return f"runs:/{run_id}/{metadata.artifact_path}"
+    if hasattr(adapter, "weights_digest"):  # an in-memory model: name it by its weights
+        return f"{adapter.describe()['model']}@weights:{adapter.weights_digest()[:16]}"
     return adapter.describe().get("model", type(model).__name__)
 
 
@@ -178,7 +177,13 @@ class BiasEvaluator(ModelEvaluator):
             model={"version": version_label, "model_id": model_id or link_model_id, **adapter.describe()},
             config=_public_config(config),
         )
-        tags = {"bias.model_version": version_label, "bias.status": "running", "bias.seed": config.seed}
+        tags = {
+            "bias.model_version": version_label,
+            "bias.status": "running",
+            "bias.seed": config.seed,
+            "bias.evaluated_at": scorecard.created_at,
+            "bias.version": __version__,
+        }
         for probe in inputs:
             tags[f"bias.probe.{probe.name}"] = f"{probe.version or 'unregistered'}@{probe.digest}"
             scorecard.probes.append(

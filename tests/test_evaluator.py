@@ -73,7 +73,13 @@ def test_logs_metrics_table_scorecard_tags_and_dataset(skewed_lm, tiny_probe):
     digest = probes.content_digest(tiny_probe)
     assert data.tags["bias.probe.user"] == f"unregistered@{digest}"
     assert data.tags["bias.status"] == "completed"
-    assert data.tags["bias.model_version"]
+    assert data.tags["bias.model_version"] == (
+        f"LlamaForCausalLM@weights:{HFCausalLM(model, tok).weights_digest()[:16]}"
+    )
+    assert data.tags["bias.version"] == mlflow_bias.__version__
+    from datetime import datetime
+
+    assert datetime.fromisoformat(data.tags["bias.evaluated_at"]).year >= 2025
     inputs = client.get_run(run.info.run_id).inputs.dataset_inputs
     assert any(i.dataset.digest == digest[:32] for i in inputs)
 

@@ -17,6 +17,7 @@ Speed, without changing the numbers beyond float32 rounding:
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -140,6 +141,16 @@ class HFCausalLM:
             "context_token": str(self._context_id),
         }
 
+    def weights_digest(self) -> str:
+        """SHA-256 over the parameter names and values: identifies an in-memory model's weights."""
+        if getattr(self, "_weights_digest", None) is None:
+            digest = hashlib.sha256()
+            for name, tensor in sorted(self.model.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            self._weights_digest = digest.hexdigest()
+        return self._weights_digest
+
     def __call__(self, model_input: Any) -> list[float]:
         """Pyfunc-style call: the log-likelihood of each row's text (first column).
 
@@ -187,8 +198,12 @@ class HFCausalLM:
         singles = sorted(singles, key=lambda i: len(sequences[i]), reverse=True)
         for start in range(0, len(singles), self.batch_size):
             batches.append(("full", singles[start : start + self.batch_size]))
-        # Groups sorted by prefix length, packed until the suffix count reaches the batch size.
-        shared = sorted(shared, key=lambda g: (g.shared, len(g.members)), reverse=True)
+        # Groups sorted by their longest suffix (then prefix), so that a batch's suffixes, which
+        # are padded to the longest, have similar lengths; packed up to batch_size suffixes.
+        def longest_suffix(group: _PrefixGroup) -> tuple[int, int]:
+            return (max(len(sequences[m]) for m in group.members) - group.shared, group.shared)
+
+        shared = sorted(shared, key=longest_suffix, reverse=True)
         pack: list[_PrefixGroup] = []
         count = 0
         for group in shared:

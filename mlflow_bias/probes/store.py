@@ -223,7 +223,11 @@ def load(name: str, version: str | None = None, root: str | Path | None = None) 
 
 def load_info(dataset: datasets.Dataset | pd.DataFrame) -> ProbeInfo | None:
     """The stored probe version whose rows are exactly these, or None for an unregistered probe."""
-    digest = content_digest(dataset)
+    return find_by_digest(content_digest(dataset))
+
+
+def find_by_digest(digest: str) -> ProbeInfo | None:
+    """The stored probe version with this content digest, if any."""
     for probe in list_probes():
         if probe.content_digest == digest:
             return probe
@@ -238,6 +242,18 @@ def show(name: str, version: str | None = None, root: str | Path | None = None) 
         "manifest": _read_manifest(Path(info.path)),
         "card": card_path.read_text(encoding="utf-8") if card_path.exists() else "",
     }
+
+
+_FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".jsonl", ".json")
+
+
+def read_probe(data: Any) -> pd.DataFrame:
+    """A probe given by name (`name` or `name@version`, hash-verified), path, DataFrame,
+    `datasets.Dataset` or MLflow dataset, as a DataFrame."""
+    if isinstance(data, str) and not data.lower().endswith(_FILE_SUFFIXES) and "/" not in data:
+        name, _, version = data.partition("@")
+        return load(name, version or None).to_pandas()
+    return to_dataframe(data)
 
 
 def to_dataframe(data: Any) -> pd.DataFrame:
