@@ -144,7 +144,7 @@ def test_slices_and_conditions_table():
     for i in range(40):
         marker = "pronoun" if i % 2 else "name"
         delta = 2.0 if marker == "pronoun" else 0.0
-        table[f"a{i}"], table[f"b{i}"] = -1.0 - (0 if marker == "pronoun" else 0.0), -1.0 - delta
+        table[f"a{i}"], table[f"b{i}"] = -1.0, -1.0 - delta
         rows.append(dict(id=i, attribute="gender", condition=f"occ{i % 4}", group_a="m",
                          group_b="f", text_a=f"a{i}", text_b=f"b{i}", stereotype="a",
                          marker=marker))
