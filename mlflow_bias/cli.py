@@ -74,6 +74,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gate(args: argparse.Namespace) -> int:
+    """Exit 0 when the version passes, 1 when it is blocked (2 on a usage error)."""
+    from mlflow_bias.registry import gate
+
+    decision = gate(args.model, args.version, args.policy, evaluate_if_missing=not args.no_evaluate,
+                    progress=not args.no_progress)
+    print(json.dumps(decision.to_dict(), indent=2) if args.json else decision.summary())
+    return 0 if decision.passed else 1
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Exit 0 when the alias was set, 1 when promotion was refused."""
+    from mlflow_bias.registry import PromotionRefused, promote
+
+    try:
+        decision = promote(args.model, args.version, args.alias, args.policy)
+    except PromotionRefused as refused:
+        print(f"refused: {refused.message}", file=sys.stderr)
+        return 1
+    print(f"{args.model}/{args.version} is now '{args.alias}' ({decision.policy}, "
+          f"evaluation run {decision.run_id})")
+    return 0
+
+
 def _split_ref(ref: str) -> tuple[str, str | None]:
     name, _, version = ref.partition("@")
     return name, version or None
@@ -149,6 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print the scorecard as JSON")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_evaluate)
+
+    ga = sub.add_parser("gate", help="decide passed/blocked for a registered model version and tag it")
+    ga.add_argument("--model", required=True, help="registered model name")
+    ga.add_argument("--version", required=True)
+    ga.add_argument("--policy", default=None, help="policy YAML (default: the shipped policy)")
+    ga.add_argument("--no-evaluate", action="store_true",
+                    help="only judge existing evaluation runs; never evaluate")
+    ga.add_argument("--json", action="store_true", help="print the decision as JSON")
+    ga.add_argument("--no-progress", action="store_true")
+    ga.set_defaults(func=cmd_gate)
+
+    pr = sub.add_parser("promote", help="set an alias on a version only if its bias gate passed")
+    pr.add_argument("--model", required=True)
+    pr.add_argument("--version", required=True)
+    pr.add_argument("--alias", default="champion")
+    pr.add_argument("--policy", default=None)
+    pr.set_defaults(func=cmd_promote)
 
     probes = sub.add_parser("probes", help="list, show, verify and freeze probe sets")
     probes.add_argument("--root", default=None,

@@ -18,7 +18,8 @@ class BiasConfig:
     probes: extra probes scored in the same run (names, `name@version`, paths or DataFrames).
     dimensions: restrict to these dimensions (default: every dimension the probes call for).
     slice_columns: columns to report per-slice metrics for (default: the probe's declared ones).
-    thresholds: per-dimension thresholds, used to warn when a probe's noise floor is too high.
+    policy: release policy (YAML path; default: the shipped policy). Its version is tagged on the
+    run (`bias.policy`) and its thresholds are used to warn when a probe's noise floor is too high.
     model_version: label for the `bias.model_version` tag (default: derived from the model).
     progress: show progress bars. share_prefixes: reuse shared token prefixes (faster, same numbers).
     """
@@ -31,7 +32,7 @@ class BiasConfig:
     probes: list[Any] = field(default_factory=list)
     dimensions: list[str] | None = None
     slice_columns: list[str] | None = None
-    thresholds: dict[str, float] = field(default_factory=lambda: {"lpbs": 0.10})
+    policy: Any = None
     model_version: str | None = None
     progress: bool = True
     share_prefixes: bool = True
@@ -61,6 +62,4 @@ class BiasConfig:
         for key in ("probes", "dimensions", "slice_columns"):
             if key in raw and isinstance(raw[key], str):
                 raw[key] = [raw[key]]
-        if "thresholds" in raw:
-            raw["thresholds"] = {**cls().thresholds, **dict(raw["thresholds"])}
         return cls(**raw)

@@ -21,6 +21,7 @@ from mlflow_bias.config import BiasConfig
 from mlflow_bias.dimensions import DIMENSIONS
 from mlflow_bias.dimensions.lpbs import LPBSConfig
 from mlflow_bias.errors import BiasEvaluationError, ConfigError
+from mlflow_bias.policy import Policy, load_policy
 from mlflow_bias.report import SCORECARD_PATH, Scorecard
 
 _logger = logging.getLogger(__name__)
@@ -90,15 +91,16 @@ def _model_version_label(model: Any, model_id: str | None, config: BiasConfig, a
     return adapter.describe().get("model", type(model).__name__)
 
 
-def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig) -> Any:
+def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, policy: Policy) -> Any:
     if dimension == "lpbs":
+        rules = policy.rules_for("lpbs")
         return LPBSConfig(
             bootstrap_samples=config.bootstrap_samples,
             permutation_samples=config.permutation_samples,
             seed=config.seed,
             confidence=config.confidence,
             slice_columns=probe.slice_columns,
-            threshold=config.thresholds.get("lpbs", 0.10),
+            threshold=rules[0].threshold if rules else LPBSConfig.threshold,
         )
     raise ConfigError(f"No configuration known for dimension {dimension!r}.")
 
@@ -106,6 +108,7 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig) -> 
 def _public_config(config: BiasConfig) -> dict[str, Any]:
     out = dataclasses.asdict(config)
     out["probes"] = [p if isinstance(p, str) else type(p).__name__ for p in config.probes]
+    out["policy"] = str(config.policy) if config.policy is not None else None
     return out
 
 
@@ -128,6 +131,7 @@ class BiasEvaluator(ModelEvaluator):
         **kwargs: Any,
     ) -> EvaluationResult:
         config = BiasConfig.from_dict(evaluator_config)
+        policy = load_policy(config.policy)
         if model is None:
             raise BiasEvaluationError(
                 "The bias evaluator scores a model: pass model= (an MLflow model URI, a pyfunc, "
@@ -183,6 +187,7 @@ class BiasEvaluator(ModelEvaluator):
             "bias.seed": config.seed,
             "bias.evaluated_at": scorecard.created_at,
             "bias.version": __version__,
+            "bias.policy": policy.ref,
         }
         for probe in inputs:
             tags[f"bias.probe.{probe.name}"] = f"{probe.version or 'unregistered'}@{probe.digest}"
@@ -198,7 +203,7 @@ class BiasEvaluator(ModelEvaluator):
         try:
             for probe in inputs:
                 module = DIMENSIONS[probe.dimension]
-                result = module.compute(adapter, probe.frame, _dimension_config(probe.dimension, probe, config))
+                result = module.compute(adapter, probe.frame, _dimension_config(probe.dimension, probe, config, policy))
                 metrics.update(
                     tracking.log_dimension_result(run_id, result, probe.qualifier, link_model_id)
                 )

@@ -7,6 +7,12 @@ from typing import Any
 
 import pandas as pd
 
+# Statistics logged beside a headline metric `bias/<dimension>/<attribute>` as
+# `bias/<dimension>/<attribute>/<statistic>`; the gate never mistakes them for headlines.
+SIBLING_STATISTICS = frozenset(
+    {"ci_low", "ci_high", "p_value", "noise_floor", "n_items", "stereotype_rate"}
+)
+
 
 @dataclass
 class DimensionResult:

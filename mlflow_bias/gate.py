@@ -1,0 +1,246 @@
+"""The release decision: an evaluation run's logged metrics and tags, judged under a policy.
+
+Fails closed: a failed or missing dimension, an unverifiable or stale probe, an evaluation under an
+older policy, a re-logged metric, or any error while deciding, blocks.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+from packaging.version import Version
+
+from mlflow_bias.dimensions.base import SIBLING_STATISTICS
+from mlflow_bias.policy import Policy, Rule, load_policy
+from mlflow_bias.errors import BiasEvaluationError
+from mlflow_bias.probes import verify
+
+PASSED, BLOCKED = "passed", "blocked"
+DECISION_PATH = "bias/gate_decision.json"
+
+
+@dataclass
+class MetricVerdict:
+    """One headline metric judged against its rule."""
+
+    metric: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    threshold: float
+    direction: str
+    decide_on: str
+    decisive_value: float
+    verdict: str  # pass | fail
+
+    def line(self) -> str:
+        ci = (f" [{self.ci_low:.3f}, {self.ci_high:.3f}]"
+              if self.ci_low is not None and self.ci_high is not None else "")
+        op = "<=" if self.direction == "max" else ">="
+        basis = "" if self.decide_on == "point" else f" (CI bound {self.decisive_value:.3f})"
+        return f"{self.metric} = {self.value:.3f}{ci}{basis} {op} {self.threshold:g}: {self.verdict}"
+
+
+@dataclass
+class Decision:
+    status: str
+    run_id: str | None
+    policy: str
+    policy_digest: str
+    verdicts: list[MetricVerdict] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    model_version: str | None = None
+    evaluated_at: str | None = None
+    decided_at: str = field(
+        default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    )
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 over the evidence and the outcome (not the time of deciding): recomputing the
+        decision from the same run under the same policy gives the same digest."""
+        evidence = {
+            "status": self.status,
+            "run_id": self.run_id,
+            "policy_digest": self.policy_digest,
+            "model_version": self.model_version,
+            "verdicts": [asdict(v) for v in self.verdicts],
+            "reasons": self.reasons,
+        }
+        return hashlib.sha256(json.dumps(evidence, sort_keys=True, default=str).encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["digest"] = self.digest
+        out["lines"] = [v.line() for v in self.verdicts]
+        return out
+
+    def summary(self) -> str:
+        head = f"{self.status.upper()} under policy {self.policy}"
+        if self.model_version:
+            head += f" for {self.model_version}"
+        if self.run_id:
+            head += f" (evaluation run {self.run_id})"
+        lines = [head] + [f"  {v.line()}" for v in self.verdicts]
+        lines += [f"  reason: {r}" for r in self.reasons]
+        return "\n".join(lines)
+
+
+def _segments(key: str, dimension: str) -> list[str] | None:
+    prefix = f"bias/{dimension}/"
+    return key[len(prefix):].split("/") if key.startswith(prefix) else None
+
+
+def headline_metrics(metrics: dict[str, float], rule: Rule, probe_names: set[str]) -> list[str]:
+    """The logged metric keys a rule judges: `bias/<dim>/<attribute>[/<statistic>]`, or the same
+    with an extra probe's name after the dimension; never CI siblings or slices."""
+    expected = 1 if rule.statistic is None else 2
+    found = []
+    for key in metrics:
+        segs = _segments(key, rule.dimension)
+        if not segs or "slice" in segs:
+            continue
+        if len(segs) == expected + 1 and segs[0] in probe_names:
+            segs = segs[1:]
+        if len(segs) != expected:
+            continue
+        if rule.statistic is None and segs[-1] in SIBLING_STATISTICS:
+            continue
+        if rule.statistic is not None and segs[-1] != rule.statistic:
+            continue
+        found.append(key)
+    return sorted(found)
+
+
+def judge(rule: Rule, key: str, metrics: dict[str, float]) -> MetricVerdict:
+    value = metrics[key]
+    low, high = metrics.get(f"{key}/ci_low"), metrics.get(f"{key}/ci_high")
+    transform = abs if rule.absolute else (lambda x: x)
+    decisive = transform(value)
+    if rule.decide_on == "ci":
+        if low is None or high is None:
+            decisive = math.nan  # no CI logged: cannot decide on it -> fails below
+        else:
+            bounds = [transform(low), transform(high)]
+            if rule.absolute and low <= 0 <= high:
+                bounds.append(0.0)
+            decisive = max(bounds) if rule.direction == "max" else min(bounds)
+    ok = (decisive <= rule.threshold) if rule.direction == "max" else (decisive >= rule.threshold)
+    ok = ok and math.isfinite(decisive)
+    return MetricVerdict(key, value, low, high, rule.threshold, rule.direction, rule.decide_on,
+                         decisive, "pass" if ok else "fail")
+
+
+def _probe_reasons(tags: dict[str, str], policy: Policy) -> list[str]:
+    reasons = []
+    for tag, ref in sorted(tags.items()):
+        if not tag.startswith("bias.probe."):
+            continue
+        name = tag[len("bias.probe."):]
+        version, _, digest = ref.partition("@")
+        if version == "unregistered":
+            if not policy.allow_unregistered_probes:
+                reasons.append(f"probe '{name}' is not a registered probe version (sha256 {digest[:12]}…); "
+                               "freeze it with mlflow_bias.probes.freeze and evaluate again")
+            continue
+        try:
+            info = verify(name, version)
+        except BiasEvaluationError as exc:
+            reasons.append(f"probe {name}@{version} does not verify: {exc.message}")
+            continue
+        if info.content_digest != digest:
+            reasons.append(f"probe {name}@{version} was evaluated with content sha256 {digest[:12]}…, "
+                           f"but the stored version has {info.content_digest[:12]}…")
+        minimum = policy.min_probe_versions.get(name)
+        if minimum and Version(version) < Version(minimum):
+            reasons.append(f"probe {name}@{version} is older than the policy's minimum {minimum}; "
+                           "re-evaluate with the current probe")
+    for name in policy.probes:
+        if f"bias.probe.{name}" not in tags:
+            reasons.append(f"the evaluation did not score the policy's probe '{name}'")
+    return reasons
+
+
+def _relogged(client: MlflowClient, run_id: str, keys: list[str]) -> list[str]:
+    """Metrics logged more than once: a value changed after the evaluation wrote it."""
+    return [k for k in keys if len(client.get_metric_history(run_id, k)) > 1]
+
+
+def decide(
+    run_id: str | None,
+    policy: Any = None,
+    *,
+    model_version: str | None = None,
+    client: MlflowClient | None = None,
+    now: _dt.datetime | None = None,
+) -> Decision:
+    """Judge evaluation run `run_id` under `policy` (default policy if None). Never raises for a
+    bad evaluation: every problem is a reason, and any reason blocks."""
+    policy = load_policy(policy)
+    decision = Decision(BLOCKED, run_id, policy.ref, policy.digest, model_version=model_version)
+    if run_id is None:
+        decision.reasons.append("no bias evaluation exists for this model version")
+        return decision
+    try:
+        _decide_into(decision, run_id, policy, client or MlflowClient(), now)
+    except Exception as exc:  # noqa: BLE001 - the gate fails closed on its own errors
+        decision.verdicts.clear()
+        decision.reasons.append(f"the gate could not decide: {type(exc).__name__}: {exc}")
+    decision.status = PASSED if not decision.reasons and decision.verdicts else BLOCKED
+    if decision.status == BLOCKED and not decision.reasons:
+        decision.reasons.append("no rule of the policy matched any logged metric")
+    return decision
+
+
+def _decide_into(decision: Decision, run_id: str, policy: Policy, client: MlflowClient,
+                 now: _dt.datetime | None) -> None:
+    run = client.get_run(run_id)
+    tags, metrics = run.data.tags, run.data.metrics
+    reasons = decision.reasons
+    decision.evaluated_at = tags.get("bias.evaluated_at")
+    status = tags.get("bias.status")
+    if status != "completed":
+        detail = f": {tags['bias.error']}" if tags.get("bias.error") else ""
+        reasons.append(f"the evaluation did not complete (bias.status={status or 'missing'}){detail}")
+    evaluated_model = tags.get("bias.model_version")
+    if decision.model_version and evaluated_model != decision.model_version:
+        reasons.append(f"the evaluation is of {evaluated_model or 'an unknown model'}, "
+                       f"not {decision.model_version}")
+    evaluated_policy = tags.get("bias.policy", "")
+    name, _, version = evaluated_policy.partition("@")
+    if name != policy.name or not version or Version(version) < Version(policy.min_evaluation_policy_version):
+        reasons.append(f"the evaluation was made under policy {evaluated_policy or 'none'}; policy "
+                       f"{policy.name} needs {policy.min_evaluation_policy_version} or newer: re-evaluate")
+    if policy.max_evaluation_age_days is not None and decision.evaluated_at:
+        age = (now or _dt.datetime.now(_dt.timezone.utc)) - _dt.datetime.fromisoformat(decision.evaluated_at)
+        if age.total_seconds() > policy.max_evaluation_age_days * 86400:
+            reasons.append(f"the evaluation is {age.days} days old; the policy accepts at most "
+                           f"{policy.max_evaluation_age_days:g}: re-evaluate")
+    reasons += _probe_reasons(tags, policy)
+
+    probe_names = {t[len("bias.probe."):] for t in tags if t.startswith("bias.probe.")}
+    judged: list[str] = []
+    for rule in policy.rules:
+        keys = headline_metrics(metrics, rule, probe_names)
+        if not keys and rule.dimension in policy.required_dimensions:
+            reasons.append(f"required dimension '{rule.dimension}' has no {rule.metric} metric in the run")
+        for key in keys:
+            verdict = judge(rule, key, metrics)
+            decision.verdicts.append(verdict)
+            judged += [key, f"{key}/ci_low", f"{key}/ci_high"]
+            if verdict.verdict == "fail":
+                reasons.append(verdict.line())
+    relogged = _relogged(client, run_id, [k for k in judged if k in metrics])
+    if relogged:
+        reasons.append(f"metric(s) {', '.join(relogged)} were logged more than once in the "
+                       "evaluation run: values changed after evaluation are not trusted")

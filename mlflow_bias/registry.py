@@ -1,0 +1,155 @@
+"""The gate on the MLflow model registry: tag a version passed/blocked, and promote (set an alias)
+only a version whose decision, recomputed from its evaluation run, passes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+
+from mlflow_bias.errors import BiasEvaluationError
+from mlflow_bias.gate import DECISION_PATH, Decision, decide
+from mlflow_bias.policy import load_policy
+from mlflow_bias.report import SCORECARD_PATH
+
+GATE_TAGS = ("bias.gate", "bias.gate.run_id", "bias.gate.policy", "bias.gate.reasons",
+             "bias.gate.evaluated_at", "bias.gate.digest")
+MAX_TAG_CHARS = 5000
+
+
+class PromotionRefused(BiasEvaluationError):
+    """Promotion to a protected alias was refused; `decision` says why."""
+
+    def __init__(self, message: str, decision: Decision | None = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
+def model_version_label(name: str, version: str | int) -> str:
+    return f"{name}/{version}"
+
+
+def latest_evaluation(name: str, version: str | int, client: MlflowClient | None = None) -> str | None:
+    """Run id of the newest bias evaluation of `name` version `version`, if any."""
+    client = client or MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    label = model_version_label(name, version).replace("'", "\\'")
+    runs = client.search_runs(
+        experiments,
+        filter_string=f"tags.`bias.model_version` = '{label}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def log_decision(decision: Decision, client: MlflowClient | None = None) -> None:
+    """Write the decision to its evaluation run (JSON, tag) and into the run's scorecard."""
+    if decision.run_id is None:
+        return
+    client = client or MlflowClient()
+    payload = decision.to_dict()
+    client.log_dict(decision.run_id, payload, DECISION_PATH)
+    client.set_tag(decision.run_id, "bias.gate", decision.status)
+    try:
+        scorecard = client.download_artifacts(decision.run_id, SCORECARD_PATH)
+    except Exception:  # noqa: BLE001 - a run without a scorecard keeps just the decision file
+        return
+    import json
+
+    with open(scorecard, encoding="utf-8") as f:
+        card = json.load(f)
+    card["gate"] = payload
+    client.log_dict(decision.run_id, card, SCORECARD_PATH)
+
+
+def tag_version(name: str, version: str | int, decision: Decision, client: MlflowClient | None = None) -> None:
+    client = client or MlflowClient()
+    values = {
+        "bias.gate": decision.status,
+        "bias.gate.run_id": decision.run_id or "",
+        "bias.gate.policy": f"{decision.policy}@{decision.policy_digest[:12]}",
+        "bias.gate.reasons": ("; ".join(decision.reasons) or "all rules passed")[:MAX_TAG_CHARS],
+        "bias.gate.evaluated_at": decision.evaluated_at or "",
+        "bias.gate.digest": decision.digest,
+    }
+    for key, value in values.items():
+        client.set_model_version_tag(name, str(version), key, value)
+
+
+def gate(
+    name: str,
+    version: str | int,
+    policy: Any = None,
+    *,
+    evaluate_if_missing: bool = True,
+    client: MlflowClient | None = None,
+    **evaluate_config: Any,
+) -> Decision:
+    """Decide on a registered model version and tag it. Reuses its newest evaluation run, or
+    evaluates it on the policy's probes when it has none (or when that run used another policy)."""
+    client = client or MlflowClient()
+    policy = load_policy(policy)
+    client.get_model_version(name, str(version))  # a clear MLflow error for an unknown version
+    label = model_version_label(name, version)
+    run_id = latest_evaluation(name, version, client)
+    if evaluate_if_missing and (run_id is None or _policy_of(client, run_id) != policy.ref):
+        run_id = _evaluate(name, version, policy, evaluate_config)
+    decision = decide(run_id, policy, model_version=label, client=client)
+    log_decision(decision, client)
+    tag_version(name, version, decision, client)
+    return decision
+
+
+def _policy_of(client: MlflowClient, run_id: str) -> str | None:
+    return client.get_run(run_id).data.tags.get("bias.policy")
+
+
+def _evaluate(name: str, version: str | int, policy, config: dict[str, Any]) -> str:
+    import mlflow
+
+    from mlflow_bias.api import evaluate
+
+    if not policy.probes:
+        raise BiasEvaluationError(
+            f"{name}/{version} has no bias evaluation and policy {policy.ref} lists no probes to "
+            "evaluate it with. Evaluate it first, or add `probes:` to the policy."
+        )
+    first, *extra = policy.probes
+    config = {**config, "policy": policy, "probes": extra}
+    evaluate(f"models:/{name}/{version}", first, run_name=f"bias-gate {name}/{version}", **config)
+    return mlflow.last_active_run().info.run_id
+
+
+def check_promotion(
+    name: str, version: str | int, policy: Any = None, client: MlflowClient | None = None
+) -> Decision:
+    """Recompute the version's decision from its gated evaluation run and check it against the
+    version's `bias.gate.digest`. Raise PromotionRefused unless it passes; never trust a tag alone."""
+    client = client or MlflowClient()
+    policy = load_policy(policy)
+    tags = client.get_model_version(name, str(version)).tags
+    label = model_version_label(name, version)
+    run_id = tags.get("bias.gate.run_id") or None
+    decision = decide(run_id, policy, model_version=label, client=client)
+    if not decision.passed:
+        raise PromotionRefused(f"{label} is blocked: {'; '.join(decision.reasons)}", decision)
+    if tags.get("bias.gate") != "passed" or tags.get("bias.gate.digest") != decision.digest:
+        raise PromotionRefused(
+            f"{label} has no gate decision matching its evaluation under policy {policy.ref} "
+            f"(bias.gate={tags.get('bias.gate', 'missing')}); run `mlflow-bias gate --model "
+            f"{name} --version {version}` first.",
+            decision,
+        )
+    return decision
+
+
+def promote(
+    name: str, version: str | int, alias: str = "champion", policy: Any = None,
+    client: MlflowClient | None = None,
+) -> Decision:
+    """Point `alias` at the version if its gate passes under the current policy; else refuse."""
+    client = client or MlflowClient()
+    decision = check_promotion(name, version, policy, client)
+    client.set_registered_model_alias(name, alias, str(version))
+    return decision

@@ -1,0 +1,78 @@
+"""`mlflow server --app-name bias-gate`: the MLflow tracking server, refusing (403) any request that
+would point a protected alias at a model version whose bias gate has not passed.
+
+Settings (environment of the server): `MLFLOW_BIAS_POLICY` (policy YAML; default policy otherwise)
+and `MLFLOW_BIAS_PROTECTED_ALIASES` (comma-separated; default: the policy's protected aliases).
+Every other request goes through unchanged. If the check itself fails, the alias is not set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+from mlflow_bias.policy import Policy, load_policy
+from mlflow_bias.registry import PromotionRefused, check_promotion
+
+_logger = logging.getLogger(__name__)
+ALIAS_ENDPOINT = "/mlflow/registered-models/alias"
+
+
+def protected_aliases(policy: Policy) -> set[str]:
+    configured = os.environ.get("MLFLOW_BIAS_PROTECTED_ALIASES")
+    if configured is not None:
+        return {a.strip() for a in configured.split(",") if a.strip()}
+    return set(policy.protected_aliases)
+
+
+def _server_client():
+    """A client on the server's own stores (not on an HTTP tracking URI: no loop through itself)."""
+    from mlflow.server import BACKEND_STORE_URI_ENV_VAR, REGISTRY_STORE_URI_ENV_VAR
+    from mlflow.tracking import MlflowClient
+
+    backend = os.environ.get(BACKEND_STORE_URI_ENV_VAR)
+    registry = os.environ.get(REGISTRY_STORE_URI_ENV_VAR) or backend
+    return MlflowClient(tracking_uri=backend, registry_uri=registry)
+
+
+def _refuse(message: str) -> tuple[Response, int]:
+    return jsonify({"error_code": "PERMISSION_DENIED", "message": message}), 403
+
+
+def enforce_protected_aliases() -> Any:
+    """Flask `before_request` hook: None lets the request through; a response refuses it."""
+    if request.method != "POST" or not request.path.endswith(ALIAS_ENDPOINT):
+        return None
+    try:
+        body = request.get_json(silent=True) or {}
+        policy = load_policy(os.environ.get("MLFLOW_BIAS_POLICY"))
+        alias = str(body.get("alias", ""))
+        if alias not in protected_aliases(policy):
+            return None
+        name, version = str(body.get("name", "")), str(body.get("version", ""))
+        check_promotion(name, version, policy, client=_server_client())
+        _logger.info("bias gate: %s/%s may hold alias %s", name, version, alias)
+        return None
+    except PromotionRefused as refused:
+        return _refuse(f"bias gate refused alias '{body.get('alias')}': {refused.message}")
+    except Exception as exc:  # noqa: BLE001 - fail closed: an error in the check refuses
+        _logger.exception("bias gate check failed")
+        return _refuse(f"bias gate could not verify the version, so the alias was not set: "
+                       f"{type(exc).__name__}: {exc}")
+
+
+def create_app(app: Flask | None = None):
+    """App factory for `mlflow server --app-name bias-gate`."""
+    from mlflow.environment_variables import _MLFLOW_SGI_NAME
+    from mlflow.server import app as mlflow_app
+
+    app = app or mlflow_app
+    app.before_request(enforce_protected_aliases)
+    if _MLFLOW_SGI_NAME.get() == "uvicorn":
+        from mlflow.server.fastapi_app import create_fastapi_app
+
+        return create_fastapi_app(app)
+    return app

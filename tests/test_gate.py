@@ -1,0 +1,276 @@
+"""The release gate against a real MLflow registry (sqlite): policies, decisions, version tags and
+promotion that recomputes the decision and refuses blocked, forged, stale or unverifiable versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import mlflow
+import pytest
+import yaml
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+import mlflow_bias.probes as probes
+from mlflow_bias import gate as gate_module
+from mlflow_bias.cli import main
+from mlflow_bias.gate import decide, headline_metrics, judge
+from mlflow_bias.models import log_causal_lm
+from mlflow_bias.policy import PolicyError, Rule, load_policy, parse_policy
+from mlflow_bias.registry import PromotionRefused, check_promotion, gate, promote
+
+FAST = {"bootstrap_samples": 200, "permutation_samples": 500, "progress": False}
+
+
+def policy_dict(**changes):
+    base = {
+        "name": "test", "version": "1.0.0",
+        "rules": [{"metric": "lpbs", "threshold": 0.10, "direction": "max"}],
+        "required_dimensions": ["lpbs"], "probes": ["tiny-occupations"],
+        "min_probe_versions": {"tiny-occupations": "1.0.0"}, "max_evaluation_age_days": 30,
+        "protected_aliases": ["champion", "production"],
+    }
+    base.update(changes)
+    return base
+
+
+@pytest.fixture
+def policy_file(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy_dict()))
+    return path
+
+
+@pytest.fixture
+def registry(skewed_lm, balanced_lm, tiny_probe):
+    """`screen` v1 = the skewed tiny LM (biased), v2 = the balanced one (fair)."""
+    probes.freeze(tiny_probe, "tiny-occupations", "1.0.0", card="# tiny occupations\n\nTest probe.")
+    with mlflow.start_run():
+        log_causal_lm(*skewed_lm, registered_model_name="screen")
+    with mlflow.start_run():
+        log_causal_lm(*balanced_lm, registered_model_name="screen")
+    return MlflowClient()
+
+
+# -- policy ----------------------------------------------------------------------------------------
+def test_default_policy_has_the_article_thresholds():
+    policy = load_policy()
+    rules = {r.metric: r for r in policy.rules}
+    assert policy.ref == "default@1.0.0"
+    assert (rules["lpbs"].threshold, rules["lpbs"].direction) == (0.10, "max")
+    assert rules["cbs"].threshold == 0.10 and rules["refusal"].threshold == 5.0
+    assert (rules["parity/disparate_impact"].threshold, rules["parity/disparate_impact"].direction) == (0.8, "min")
+    assert policy.drift_tolerance["lpbs"] == 0.03
+    assert set(policy.protected_aliases) == {"champion", "production"}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"rules": []}, "'rules' must be a non-empty list"),
+        ({"rules": [{"metric": "lpbs", "threshold": 0.1, "direction": "below"}]}, "direction must be 'max'"),
+        ({"rules": [{"metric": "lpbs", "threshold": "low"}]}, "threshold 'low' is not a number"),
+        ({"rules": [{"metric": "lpbs", "threshold": 0.1, "decide_on": "median"}]}, "decide_on must be"),
+        ({"version": "new"}, "version 'new' is not a version"),
+        ({"thresholds": {}}, "unknown key\\(s\\) thresholds"),
+        ({"required_dimensions": ["lpbs", "cbs"]}, "required dimension\\(s\\) cbs have no rule"),
+        ({"rules": [{"metric": "lpbs", "threshold": 0.1}, {"metric": "lpbs", "threshold": 0.2}]}, "more than one rule for lpbs"),
+    ],
+)
+def test_invalid_policies_are_refused_with_the_reason(change, message):
+    with pytest.raises(PolicyError, match=message):
+        parse_policy(policy_dict(**change))
+
+
+def test_policy_file_errors(tmp_path):
+    with pytest.raises(PolicyError, match="No policy file"):
+        load_policy(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("rules: [unclosed")
+    with pytest.raises(PolicyError, match="not valid YAML"):
+        load_policy(tmp_path / "bad.yaml")
+
+
+# -- judging ---------------------------------------------------------------------------------------
+def test_judge_point_ci_min_and_absolute():
+    metrics = {"bias/lpbs/g": 0.08, "bias/lpbs/g/ci_low": 0.05, "bias/lpbs/g/ci_high": 0.12}
+    assert judge(Rule("lpbs", 0.10), "bias/lpbs/g", metrics).verdict == "pass"
+    ci = judge(Rule("lpbs", 0.10, decide_on="ci"), "bias/lpbs/g", metrics)
+    assert (ci.verdict, ci.decisive_value) == ("fail", 0.12)
+    di = {"bias/parity/g/disparate_impact": 0.85, "bias/parity/g/disparate_impact/ci_low": 0.7,
+          "bias/parity/g/disparate_impact/ci_high": 0.95}
+    rule = Rule("parity/disparate_impact", 0.8, "min")
+    assert judge(rule, "bias/parity/g/disparate_impact", di).verdict == "pass"
+    assert judge(Rule("parity/disparate_impact", 0.8, "min", "ci"), "bias/parity/g/disparate_impact", di).verdict == "fail"
+    assoc = {"bias/association/weat6": -0.9}
+    assert judge(Rule("association", 0.5, absolute=True), "bias/association/weat6", assoc).verdict == "fail"
+    assert judge(Rule("lpbs", 0.1, decide_on="ci"), "bias/lpbs/x", {"bias/lpbs/x": 0.0}).verdict == "fail"
+
+
+def test_headlines_skip_siblings_and_slices_but_include_extra_probes():
+    metrics = {k: 0.1 for k in [
+        "bias/lpbs/gender", "bias/lpbs/gender/ci_low", "bias/lpbs/gender/noise_floor",
+        "bias/lpbs/gender/slice/marker/name", "bias/lpbs/extra/gender", "bias/lpbs/extra/gender/ci_high",
+        "bias/parity/race/disparate_impact", "bias/parity/race/disparate_impact/ci_low",
+    ]}
+    assert headline_metrics(metrics, Rule("lpbs", 0.1), {"extra", "main"}) == [
+        "bias/lpbs/extra/gender", "bias/lpbs/gender"]
+    assert headline_metrics(metrics, Rule("parity/disparate_impact", 0.8, "min"), set()) == [
+        "bias/parity/race/disparate_impact"]
+
+
+# -- the gate on the registry ----------------------------------------------------------------------
+def test_gate_blocks_biased_version_passes_fair_one_and_tags_both(registry, policy_file):
+    blocked = gate("screen", 1, policy_file, **FAST)
+    passed = gate("screen", 2, policy_file, **FAST)
+    assert not blocked.passed and passed.passed
+    assert any(r.startswith("bias/lpbs/gender = ") and r.endswith("<= 0.1: fail") for r in blocked.reasons)
+    v1 = registry.get_model_version("screen", "1").tags
+    v2 = registry.get_model_version("screen", "2").tags
+    assert v1["bias.gate"] == "blocked" and v2["bias.gate"] == "passed"
+    assert v1["bias.gate.digest"] == blocked.digest and v2["bias.gate.digest"] == passed.digest
+    assert v2["bias.gate.policy"].startswith("test@1.0.0@")
+    assert v2["bias.gate.reasons"] == "all rules passed"
+    assert "bias/lpbs/gender" in v1["bias.gate.reasons"]
+    assert dt.datetime.fromisoformat(v2["bias.gate.evaluated_at"]).year >= 2025
+    run = registry.get_run(v2["bias.gate.run_id"])
+    assert run.data.tags["bias.model_version"] == "screen/2"
+    assert run.data.tags["bias.policy"] == "test@1.0.0"
+    assert run.data.tags["bias.gate"] == "passed"
+    decision = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/bias/gate_decision.json")
+    assert decision["status"] == "passed" and decision["digest"] == passed.digest
+    scorecard = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/bias/scorecard.json")
+    assert scorecard["gate"]["status"] == "passed"
+
+
+def test_gate_reuses_the_latest_evaluation(registry, policy_file):
+    first = gate("screen", 2, policy_file, **FAST)
+    second = gate("screen", 2, policy_file, evaluate_if_missing=False)
+    assert second.run_id == first.run_id and second.digest == first.digest
+
+
+def test_promote_passed_refuse_blocked(registry, policy_file):
+    gate("screen", 1, policy_file, **FAST)
+    gate("screen", 2, policy_file, **FAST)
+    promote("screen", 2, "champion", policy_file)
+    assert str(registry.get_model_version_by_alias("screen", "champion").version) == "2"
+    with pytest.raises(PromotionRefused, match="screen/1 is blocked: bias/lpbs/gender"):
+        promote("screen", 1, "production", policy_file)
+    with pytest.raises(MlflowException):
+        registry.get_model_version_by_alias("screen", "production")
+
+
+def test_hand_set_tags_are_not_enough(registry, policy_file):
+    passed = gate("screen", 2, policy_file, **FAST)
+    gate("screen", 1, policy_file, **FAST)
+    for key, value in {"bias.gate": "passed", "bias.gate.digest": passed.digest,
+                       "bias.gate.reasons": "all rules passed"}.items():
+        registry.set_model_version_tag("screen", "1", key, value)
+    with pytest.raises(PromotionRefused, match="blocked"):
+        promote("screen", 1, "champion", policy_file)
+    # pointing v1 at v2's passing evaluation run does not work either: it evaluated another version
+    registry.set_model_version_tag("screen", "1", "bias.gate.run_id", passed.run_id)
+    with pytest.raises(PromotionRefused, match="the evaluation is of screen/2, not screen/1"):
+        promote("screen", 1, "champion", policy_file)
+
+
+def test_a_version_never_gated_cannot_be_promoted(registry, policy_file):
+    with pytest.raises(PromotionRefused, match="no bias evaluation exists"):
+        promote("screen", 2, "champion", policy_file)
+
+
+def test_tag_without_matching_digest_is_refused(registry, policy_file):
+    gate("screen", 2, policy_file, **FAST)
+    registry.set_model_version_tag("screen", "2", "bias.gate.digest", "0" * 64)
+    with pytest.raises(PromotionRefused, match="no gate decision matching"):
+        check_promotion("screen", 2, policy_file)
+
+
+def test_evaluation_under_older_policy_is_stale(registry, tmp_path, policy_file):
+    gate("screen", 2, policy_file, **FAST)
+    newer = tmp_path / "newer.yaml"
+    newer.write_text(yaml.safe_dump(policy_dict(version="1.1.0", min_evaluation_policy_version="1.1.0")))
+    with pytest.raises(PromotionRefused, match="made under policy test@1.0.0; policy test needs 1.1.0"):
+        promote("screen", 2, "champion", newer)
+    # re-gating under the new policy re-evaluates and passes
+    assert gate("screen", 2, newer, **FAST).passed
+    promote("screen", 2, "champion", newer)
+
+
+def test_old_evaluation_and_old_probe_are_stale(registry, policy_file, tmp_path):
+    decision = gate("screen", 2, policy_file, **FAST)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=45)
+    aged = decide(decision.run_id, policy_file, model_version="screen/2", now=later)
+    assert not aged.passed and any("days old" in r for r in aged.reasons)
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(yaml.safe_dump(policy_dict(min_probe_versions={"tiny-occupations": "2.0.0"})))
+    old_probe = decide(decision.run_id, strict, model_version="screen/2")
+    assert any("older than the policy's minimum 2.0.0" in r for r in old_probe.reasons)
+
+
+def test_tampered_probe_blocks(registry, policy_file):
+    decision = gate("screen", 2, policy_file, **FAST)
+    info = probes.resolve("tiny-occupations")
+    (probes.store.Path(info.path) / "README.md").write_text("# edited\n")
+    again = decide(decision.run_id, policy_file, model_version="screen/2")
+    assert not again.passed and any("does not verify" in r and "README.md" in r for r in again.reasons)
+
+
+def test_relogged_metric_and_failed_evaluation_block(registry, policy_file):
+    decision = gate("screen", 1, policy_file, **FAST)
+    MlflowClient().log_metric(decision.run_id, "bias/lpbs/gender", 0.01)  # the latest value now "passes"
+    forged = decide(decision.run_id, policy_file, model_version="screen/1")
+    assert not forged.passed and any("logged more than once" in r for r in forged.reasons)
+    MlflowClient().set_tag(decision.run_id, "bias.status", "failed")
+    assert any("did not complete" in r for r in decide(decision.run_id, policy_file).reasons)
+
+
+def test_unregistered_probe_and_missing_dimension_block(skewed_lm, balanced_lm, tiny_probe, policy_file):
+    mlflow_bias_evaluate = __import__("mlflow_bias").evaluate
+    mlflow_bias_evaluate(balanced_lm, tiny_probe, policy=policy_file, **FAST)
+    run_id = mlflow.last_active_run().info.run_id
+    decision = decide(run_id, policy_file)
+    assert any("not a registered probe version" in r for r in decision.reasons)
+    assert any("did not score the policy's probe 'tiny-occupations'" in r for r in decision.reasons)
+    with mlflow.start_run() as empty:
+        mlflow.set_tags({"bias.status": "completed", "bias.policy": "test@1.0.0"})
+    missing = decide(empty.info.run_id, policy_file)
+    assert any("required dimension 'lpbs' has no lpbs metric" in r for r in missing.reasons)
+
+
+def test_gate_errors_fail_closed(registry, policy_file, monkeypatch):
+    gate("screen", 2, policy_file, **FAST)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("store unreachable")
+
+    monkeypatch.setattr(gate_module, "_decide_into", broken)
+    with pytest.raises(PromotionRefused, match="the gate could not decide: RuntimeError: store unreachable"):
+        promote("screen", 2, "champion", policy_file)
+    with pytest.raises(MlflowException):
+        MlflowClient().get_model_version_by_alias("screen", "champion")
+
+
+def test_concurrent_gates_on_two_versions(registry, policy_file):
+    for version in (1, 2):  # evaluate first; then decide on both at once
+        gate("screen", version, policy_file, **FAST)
+    results = {}
+    threads = [threading.Thread(target=lambda v=v: results.__setitem__(v, gate("screen", v, policy_file, evaluate_if_missing=False)))
+               for v in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert registry.get_model_version("screen", "1").tags["bias.gate.digest"] == results[1].digest
+    assert registry.get_model_version("screen", "2").tags["bias.gate.digest"] == results[2].digest
+    assert (results[1].status, results[2].status) == ("blocked", "passed")
+
+
+def test_cli_gate_and_promote_exit_codes(registry, policy_file, capsys):
+    assert main(["gate", "--model", "screen", "--version", "1", "--policy", str(policy_file), "--no-progress"]) == 1
+    assert "BLOCKED under policy test@1.0.0 for screen/1" in capsys.readouterr().out
+    assert main(["gate", "--model", "screen", "--version", "2", "--policy", str(policy_file), "--no-progress"]) == 0
+    assert main(["promote", "--model", "screen", "--version", "1", "--policy", str(policy_file)]) == 1
+    assert "refused: screen/1 is blocked" in capsys.readouterr().err
+    assert main(["promote", "--model", "screen", "--version", "2", "--policy", str(policy_file)]) == 0
+    assert str(registry.get_model_version_by_alias("screen", "champion").version) == "2"
