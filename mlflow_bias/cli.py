@@ -98,6 +98,27 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Exit 0; 1 when some metric got worse beyond its CI."""
+    from mlflow_bias.compare import compare
+
+    result = compare(args.run_a, args.run_b, args.policy, heldout_fraction=args.heldout_fraction,
+                     bootstrap_samples=args.bootstrap_samples)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
+    return 1 if result.worse else 0
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    """Exit 0; 1 when a regression beyond the policy's drift tolerance calls for recalibration."""
+    from mlflow_bias.drift import drift
+
+    report = drift(args.model, args.metric, args.window, args.policy)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    if report.plot:
+        print(f"plot: {report.plot}")
+    return 1 if report.recalibration_needed else 0
+
+
 def _split_ref(ref: str) -> tuple[str, str | None]:
     name, _, version = ref.partition("@")
     return name, version or None
@@ -191,6 +212,23 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--policy", default=None)
     pr.set_defaults(func=cmd_promote)
 
+    co = sub.add_parser("compare", help="compare two evaluation runs (e.g. before/after mitigation)")
+    co.add_argument("run_a", help="baseline evaluation run id")
+    co.add_argument("run_b", help="evaluation run id to compare with the baseline")
+    co.add_argument("--policy", default=None)
+    co.add_argument("--heldout-fraction", type=float, default=0.2)
+    co.add_argument("--bootstrap-samples", type=int, default=1000)
+    co.add_argument("--json", action="store_true")
+    co.set_defaults(func=cmd_compare)
+
+    dr = sub.add_parser("drift", help="watch a metric across versions and re-evaluations")
+    dr.add_argument("--model", required=True, help="registered model name")
+    dr.add_argument("--metric", default="bias/lpbs/gender")
+    dr.add_argument("--window", default=None, help="compare with the value this long before, e.g. 7d")
+    dr.add_argument("--policy", default=None)
+    dr.add_argument("--json", action="store_true")
+    dr.set_defaults(func=cmd_drift)
+
     probes = sub.add_parser("probes", help="list, show, verify and freeze probe sets")
     probes.add_argument("--root", default=None,
                         help="probe store folder (default: shipped probes + $MLFLOW_BIAS_PROBE_DIR)")
@@ -223,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except BiasEvaluationError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # e.g. a malformed --window
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
 

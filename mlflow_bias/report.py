@@ -84,6 +84,10 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
                     f"  {'':<10} {row['attribute'] + '/' + sl['column'] + '=' + str(sl['value']):<30}"
                     f" {sl['lpbs']:.3f} [{sl['ci_low']:.3f}, {sl['ci_high']:.3f}] n={sl['n_items']}{flag}"
                 )
+    gate = scorecard.get("gate")
+    if gate:
+        lines += ["", f"Gate: {gate['status'].upper()} under policy {gate['policy']}"]
+        lines += [f"  - {reason}" for reason in gate["reasons"]]
     if scorecard["warnings"]:
         lines += ["", "Warnings:"] + [f"  - {w}" for w in scorecard["warnings"]]
     if scorecard.get("error"):

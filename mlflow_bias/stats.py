@@ -32,6 +32,29 @@ class NullTest:
     resamples: int
 
 
+def bootstrap_indices(strata: np.ndarray, *, n_resamples: int, seed: int) -> np.ndarray:
+    """(n_resamples, n) item indices, resampled with replacement within each stratum.
+
+    `strata` must be sorted (runs of equal keys); each resample keeps every stratum's size.
+    Strata of a single item are pooled and resampled together: resampling one item within itself
+    would pretend it has no sampling variability.
+    """
+    rng = np.random.default_rng(seed)
+    index = np.empty((n_resamples, len(strata)), dtype=np.int64)
+    singletons: list[int] = []
+    start = 0
+    for size in _run_lengths(strata):
+        if size == 1:
+            singletons.append(start)
+        else:
+            index[:, start : start + size] = start + rng.integers(0, size, size=(n_resamples, size))
+        start += size
+    if singletons:
+        pool = np.asarray(singletons)
+        index[:, pool] = pool[rng.integers(0, len(pool), size=(n_resamples, len(pool)))]
+    return index
+
+
 def stratified_bootstrap(
     values: np.ndarray,
     strata: np.ndarray,
@@ -43,27 +66,12 @@ def stratified_bootstrap(
 ) -> Interval:
     """Percentile CI of `statistic`, items resampled with replacement within each stratum.
 
-    `values` must be sorted by stratum (the statistic may rely on that order); each resample keeps
-    every stratum's size, so the statistic sees the same structure as on the data. Strata of a
-    single item are pooled and resampled together: resampling one item within itself would
-    pretend it has no sampling variability.
+    `values` has the items on its last axis, sorted by stratum (the statistic may rely on that
+    order); a (k, n) array resamples k paired measurements of the same items together, and the
+    statistic then receives (k, n_resamples, n).
     """
-    rng = np.random.default_rng(seed)
-    replicates = np.empty((n_resamples, len(values)), dtype=float)
-    singletons: list[int] = []
-    start = 0
-    for size in _run_lengths(strata):
-        if size == 1:
-            singletons.append(start)
-        else:
-            draws = rng.integers(0, size, size=(n_resamples, size))
-            replicates[:, start : start + size] = values[start : start + size][draws]
-        start += size
-    if singletons:
-        pool = np.asarray(singletons)
-        draws = rng.integers(0, len(pool), size=(n_resamples, len(pool)))
-        replicates[:, pool] = values[pool][draws]
-    results = statistic(replicates)
+    index = bootstrap_indices(strata, n_resamples=n_resamples, seed=seed)
+    results = statistic(values[..., index])
     alpha = (1 - level) / 2
     low, high = np.quantile(results, [alpha, 1 - alpha])
     return Interval(float(low), float(high), level)

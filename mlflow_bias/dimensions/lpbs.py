@@ -19,7 +19,7 @@ permutation p-value, and the noise floor (95th percentile of LPBS under the sign
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from mlflow_bias.adapters.base import LOGLIKELIHOOD, LogLikelihoodAdapter, requi
 from mlflow_bias.dimensions.base import DimensionResult
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_pairs
-from mlflow_bias.stats import run_starts, sign_flip_test, stratified_bootstrap
+from mlflow_bias.stats import bootstrap_indices, run_starts, sign_flip_test, stratified_bootstrap
 
 NAME = "lpbs"
 REQUIRES = LOGLIKELIHOOD
@@ -94,13 +94,21 @@ def score_items(adapter: LogLikelihoodAdapter, probe: pd.DataFrame) -> pd.DataFr
         items.loc[with_prior, "prior_logprob_b"] = scores[2 * n + k :]
     prior_delta = (items["prior_logprob_a"] - items["prior_logprob_b"]).fillna(0.0)
     items["delta"] = items["logprob_a"] - items["logprob_b"] - prior_delta
+    return orient(items)
+
+
+def orient(items: pd.DataFrame) -> pd.DataFrame:
+    """Add the oriented preferences and condition keys to items that have `delta`.
+
+    `preference`: positive is stereotype-consistent where the item has a label, else favours the
+    alphabetically first group of the pair (`_p_unlabelled` always uses the latter).
+    """
+    items = items.copy()
     items["stereotype"] = (
         _clean(items["stereotype"]).str.lower() if "stereotype" in items.columns else ""
     )
-    # Unlabelled orientation: positive favours the alphabetically first group of the pair.
     first_is_a = _clean(items["group_a"]) <= _clean(items["group_b"])
     items["_p_unlabelled"] = preference(items["delta"]) * np.where(first_is_a, 1.0, -1.0)
-    # Reported orientation: positive is stereotype-consistent where the item has a label.
     labelled_sign = np.where(items["stereotype"] == "b", -1.0, 1.0)
     items["preference"] = np.where(
         items["stereotype"] != "",
@@ -288,3 +296,72 @@ def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConf
             "slice_columns": list(config.slice_columns),
         },
     )
+
+
+# -- comparing two evaluations -------------------------------------------------------------------
+@dataclass
+class Difference:
+    """LPBS of run B minus LPBS of run A for one attribute, with a bootstrap CI."""
+
+    attribute: str
+    value_a: float
+    value_b: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    n_items: int
+    paired: bool
+
+
+def _difference(attribute: str, a: pd.DataFrame, b: pd.DataFrame, config: LPBSConfig,
+                paired: bool) -> Difference:
+    if paired:  # the same items in both runs: resample them together
+        measured = ["preference", "_p_unlabelled"]
+        joined = a.merge(b[["id", *measured]], on="id", suffixes=("", "_b"))
+        values_a, keys_a, labelled_a, _ = _prepare(joined)
+        values_b, keys_b, labelled_b, _ = _prepare(
+            joined.drop(columns=measured).rename(columns={f"{c}_b": c for c in measured})
+        )
+    else:  # different probes: independent bootstraps of the two evaluations
+        values_a, keys_a, labelled_a, _ = _prepare(a)
+        values_b, keys_b, labelled_b, _ = _prepare(b)
+    if len(values_a) == 0 or len(values_b) == 0:
+        raise ProbeSchemaError(f"LPBS/{attribute}: too few items per condition to compare.")
+    stat_a, stat_b = _statistic(labelled_a, keys_a), _statistic(labelled_b, keys_b)
+    value_a, value_b = float(stat_a(values_a)), float(stat_b(values_b))
+    if paired:
+        ci = stratified_bootstrap(
+            np.stack([values_a, values_b]), keys_a, lambda x: stat_b(x[1]) - stat_a(x[0]),
+            n_resamples=config.bootstrap_samples, seed=config.seed, level=config.confidence,
+        )
+        low, high = ci.low, ci.high
+    else:
+        idx_a = bootstrap_indices(keys_a, n_resamples=config.bootstrap_samples, seed=config.seed)
+        idx_b = bootstrap_indices(keys_b, n_resamples=config.bootstrap_samples, seed=config.seed + 1)
+        alpha = (1 - config.confidence) / 2
+        low, high = np.quantile(stat_b(values_b[idx_b]) - stat_a(values_a[idx_a]), [alpha, 1 - alpha])
+    return Difference(attribute, value_a, value_b, value_b - value_a, float(low), float(high),
+                      min(len(values_a), len(values_b)), paired)
+
+
+def compare_items(items_a: pd.DataFrame, items_b: pd.DataFrame, config: LPBSConfig, *,
+                  paired: bool, heldout_fraction: float = 0.2) -> list[dict[str, Any]]:
+    """Per attribute: LPBS change from run A to run B with a CI (paired bootstrap over the items
+    both runs scored when they used the same probe version), overall and on the probe's
+    deterministic held-out slice."""
+    from mlflow_bias.probes import heldout_mask
+
+    a_all, b_all = orient(items_a), orient(items_b)
+    rows = []
+    for attribute in sorted(set(_clean(a_all["attribute"])) & set(_clean(b_all["attribute"]))):
+        a = a_all[_clean(a_all["attribute"]) == attribute]
+        b = b_all[_clean(b_all["attribute"]) == attribute]
+        row: dict[str, Any] = asdict(_difference(attribute, a, b, config, paired))
+        held_a = a[heldout_mask(a["id"], heldout_fraction)]
+        held_b = b[heldout_mask(b["id"], heldout_fraction)]
+        try:
+            row["heldout"] = asdict(_difference(attribute, held_a, held_b, config, paired))
+        except ProbeSchemaError as exc:  # too few held-out items per condition
+            row["heldout"] = {"error": exc.message}
+        rows.append(row)
+    return rows

@@ -103,6 +103,23 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def heldout_mask(ids: Any, fraction: float = 0.2, salt: str = "heldout") -> "np.ndarray":
+    """Deterministic held-out slice: True for the items whose hashed id falls below `fraction`.
+
+    Depends only on each item's id (not on row order, seed or platform), so the same items are
+    held out in every run and every version that keeps the ids.
+    """
+    import numpy as np
+
+    if not 0 < fraction < 1:
+        raise ProbeSchemaError(f"held-out fraction must be between 0 and 1, got {fraction}.")
+    cut = int(fraction * 2**64)
+    return np.array([
+        int.from_bytes(hashlib.sha256(f"{salt}:{i}".encode()).digest()[:8], "big") < cut
+        for i in ids
+    ], dtype=bool)
+
+
 # -- roots ---------------------------------------------------------------------------------------
 def shipped_root() -> Path:
     return Path(str(resources.files("mlflow_bias.shipped_probes")))
