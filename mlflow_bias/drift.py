@@ -135,6 +135,7 @@ def _log(report: DriftReport) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     times = [_dt.datetime.fromisoformat(p.time) for p in report.points]
@@ -153,7 +154,9 @@ def _log(report: DriftReport) -> None:
                  f"(circled: regression > {report.tolerance:g})")
     ax.set_ylabel(report.metric)
     ax.legend(loc="best", fontsize=8)
-    fig.autofmt_xdate()
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     fig.tight_layout()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"drift_{report.metric.replace('/', '_')}.png"
