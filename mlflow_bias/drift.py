@@ -14,6 +14,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from mlflow_bias.policy import load_policy
+from mlflow_bias.registry import search_evaluations
 
 _WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([hdw])$")
 
@@ -75,10 +76,9 @@ def parse_window(window: str | None) -> _dt.timedelta | None:
 def collect(name: str, metric: str, client: MlflowClient) -> list[DriftPoint]:
     """Every logged value of `metric` in completed evaluations of any version of `name`, by time
     (a run re-evaluated on a schedule contributes one point per logged step)."""
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(
-        experiments,
-        filter_string=f"tags.`bias.model_version` LIKE '{name}/%' and tags.`bias.status` = 'completed'",
+    runs = search_evaluations(
+        client,
+        f"tags.`bias.model_version` LIKE '{name}/%' and tags.`bias.status` = 'completed'",
         max_results=5000,
     )
     points = []

@@ -3,6 +3,7 @@ only a version whose decision, recomputed from its evaluation run, passes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mlflow.tracking import MlflowClient
@@ -29,17 +30,18 @@ def model_version_label(name: str, version: str | int) -> str:
     return f"{name}/{version}"
 
 
+def search_evaluations(client: MlflowClient, filter_string: str, max_results: int = 1000) -> list:
+    """Bias evaluation runs matching `filter_string`, in every experiment, newest first."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiments, filter_string=filter_string,
+                              order_by=["attributes.start_time DESC"], max_results=max_results)
+
+
 def latest_evaluation(name: str, version: str | int, client: MlflowClient | None = None) -> str | None:
     """Run id of the newest bias evaluation of `name` version `version`, if any."""
-    client = client or MlflowClient()
-    experiments = [e.experiment_id for e in client.search_experiments()]
     label = model_version_label(name, version).replace("'", "\\'")
-    runs = client.search_runs(
-        experiments,
-        filter_string=f"tags.`bias.model_version` = '{label}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
+    runs = search_evaluations(client or MlflowClient(),
+                              f"tags.`bias.model_version` = '{label}'", max_results=1)
     return runs[0].info.run_id if runs else None
 
 
@@ -55,8 +57,6 @@ def log_decision(decision: Decision, client: MlflowClient | None = None) -> None
         scorecard = client.download_artifacts(decision.run_id, SCORECARD_PATH)
     except Exception:  # noqa: BLE001 - a run without a scorecard keeps just the decision file
         return
-    import json
-
     with open(scorecard, encoding="utf-8") as f:
         card = json.load(f)
     card["gate"] = payload

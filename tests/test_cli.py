@@ -91,3 +91,13 @@ def test_mlproject_evaluate_entry_point(tiny_model_uri, tiny_probe, tmp_path):
     assert len(runs) == 1
     assert runs[0].data.metrics["bias/lpbs/gender"] > 0.3
     assert runs[0].data.tags["bias.model_version"] == "tiny-screen/1"
+
+
+def test_mlproject_declares_every_entry_point():
+    from mlflow.projects._project_spec import load_project
+
+    project = load_project(str(ROOT))
+    assert {"evaluate", "gate", "promote", "drift", "compare"} <= set(project._entry_points)
+    gate = project.get_entry_point("gate")
+    command = gate.compute_command({"model": "screen", "version": "3"}, storage_dir=None)
+    assert command == "mlflow-bias gate --model screen --version 3 --policy default --no-progress"

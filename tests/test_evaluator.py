@@ -212,3 +212,18 @@ def test_metric_keys_obey_mlflow_rules(skewed_lm, tiny_probe):
     for key in result.metrics:
         _validate_metric_name(key)
         assert "=" not in key and "(" not in key and "+" not in key and "," not in key
+
+
+def test_deprecated_mlflow_evaluate_and_a_pipeline_object_route_to_the_plugin(skewed_lm, tiny_probe):
+    from transformers import pipeline
+
+    model, tok = skewed_lm
+    expected = _evaluate(HFCausalLM(model, tok, progress=False), tiny_probe).metrics["bias/lpbs/gender"]
+    generator = pipeline("text-generation", model=model, tokenizer=tok)
+    via_pipeline = _evaluate(generator, tiny_probe).metrics["bias/lpbs/gender"]
+    with mlflow.start_run():
+        legacy = mlflow.evaluate(model=HFCausalLM(model, tok, progress=False), data=tiny_probe,
+                                 model_type="bias", evaluators=["bias"],
+                                 evaluator_config={"bias": FAST}).metrics["bias/lpbs/gender"]
+    assert via_pipeline == pytest.approx(expected, abs=1e-9)
+    assert legacy == pytest.approx(expected, abs=1e-9)

@@ -32,11 +32,12 @@ def _function_behind(wrapper: Any) -> Any | None:
 
 
 def _causal_lm_from_pyfunc(model: Any, **options: Any) -> HFCausalLM | None:
-    """The transformers pipeline behind a transformers-flavour pyfunc, as an HFCausalLM."""
+    """The transformers pipeline behind a transformers-flavour pyfunc (or a pipeline itself), as
+    an HFCausalLM."""
     try:
         raw = model.get_raw_model()
     except Exception:  # noqa: BLE001 - any pyfunc without a raw model is an outputs-only model
-        return None
+        raw = model  # perhaps a transformers pipeline passed directly
     lm = getattr(raw, "model", None)
     tokenizer = getattr(raw, "tokenizer", None)
     if lm is None or tokenizer is None or getattr(lm, "get_output_embeddings", None) is None:
@@ -68,7 +69,9 @@ def resolve_adapter(model: Any, **options: Any) -> ModelAdapter:
     if behind is not None:
         if isinstance(behind, HFCausalLM):
             return behind
-        return PyfuncOutputs(model, name=getattr(behind, "__name__", None))
+        return _causal_lm_from_pyfunc(behind, **options) or PyfuncOutputs(
+            model, name=getattr(behind, "__name__", None)
+        )
     adapter = _causal_lm_from_pyfunc(model, **options)
     if adapter is not None:
         return adapter
