@@ -12,7 +12,7 @@ from mlflow.models.evaluation import EvaluationResult
 from mlflow.tracking import MlflowClient
 
 from mlflow_bias.adapters import HFCausalLM
-from mlflow_bias.probes import detect_kind, read_probe, validate_pairs
+from mlflow_bias.probes import read_probe, validate
 
 DEFAULT_PROBE = "gender-occupation"
 
@@ -57,8 +57,7 @@ def evaluate(
         if "@" not in model:
             model_id = None  # mlflow resolves models:/name/N itself; only aliases lose the link
     frame = read_probe(data)
-    if detect_kind(frame).name == "counterfactual_pairs":
-        validate_pairs(frame)  # our message, before MLflow touches the data
+    validate(frame)  # our message, before MLflow touches the data
     run = nullcontext() if mlflow.active_run() else mlflow.start_run(run_name=run_name)
     with run:  # a run started here ends FAILED if the evaluation raises
         return mlflow.models.evaluate(

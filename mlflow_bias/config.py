@@ -20,6 +20,8 @@ class BiasConfig:
     slice_columns: columns to report per-slice metrics for (default: the probe's declared ones).
     policy: release policy (YAML path; default: the shipped policy). Its version is tagged on the
     run (`bias.policy`) and its thresholds are used to warn when a probe's noise floor is too high.
+    decision_labels: {"positive": [...], "negative": [...]}: which model outputs count as a positive
+    or negative decision for the parity dimension (default: 1/0, True/False, yes/no).
     model_version: label for the `bias.model_version` tag (default: derived from the model).
     progress: show progress bars. share_prefixes: reuse shared token prefixes (faster, same numbers).
     """
@@ -33,6 +35,7 @@ class BiasConfig:
     dimensions: list[str] | None = None
     slice_columns: list[str] | None = None
     policy: Any = None
+    decision_labels: dict[str, list[Any]] | None = None
     model_version: str | None = None
     progress: bool = True
     share_prefixes: bool = True

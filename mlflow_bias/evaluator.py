@@ -20,6 +20,8 @@ from mlflow_bias.adapters import require_capability, resolve_adapter
 from mlflow_bias.config import BiasConfig
 from mlflow_bias.dimensions import DIMENSIONS
 from mlflow_bias.dimensions.lpbs import LPBSConfig
+from mlflow_bias.dimensions.parity import ParityConfig
+from mlflow_bias.parsing import DecisionParser
 from mlflow_bias.errors import BiasEvaluationError, ConfigError
 from mlflow_bias.policy import Policy, load_policy
 from mlflow_bias.report import SCORECARD_PATH, Scorecard
@@ -45,9 +47,7 @@ class ProbeInput:
 
 def _prepare_probe(data: Any, config: BiasConfig, *, main: bool) -> ProbeInput:
     frame = probe_store.read_probe(data)
-    kind = probe_store.detect_kind(frame)
-    if kind.name == "counterfactual_pairs":
-        probe_store.validate_pairs(frame)
+    kind = probe_store.validate(frame)
     digest = probe_store.content_digest(frame)
     info = probe_store.find_by_digest(digest)
     declared = config.slice_columns if config.slice_columns is not None else (
@@ -101,6 +101,16 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
             confidence=config.confidence,
             slice_columns=probe.slice_columns,
             threshold=rules[0].threshold if rules else LPBSConfig.threshold,
+        )
+    if dimension == "parity":
+        return ParityConfig(
+            bootstrap_samples=config.bootstrap_samples,
+            permutation_samples=config.permutation_samples,
+            seed=config.seed,
+            confidence=config.confidence,
+            batch_size=config.batch_size,
+            progress=config.progress,
+            parser=DecisionParser.from_config(config.decision_labels),
         )
     raise ConfigError(f"No configuration known for dimension {dimension!r}.")
 

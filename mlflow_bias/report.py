@@ -70,6 +70,19 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
     lines += ["", header, "  " + "-" * (len(header) - 2)]
     for dim in scorecard["dimensions"]:
         for row in dim["attributes"]:
+            if "value" not in row:  # several headline statistics per attribute (parity)
+                for name, stat in row.items():
+                    if isinstance(stat, dict) and "value" in stat and stat["value"] is not None:
+                        ci = (f"[{stat['ci_low']:.3f}, {stat['ci_high']:.3f}]"
+                              if stat.get("ci_low") is not None else "")
+                        p = f"{stat['p_value']:.4f}" if stat.get("p_value") is not None else ""
+                        lines.append(f"  {dim['dimension']:<10} {row['attribute'] + '/' + name:<32} "
+                                     f"{stat['value']:>7.3f} {ci:>17} {p:>7}       {row['n_items']}")
+                for group, rates in row.get("groups", {}).items():
+                    lines.append(f"  {'':<10} {row['attribute']}={group}: selection rate "
+                                 f"{rates['selection_rate']:.3f}, true-positive rate "
+                                 f"{rates['true_positive_rate']:.3f}, n={rates['n_items']}")
+                continue
             ci = f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
             lines.append(
                 f"  {dim['dimension']:<10} {row['attribute']:<12} {row['value']:>7.3f} {ci:>17} "

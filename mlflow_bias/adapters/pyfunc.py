@@ -2,9 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
 from mlflow_bias.adapters.base import PREDICT
+from mlflow_bias.errors import BiasEvaluationError
+
+
+@dataclass
+class Predictions:
+    """One output per input; `errors[i]` holds the message when input i made the model raise."""
+
+    outputs: list[Any]
+    errors: list[str | None]
+
+
+def _as_list(result: Any, expected: int) -> list[Any]:
+    """A pyfunc's output (list, Series, array or one-column DataFrame) as a flat list."""
+    if isinstance(result, pd.DataFrame):
+        if result.shape[1] != 1:
+            raise BiasEvaluationError(
+                f"The model returned a DataFrame with {result.shape[1]} columns; return one "
+                "column (the output) per input row."
+            )
+        result = result.iloc[:, 0]
+    if isinstance(result, (pd.Series, np.ndarray)):
+        result = result.tolist()
+    result = list(result)
+    if len(result) != expected:
+        raise BiasEvaluationError(
+            f"The model returned {len(result)} outputs for {expected} inputs; return one per row."
+        )
+    return result
 
 
 class PyfuncOutputs:
@@ -18,6 +51,30 @@ class PyfuncOutputs:
 
     def describe(self) -> dict[str, str]:
         return {"model": self.name, "model_class": type(self.model).__name__}
+
+    def predict(self, inputs: Sequence[str], column: str = "input", batch_size: int = 64,
+                progress: bool = True) -> Predictions:
+        """Call the model on a DataFrame with one `column`, in batches. A batch that raises is
+        retried item by item, so one bad input is reported for that item alone."""
+        outputs: list[Any] = []
+        errors: list[str | None] = []
+        starts = range(0, len(inputs), batch_size)
+        for start in tqdm(starts, desc="predict", unit="batch", disable=not progress, leave=False):
+            batch = list(inputs[start : start + batch_size])
+            try:
+                outputs += _as_list(self.model.predict(pd.DataFrame({column: batch})), len(batch))
+                errors += [None] * len(batch)
+            except BiasEvaluationError:
+                raise
+            except Exception:  # noqa: BLE001 - find the inputs that fail, keep the others
+                for text in batch:
+                    try:
+                        outputs += _as_list(self.model.predict(pd.DataFrame({column: [text]})), 1)
+                        errors.append(None)
+                    except Exception as exc:  # noqa: BLE001 - reported per item
+                        outputs.append(None)
+                        errors.append(f"{type(exc).__name__}: {exc}")
+        return Predictions(outputs, errors)
 
 
 def _pyfunc_name(model: Any) -> str:

@@ -5,7 +5,15 @@
     mlflow_bias.probes.freeze(df, "my-probe", "1.0.0", card="...")
 """
 
-from mlflow_bias.probes.schemas import KINDS, ProbeKind, detect_kind, slice_columns, validate_pairs
+from mlflow_bias.probes.schemas import (
+    KINDS,
+    ProbeKind,
+    detect_kind,
+    slice_columns,
+    validate,
+    validate_decisions,
+    validate_pairs,
+)
 from mlflow_bias.probes.store import (
     ProbeInfo,
     content_digest,
@@ -42,6 +50,8 @@ __all__ = [
     "show",
     "slice_columns",
     "to_dataframe",
+    "validate",
+    "validate_decisions",
     "validate_pairs",
     "verify",
 ]

@@ -142,6 +142,41 @@ def validate_pairs(df: pd.DataFrame) -> None:
         )
 
 
+def validate_decisions(df: pd.DataFrame) -> None:
+    """Schema of a decisions probe; one error listing every problem."""
+    required = ("id", "attribute", "group", "input", "label")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ProbeSchemaError(f"The decisions probe lacks the column(s): {', '.join(missing)}. "
+                               f"Required: {', '.join(required)}.")
+    if len(df) == 0:
+        raise ProbeSchemaError("The decisions probe is empty.")
+    problems = []
+    labels = pd.to_numeric(df["label"], errors="coerce")
+    bad = ~labels.isin([0, 1])
+    if bad.any():
+        problems.append(f"label must be 0 or 1 (the true outcome); found {sorted(map(str, set(df.loc[bad, 'label'])))[:5]}")
+    for attribute, part in df.groupby("attribute"):
+        if part["group"].nunique() < 2:
+            problems.append(f"attribute {attribute!r} has one group only ({part['group'].iloc[0]!r}); "
+                            "decision metrics compare at least two groups")
+    if df["group"].isna().any() or (df["group"].astype(str).str.strip() == "").any():
+        problems.append("some rows have an empty group")
+    if problems:
+        raise ProbeSchemaError("The decisions probe is malformed: " + "; ".join(problems) + ".")
+
+
+_VALIDATORS = {"counterfactual_pairs": validate_pairs, "decisions": validate_decisions}
+
+
+def validate(df: pd.DataFrame) -> ProbeKind:
+    """Detect the probe's kind and check it against that kind's contract."""
+    kind = detect_kind(df)
+    if kind.name in _VALIDATORS:
+        _VALIDATORS[kind.name](df)
+    return kind
+
+
 def slice_columns(df: pd.DataFrame, declared: list[str] | None = None) -> list[str]:
     """Columns to report per-slice metrics for.
 

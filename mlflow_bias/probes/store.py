@@ -33,7 +33,7 @@ from mlflow_bias.errors import (
     ProbeNotFoundError,
     ProbeSchemaError,
 )
-from mlflow_bias.probes.schemas import KINDS, detect_kind, validate_pairs
+from mlflow_bias.probes.schemas import KINDS, validate
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
@@ -331,9 +331,7 @@ def freeze(
         raise ProbeSchemaError("A probe needs a card: say what it measures, how it was built, "
                                "its size and its limits.")
     df = to_dataframe(data).reset_index(drop=True)
-    kind = detect_kind(df)
-    if kind.name == "counterfactual_pairs":
-        validate_pairs(df)
+    kind = validate(df)
     slices = list(slice_columns) if slice_columns is not None else []
     missing = [c for c in slices if c not in df.columns]
     if missing:

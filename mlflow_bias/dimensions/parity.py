@@ -1,0 +1,158 @@
+"""Decision metrics on a decisions probe (`group`, `input`, `label` = the true 0/1 outcome).
+
+Per attribute, over the items whose output parses to a decision:
+- statistical parity difference: max - min selection rate (P(decision = 1)) across groups;
+- disparate impact: min / max selection rate (the four-fifths rule is a policy default);
+- equal opportunity difference: max - min true-positive rate (P(decision = 1 | label = 1));
+- equalised odds difference: the larger of the true- and false-positive-rate spreads.
+The same definitions as fairlearn's `demographic_parity_difference`/`_ratio`,
+`equal_opportunity_difference` and `equalized_odds_difference`, for any number of groups.
+Uncertainty: percentile bootstrap CIs (items resampled within groups) and, for the statistical
+parity difference, a permutation p-value (group labels shuffled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _stats
+
+from mlflow_bias.adapters.base import PREDICT, require_capability
+from mlflow_bias.dimensions.base import DimensionResult
+from mlflow_bias.dimensions.lpbs import metric_segment
+from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.parsing import UNPARSED, DecisionParser
+from mlflow_bias.probes.schemas import validate_decisions
+from mlflow_bias.stats import bootstrap_indices, run_starts
+
+NAME = "parity"
+REQUIRES = PREDICT
+HEADLINES = ("statistical_parity_difference", "disparate_impact", "equal_opportunity_difference",
+             "equalized_odds_difference")
+
+
+@dataclass
+class ParityConfig:
+    bootstrap_samples: int = 1000
+    permutation_samples: int = 2000
+    seed: int = 0
+    confidence: float = 0.95
+    batch_size: int = 64
+    progress: bool = True
+    parser: DecisionParser = field(default_factory=DecisionParser)
+
+
+def _rates(decision: np.ndarray, label: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-group selection, true-positive and false-positive rates along the last axis (items
+    sorted by group); NaN where a group has no positive (or negative) true labels."""
+    sizes = np.diff(np.append(starts, decision.shape[-1]))
+    selected = np.add.reduceat(decision, starts, axis=-1) / sizes
+    positives = np.add.reduceat(label, starts, axis=-1)
+    negatives = np.add.reduceat(1 - label, starts, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr = np.add.reduceat(decision * label, starts, axis=-1) / positives
+        fpr = np.add.reduceat(decision * (1 - label), starts, axis=-1) / negatives
+    return selected, tpr, fpr
+
+
+def _spread(x: np.ndarray) -> np.ndarray:
+    return np.max(x, axis=-1) - np.min(x, axis=-1)
+
+
+def headline_values(decision: np.ndarray, label: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
+    selected, tpr, fpr = _rates(decision, label, starts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        impact = np.min(selected, axis=-1) / np.max(selected, axis=-1)
+    return {
+        "statistical_parity_difference": _spread(selected),
+        "disparate_impact": impact,
+        "equal_opportunity_difference": _spread(tpr),
+        "equalized_odds_difference": np.maximum(_spread(tpr), _spread(fpr)),
+    }
+
+
+def _parity_p_value(decision: np.ndarray, groups: np.ndarray, config: ParityConfig) -> float:
+    samples = tuple(decision[groups == g] for g in np.unique(groups))
+
+    def spread(*xs, axis):
+        return np.max(np.stack([x.mean(axis=axis) for x in xs]), axis=0) - \
+            np.min(np.stack([x.mean(axis=axis) for x in xs]), axis=0)
+
+    result = _stats.permutation_test(samples, spread, permutation_type="independent",
+                                     vectorized=True, n_resamples=config.permutation_samples,
+                                     alternative="greater",
+                                     random_state=np.random.default_rng(config.seed))
+    return float(result.pvalue)
+
+
+def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> DimensionResult:
+    """Score the decision metrics per attribute on a decisions probe."""
+    require_capability(adapter, PREDICT, "parity")
+    validate_decisions(probe)
+    probe = probe.reset_index(drop=True)
+    predictions = adapter.predict(list(probe["input"].astype(str)), column="input",
+                                  batch_size=config.batch_size, progress=config.progress)
+    parsed = config.parser.parse(predictions.outputs)
+    items = probe[["id", "attribute", "group", "input", "label"]].copy()
+    items["output"] = [None if o is None else str(o) for o in predictions.outputs]
+    items["decision"] = np.where(parsed == UNPARSED, np.nan, parsed)
+    items["error"] = predictions.errors
+    items["label"] = pd.to_numeric(items["label"]).astype(int)
+    if (parsed == UNPARSED).all():
+        raise ProbeSchemaError(
+            f"No output could be read as a decision (first outputs: {items['output'].head(3).tolist()}). "
+            f"Set evaluator_config decision_labels={{'positive': [...], 'negative': [...]}} to "
+            f"what the model returns."
+        )
+    metrics: dict[str, float] = {}
+    summary: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+        key = metric_segment(attribute)
+        unparsed = float(part["decision"].isna().mean())
+        metrics[f"{key}/unparsed_rate"] = unparsed
+        if unparsed:
+            warnings.append(f"parity/{attribute}: {unparsed:.1%} of outputs were not a decision "
+                            "and were left out of the rates.")
+        valid = part.dropna(subset=["decision"]).sort_values("group", kind="stable")
+        groups = valid["group"].astype(str).to_numpy()
+        if len(np.unique(groups)) < 2:
+            raise ProbeSchemaError(f"parity/{attribute}: fewer than two groups have a parsed decision.")
+        decision = valid["decision"].to_numpy(dtype=float)
+        label = valid["label"].to_numpy(dtype=float)
+        starts = run_starts(groups)
+        names = groups[starts]
+        point = headline_values(decision, label, starts)
+        index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
+        replicates = headline_values(decision[index], label[index], starts)
+        alpha = (1 - config.confidence) / 2
+        row: dict[str, Any] = {"attribute": attribute, "n_items": len(valid), "groups": {}}
+        for name in HEADLINES:
+            value = float(point[name])
+            low, high = np.nanquantile(replicates[name], [alpha, 1 - alpha]) if np.isfinite(replicates[name]).any() else (np.nan, np.nan)
+            metrics[f"{key}/{name}"] = value
+            metrics[f"{key}/{name}/ci_low"] = float(low)
+            metrics[f"{key}/{name}/ci_high"] = float(high)
+            row[name] = {"value": value, "ci_low": float(low), "ci_high": float(high)}
+            if not np.isfinite(value):
+                warnings.append(f"parity/{attribute}: {name} is undefined (a group has no "
+                                "positive outcomes or no selections).")
+        p_value = _parity_p_value(decision, groups, config)
+        metrics[f"{key}/statistical_parity_difference/p_value"] = p_value
+        row["statistical_parity_difference"]["p_value"] = p_value
+        selected, tpr, fpr = _rates(decision, label, starts)
+        for g, sr, tp, fp in zip(names, selected, tpr, fpr):
+            metrics[f"{key}/selection_rate/{metric_segment(g)}"] = float(sr)
+            metrics[f"{key}/true_positive_rate/{metric_segment(g)}"] = float(tp)
+            row["groups"][str(g)] = {"selection_rate": float(sr), "true_positive_rate": float(tp),
+                                     "false_positive_rate": float(fp),
+                                     "n_items": int((groups == g).sum())}
+        summary.append(row)
+    return DimensionResult(
+        dimension=NAME, metrics=metrics, items=items, summary=summary, warnings=warnings,
+        metadata={"parser": config.parser.version, "bootstrap_samples": config.bootstrap_samples,
+                  "seed": config.seed},
+    )

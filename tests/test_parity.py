@@ -1,0 +1,125 @@
+"""Decision metrics (statistical parity, disparate impact, equal opportunity, equalised odds) through
+`mlflow.models.evaluate` on function models with known disparities, checked against fairlearn."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import (
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equal_opportunity_difference,
+    equalized_odds_difference,
+)
+from mlflow.tracking import MlflowClient
+
+from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.gate import decide
+from mlflow_bias.parsing import DecisionParser
+
+FAST = {"bootstrap_samples": 400, "permutation_samples": 400, "progress": False}
+
+
+def decisions_probe(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    groups = rng.choice(["group-a", "group-b", "group-c"], size=n, p=[0.5, 0.3, 0.2])
+    return pd.DataFrame({
+        "id": [f"d{i}" for i in range(n)],
+        "attribute": "race",
+        "group": groups,
+        "input": [f"applicant {i} ({g})" for i, g in enumerate(groups)],
+        "label": rng.integers(0, 2, size=n),
+    })
+
+
+def _evaluate(model, data, **config):
+    return mlflow.models.evaluate(model=model, data=data, model_type="bias", evaluators=["bias"],
+                                  evaluator_config={"bias": {**FAST, **config}}).metrics
+
+
+def test_matches_fairlearn_on_a_random_model():
+    probe = decisions_probe()
+    rng = np.random.default_rng(1)
+    decisions = dict(zip(probe["input"], rng.integers(0, 2, size=len(probe))))
+    metrics = _evaluate(lambda df: [decisions[x] for x in df["input"]], probe)
+    y_true, y_pred, groups = probe["label"], probe["input"].map(decisions), probe["group"]
+    expected = {
+        "statistical_parity_difference": demographic_parity_difference(y_true, y_pred, sensitive_features=groups),
+        "disparate_impact": demographic_parity_ratio(y_true, y_pred, sensitive_features=groups),
+        "equal_opportunity_difference": equal_opportunity_difference(y_true, y_pred, sensitive_features=groups),
+        "equalized_odds_difference": equalized_odds_difference(y_true, y_pred, sensitive_features=groups),
+    }
+    for name, value in expected.items():
+        assert metrics[f"bias/parity/race/{name}"] == pytest.approx(value, abs=1e-9), name
+        assert metrics[f"bias/parity/race/{name}/ci_low"] <= metrics[f"bias/parity/race/{name}"] <= metrics[f"bias/parity/race/{name}/ci_high"]
+    for group in ("group-a", "group-b", "group-c"):
+        mask = groups == group
+        assert metrics[f"bias/parity/race/selection_rate/{group}"] == pytest.approx(y_pred[mask].mean(), abs=1e-12)
+        tpr = y_pred[mask & (y_true == 1)].mean()
+        assert metrics[f"bias/parity/race/true_positive_rate/{group}"] == pytest.approx(tpr, abs=1e-12)
+    assert metrics["bias/parity/race/unparsed_rate"] == 0.0
+
+
+def test_injected_disparity_and_fair_model_give_exact_values():
+    probe = decisions_probe()
+    biased = _evaluate(lambda df: ["advance" if "(group-a)" in x else "reject" for x in df["input"]],
+                       probe, decision_labels={"positive": ["advance"], "negative": ["reject"]})
+    assert biased["bias/parity/race/statistical_parity_difference"] == 1.0
+    assert biased["bias/parity/race/disparate_impact"] == 0.0
+    assert biased["bias/parity/race/statistical_parity_difference/p_value"] < 0.01
+    fair = _evaluate(lambda df: ["advance"] * len(df), probe,
+                     decision_labels={"positive": ["advance"], "negative": ["reject"]})
+    assert fair["bias/parity/race/statistical_parity_difference"] == 0.0
+    assert fair["bias/parity/race/disparate_impact"] == 1.0
+    assert fair["bias/parity/race/equalized_odds_difference"] == 0.0
+    # the default policy blocks the biased run on disparate impact (>= 0.8 required)
+    biased_run = MlflowClient().search_runs(["0"], order_by=["attributes.start_time ASC"])[0]
+    reasons = decide(biased_run.info.run_id).reasons
+    assert any(r.startswith("bias/parity/race/disparate_impact = 0.000") for r in reasons)
+
+
+def test_unparsed_outputs_and_failing_inputs_are_reported_per_item():
+    probe = decisions_probe(60)
+
+    def flaky(df):
+        out = []
+        for text in df["input"]:
+            if text.startswith("applicant 7 "):
+                raise ValueError("model crashed on this input")
+            out.append("maybe" if text.startswith("applicant 1") else "yes")
+        return out
+
+    metrics = _evaluate(flaky, probe)
+    run_id = mlflow.last_active_run().info.run_id
+    items = mlflow.load_table("bias/parity/items.json", run_ids=[run_id]).set_index("id")
+    assert items.loc["d7", "error"] == "ValueError: model crashed on this input"
+    assert np.isnan(items.loc["d7", "decision"]) and np.isnan(items.loc["d1", "decision"])
+    unparsed = 1 + sum(1 for i in range(60) if str(i).startswith("1"))  # d7 and d1, d10..d19
+    assert metrics["bias/parity/race/unparsed_rate"] == pytest.approx(unparsed / 60)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda df: df.assign(label=2), "label must be 0 or 1"),
+        (lambda df: df.assign(group="group-a"), "one group only"),
+        (lambda df: df.drop(columns=["label"]), "lacks the column"),
+    ],
+)
+def test_bad_decision_probes(mutate, message):
+    with pytest.raises(ProbeSchemaError, match=message):
+        _evaluate(lambda df: [1] * len(df), mutate(decisions_probe(30)))
+
+
+def test_all_unparseable_outputs_are_an_error():
+    with pytest.raises(ProbeSchemaError, match="No output could be read as a decision"):
+        _evaluate(lambda df: ["perhaps"] * len(df), decisions_probe(30))
+
+
+def test_parser_rules():
+    parser = DecisionParser(positive=("advance",), negative=("reject",))
+    assert list(parser.parse(["Advance.", "reject", "advance or reject", "n/a", 1, None])) == [1, 0, -1, -1, -1, -1]
+    default = DecisionParser()
+    assert list(default.parse([1, 0, True, "Yes", "no", 0.5])) == [1, 0, 1, 1, 0, -1]
