@@ -92,22 +92,22 @@ def _model_version_label(model: Any, model_id: str | None, config: BiasConfig, a
 
 
 def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, policy: Policy) -> Any:
+    uncertainty = {
+        "bootstrap_samples": config.bootstrap_samples,
+        "permutation_samples": config.permutation_samples,
+        "seed": config.seed,
+        "confidence": config.confidence,
+    }
     if dimension == "lpbs":
         rules = policy.rules_for("lpbs")
         return LPBSConfig(
-            bootstrap_samples=config.bootstrap_samples,
-            permutation_samples=config.permutation_samples,
-            seed=config.seed,
-            confidence=config.confidence,
+            **uncertainty,
             slice_columns=probe.slice_columns,
             threshold=rules[0].threshold if rules else LPBSConfig.threshold,
         )
     if dimension == "parity":
         return ParityConfig(
-            bootstrap_samples=config.bootstrap_samples,
-            permutation_samples=config.permutation_samples,
-            seed=config.seed,
-            confidence=config.confidence,
+            **uncertainty,
             batch_size=config.batch_size,
             progress=config.progress,
             parser=DecisionParser.from_config(config.decision_labels),

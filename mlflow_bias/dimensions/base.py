@@ -15,6 +15,16 @@ SIBLING_STATISTICS = frozenset(
 
 
 @dataclass
+class UncertaintyConfig:
+    """What every dimension needs to attach uncertainty to its numbers, reproducibly."""
+
+    bootstrap_samples: int = 1000
+    permutation_samples: int = 2000
+    seed: int = 0
+    confidence: float = 0.95
+
+
+@dataclass
 class DimensionResult:
     """One dimension scored on one probe.
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.adapters.base import LOGLIKELIHOOD, LogLikelihoodAdapter, require_capability
-from mlflow_bias.dimensions.base import DimensionResult
+from mlflow_bias.dimensions.base import DimensionResult, UncertaintyConfig
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_pairs
 from mlflow_bias.stats import bootstrap_indices, run_starts, sign_flip_test, stratified_bootstrap
@@ -36,11 +36,7 @@ REQUIRES = LOGLIKELIHOOD
 
 
 @dataclass
-class LPBSConfig:
-    bootstrap_samples: int = 1000
-    permutation_samples: int = 2000
-    seed: int = 0
-    confidence: float = 0.95
+class LPBSConfig(UncertaintyConfig):
     slice_columns: list[str] = field(default_factory=list)
     threshold: float = 0.10  # only used to warn when the probe's noise floor is too high
 

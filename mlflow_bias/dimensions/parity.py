@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats as _stats
 
 from mlflow_bias.adapters.base import PREDICT, require_capability
-from mlflow_bias.dimensions.base import DimensionResult
+from mlflow_bias.dimensions.base import DimensionResult, UncertaintyConfig
 from mlflow_bias.dimensions.lpbs import metric_segment
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.parsing import UNPARSED, DecisionParser
@@ -35,11 +35,7 @@ HEADLINES = ("statistical_parity_difference", "disparate_impact", "equal_opportu
 
 
 @dataclass
-class ParityConfig:
-    bootstrap_samples: int = 1000
-    permutation_samples: int = 2000
-    seed: int = 0
-    confidence: float = 0.95
+class ParityConfig(UncertaintyConfig):
     batch_size: int = 64
     progress: bool = True
     parser: DecisionParser = field(default_factory=DecisionParser)
