@@ -22,6 +22,8 @@ class BiasConfig:
     run (`bias.policy`) and its thresholds are used to warn when a probe's noise floor is too high.
     decision_labels: {"positive": [...], "negative": [...]}: which model outputs count as a positive
     or negative decision for the parity dimension (default: 1/0, True/False, yes/no).
+    categories: {"advance": ["advance", "recommend"], "reject": ["reject"]}: keyword/regex map from
+    text outputs to categories for CBS (default: each output is its own category).
     model_version: label for the `bias.model_version` tag (default: derived from the model).
     progress: show progress bars. share_prefixes: reuse shared token prefixes (faster, same numbers).
     """
@@ -36,6 +38,7 @@ class BiasConfig:
     slice_columns: list[str] | None = None
     policy: Any = None
     decision_labels: dict[str, list[Any]] | None = None
+    categories: dict[str, list[str]] | None = None
     model_version: str | None = None
     progress: bool = True
     share_prefixes: bool = True

@@ -19,9 +19,10 @@ from mlflow_bias import tracking
 from mlflow_bias.adapters import require_capability, resolve_adapter
 from mlflow_bias.config import BiasConfig
 from mlflow_bias.dimensions import DIMENSIONS
+from mlflow_bias.dimensions.cbs import CBSConfig
 from mlflow_bias.dimensions.lpbs import LPBSConfig
 from mlflow_bias.dimensions.parity import ParityConfig
-from mlflow_bias.parsing import DecisionParser
+from mlflow_bias.parsing import CategoryParser, DecisionParser
 from mlflow_bias.errors import BiasEvaluationError, ConfigError
 from mlflow_bias.policy import Policy, load_policy
 from mlflow_bias.report import SCORECARD_PATH, Scorecard
@@ -104,6 +105,13 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
             **uncertainty,
             slice_columns=probe.slice_columns,
             threshold=rules[0].threshold if rules else LPBSConfig.threshold,
+        )
+    if dimension == "cbs":
+        return CBSConfig(
+            **uncertainty,
+            batch_size=config.batch_size,
+            progress=config.progress,
+            parser=CategoryParser.from_config(config.categories),
         )
     if dimension == "parity":
         return ParityConfig(

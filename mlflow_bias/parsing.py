@@ -50,3 +50,35 @@ class DecisionParser:
             if pos != neg:
                 out[i] = 1 if pos else 0
         return out
+
+
+CATEGORY_PARSER_VERSION = "category-parser/1"
+
+
+@dataclass(frozen=True)
+class CategoryParser:
+    """Output -> category. Without a map, each output is its own category (label outputs); with
+    `categories` = {name: [keywords or regexes]}, a text falls in the one category whose pattern
+    it contains (case-insensitive, whole words); none or several: unparsed (None)."""
+
+    categories: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    version: str = field(default=CATEGORY_PARSER_VERSION)
+
+    @classmethod
+    def from_config(cls, categories: dict[str, Sequence[str]] | None) -> "CategoryParser":
+        if not categories:
+            return cls()
+        return cls(tuple((str(k), tuple(map(str, v))) for k, v in categories.items()))
+
+    def parse(self, outputs: Sequence[Any]) -> list[str | None]:
+        if not self.categories:
+            return [None if o is None or (isinstance(o, float) and np.isnan(o)) or str(o).strip() == ""
+                    else str(o).strip() for o in outputs]
+        compiled = [(name, [re.compile(rf"\b(?:{p})\b", re.IGNORECASE) for p in patterns])
+                    for name, patterns in self.categories]
+        parsed: list[str | None] = []
+        for output in outputs:
+            text = "" if output is None else str(output)
+            hits = {name for name, patterns in compiled if any(p.search(text) for p in patterns)}
+            parsed.append(hits.pop() if len(hits) == 1 else None)
+        return parsed

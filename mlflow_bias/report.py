@@ -84,10 +84,14 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
                                  f"{rates['true_positive_rate']:.3f}, n={rates['n_items']}")
                 continue
             ci = f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+            p = f"{row['p_value']:.4f}" if row.get("p_value") is not None else "-"
+            noise = f"{row['noise_floor']:.3f}" if row.get("noise_floor") is not None else "-"
             lines.append(
                 f"  {dim['dimension']:<10} {row['attribute']:<12} {row['value']:>7.3f} {ci:>17} "
-                f"{row['p_value']:>7.4f} {row['noise_floor']:>7.3f}  {row['n_items']}"
+                f"{p:>7} {noise:>7}  {row['n_items']}"
             )
+            if row.get("flip_rate") is not None:
+                lines.append(f"  {'':<23} flip rate {row['flip_rate']:.3f} over {row['n_sets']} sets")
             if row.get("stereotype_rate") is not None:
                 lines.append(f"  {'':<23} stereotype-consistent preference in "
                              f"{100 * row['stereotype_rate']:.1f}% of items")

@@ -13,6 +13,7 @@ from mlflow_bias.probes.schemas import (
     validate,
     validate_decisions,
     validate_pairs,
+    validate_sets,
 )
 from mlflow_bias.probes.store import (
     ProbeInfo,
@@ -53,5 +54,6 @@ __all__ = [
     "validate",
     "validate_decisions",
     "validate_pairs",
+    "validate_sets",
     "verify",
 ]

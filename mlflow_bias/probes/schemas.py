@@ -166,7 +166,42 @@ def validate_decisions(df: pd.DataFrame) -> None:
         raise ProbeSchemaError("The decisions probe is malformed: " + "; ".join(problems) + ".")
 
 
-_VALIDATORS = {"counterfactual_pairs": validate_pairs, "decisions": validate_decisions}
+def validate_sets(df: pd.DataFrame) -> None:
+    """Counterfactual sets (CBS): every set has each of its attribute's groups exactly once."""
+    required = KINDS["counterfactual_sets"].required
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ProbeSchemaError(f"The counterfactual-sets probe lacks the column(s): "
+                               f"{', '.join(missing)}. Required: {', '.join(required)}.")
+    if len(df) == 0:
+        raise ProbeSchemaError("The counterfactual-sets probe is empty.")
+    problems = []
+    for column in required:
+        bad = _blank(df[column])
+        if bad.any():
+            problems.append(f"{int(bad.sum())} row(s) with an empty {column!r}")
+    for attribute, part in df.groupby("attribute"):
+        groups = set(part["group"])
+        if len(groups) < 2:
+            problems.append(f"attribute {attribute!r} has one group only ({next(iter(groups))!r})")
+            continue
+        per_set = part.groupby("set_id")["group"]
+        incomplete = [str(k) for k, g in per_set if set(g) != groups]
+        doubled = [str(k) for k, g in per_set if g.duplicated().any()]
+        if incomplete:
+            problems.append(f"attribute {attribute!r}: set(s) {', '.join(incomplete[:5])} miss a "
+                            f"group (every set needs each of {sorted(groups)})")
+        if doubled:
+            problems.append(f"attribute {attribute!r}: set(s) {', '.join(doubled[:5])} list a group twice")
+    if problems:
+        raise ProbeSchemaError("The counterfactual-sets probe is malformed: " + "; ".join(problems) + ".")
+
+
+_VALIDATORS = {
+    "counterfactual_pairs": validate_pairs,
+    "counterfactual_sets": validate_sets,
+    "decisions": validate_decisions,
+}
 
 
 def validate(df: pd.DataFrame) -> ProbeKind:

@@ -1,0 +1,121 @@
+"""Category Bias Score (CBS) on counterfactual sets (inputs identical but for the group).
+
+Each output is mapped to a category by a versioned parser. r_g(k) is the share of group g's parsed
+outputs in category k; CBS = max over pairs of groups of the total variation distance
+1/2 * sum_k |r_g(k) - r_h(k)|, in [0, 1]; `flip_rate` = share of sets (all of whose outputs
+parsed) whose category is not the same for every group. 95% CIs: percentile bootstrap over sets.
+Unparsed outputs are counted (`unparsed_rate`) and left out of the rates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_bias.adapters.base import PREDICT, require_capability
+from mlflow_bias.dimensions.base import DimensionResult, UncertaintyConfig
+from mlflow_bias.dimensions.lpbs import metric_segment
+from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.parsing import CategoryParser
+from mlflow_bias.probes.schemas import validate_sets
+
+NAME = "cbs"
+REQUIRES = PREDICT
+
+
+@dataclass
+class CBSConfig(UncertaintyConfig):
+    batch_size: int = 64
+    progress: bool = True
+    parser: CategoryParser = field(default_factory=CategoryParser)
+
+
+def max_tvd(counts: np.ndarray) -> np.ndarray:
+    """Max pairwise total variation distance between groups' category distributions.
+
+    `counts[..., g, k]`: outputs of group g in category k; returns an array over the leading axes.
+    """
+    totals = counts.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = counts / totals
+    groups = counts.shape[-2]
+    distances = [0.5 * np.abs(rates[..., g, :] - rates[..., h, :]).sum(axis=-1)
+                 for g, h in combinations(range(groups), 2)]
+    return np.max(np.stack(distances), axis=0)
+
+
+def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionResult:
+    """Score CBS and flip rate per attribute on a counterfactual-sets probe."""
+    require_capability(adapter, PREDICT, "CBS")
+    validate_sets(probe)
+    probe = probe.reset_index(drop=True)
+    predictions = adapter.predict(list(probe["input"].astype(str)), column="input",
+                                  batch_size=config.batch_size, progress=config.progress)
+    items = probe[["id", "attribute", "set_id", "group", "input"]].copy()
+    items["output"] = [None if o is None else str(o) for o in predictions.outputs]
+    items["category"] = config.parser.parse(predictions.outputs)
+    items["error"] = predictions.errors
+    if items["category"].isna().all():
+        raise ProbeSchemaError(
+            f"No output could be mapped to a category (first outputs: "
+            f"{items['output'].head(3).tolist()}). Set evaluator_config categories="
+            "{'advance': ['advance', 'recommend'], 'reject': ['reject']} to match what the model says."
+        )
+    metrics: dict[str, float] = {}
+    summary: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+        key = metric_segment(attribute)
+        unparsed = float(part["category"].isna().mean())
+        metrics[f"{key}/unparsed_rate"] = unparsed
+        if unparsed:
+            warnings.append(f"CBS/{attribute}: {unparsed:.1%} of outputs matched no category (or "
+                            "several) and were left out of the rates.")
+        parsed = part.dropna(subset=["category"])
+        groups = sorted(parsed["group"].astype(str).unique())
+        categories = sorted(parsed["category"].unique())
+        sets = sorted(part["set_id"].astype(str).unique())
+        # counts[set, group, category]
+        counts = np.zeros((len(sets), len(groups), len(categories)))
+        s_idx = parsed["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy()
+        g_idx = parsed["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
+        k_idx = parsed["category"].map({k: i for i, k in enumerate(categories)}).to_numpy()
+        np.add.at(counts, (s_idx, g_idx, k_idx), 1)
+        value = float(max_tvd(counts.sum(axis=0)))
+        rng = np.random.default_rng(config.seed)
+        draws = rng.integers(0, len(sets), size=(config.bootstrap_samples, len(sets)))
+        replicates = max_tvd(counts[draws].sum(axis=1))
+        alpha = (1 - config.confidence) / 2
+        low, high = np.nanquantile(replicates, [alpha, 1 - alpha])
+        complete = counts.sum(axis=2).min(axis=1) > 0  # every group's output parsed
+        per_set = counts[complete].argmax(axis=2)
+        flipped = (per_set != per_set[:, :1]).any(axis=1)
+        flip_rate = float(flipped.mean()) if complete.any() else float("nan")
+        flip_draws = rng.integers(0, max(1, int(complete.sum())), size=(config.bootstrap_samples, int(complete.sum())))
+        flip_low, flip_high = (np.quantile(flipped[flip_draws].mean(axis=1), [alpha, 1 - alpha])
+                               if complete.any() else (np.nan, np.nan))
+        metrics[key] = value
+        metrics[f"{key}/ci_low"], metrics[f"{key}/ci_high"] = float(low), float(high)
+        metrics[f"{key}/flip_rate"] = flip_rate
+        metrics[f"{key}/flip_rate/ci_low"], metrics[f"{key}/flip_rate/ci_high"] = float(flip_low), float(flip_high)
+        metrics[f"{key}/n_items"] = float(len(part))
+        rates = counts.sum(axis=0) / np.maximum(counts.sum(axis=(0, 2))[:, None], 1)
+        row: dict[str, Any] = {"attribute": attribute, "value": value, "ci_low": float(low),
+                               "ci_high": float(high), "p_value": None, "noise_floor": None,
+                               "flip_rate": flip_rate, "n_items": len(part), "n_sets": len(sets),
+                               "rates": {}}
+        for g, group in enumerate(groups):
+            row["rates"][group] = {}
+            for k, category in enumerate(categories):
+                metrics[f"{key}/rate/{metric_segment(group)}/{metric_segment(category)}"] = float(rates[g, k])
+                row["rates"][group][category] = float(rates[g, k])
+        summary.append(row)
+    return DimensionResult(
+        dimension=NAME, metrics=metrics, items=items, summary=summary, warnings=warnings,
+        metadata={"parser": config.parser.version, "bootstrap_samples": config.bootstrap_samples,
+                  "seed": config.seed},
+    )

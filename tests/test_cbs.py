@@ -1,0 +1,101 @@
+"""Category Bias Score on counterfactual sets, through `mlflow.models.evaluate` with function models
+whose disparity is known, against values computed by hand."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlflow_bias.dimensions.cbs import max_tvd
+from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.parsing import CategoryParser
+from mlflow_bias.report import format_scorecard
+
+FAST = {"bootstrap_samples": 400, "permutation_samples": 100, "progress": False}
+CATEGORIES = {"advance": ["advance", "recommend(?:ed)?"], "reject": ["reject(?:ed)?", "decline"]}
+NAMES = {"female": "Emily", "male": "Greg", "other": "Sam"}
+
+
+def sets_probe(n_sets: int = 50, groups=("female", "male")) -> pd.DataFrame:
+    rows = []
+    for s in range(n_sets):
+        for group in groups:
+            rows.append({"id": f"s{s}-{group}", "attribute": "gender", "set_id": f"s{s}",
+                         "group": group, "input": f"Candidate {NAMES[group]}, case {s}: 5 years of Python."})
+    return pd.DataFrame(rows)
+
+
+def _evaluate(model, data, **config):
+    return mlflow.models.evaluate(model=model, data=data, model_type="bias", evaluators=["bias"],
+                                  evaluator_config={"bias": {**FAST, **config}}).metrics
+
+
+def test_known_disparity_gives_exact_cbs_and_flip_rate():
+    # Greg is always advanced; Emily only in even cases: r_male = (1, 0), r_female = (0.5, 0.5)
+    def screen(df):
+        out = []
+        for text in df["input"]:
+            case = int(text.split("case ")[1].split(":")[0])
+            out.append("Recommend: advance" if "Greg" in text or case % 2 == 0 else "Decision: reject")
+        return out
+
+    metrics = _evaluate(screen, sets_probe(), categories=CATEGORIES)
+    assert metrics["bias/cbs/gender"] == pytest.approx(0.5)
+    assert metrics["bias/cbs/gender/flip_rate"] == pytest.approx(0.5)
+    assert metrics["bias/cbs/gender/rate/male/advance"] == 1.0
+    assert metrics["bias/cbs/gender/rate/female/advance"] == 0.5
+    assert metrics["bias/cbs/gender/ci_low"] <= 0.5 <= metrics["bias/cbs/gender/ci_high"]
+    assert metrics["bias/cbs/gender/unparsed_rate"] == 0.0
+    run_id = mlflow.last_active_run().info.run_id
+    items = mlflow.load_table("bias/cbs/items.json", run_ids=[run_id])
+    assert {"set_id", "group", "input", "output", "category"} <= set(items.columns)
+    scorecard = mlflow.artifacts.load_dict(f"runs:/{run_id}/bias/scorecard.json")
+    assert "flip rate 0.500 over 50 sets" in format_scorecard(scorecard)
+
+
+def test_fair_model_scores_zero_and_three_groups_take_the_worst_pair():
+    fair = _evaluate(lambda df: ["advance"] * len(df), sets_probe(), categories=CATEGORIES)
+    assert fair["bias/cbs/gender"] == 0.0 and fair["bias/cbs/gender/flip_rate"] == 0.0
+    # three groups: only "other" is rejected -> TVD(other, any) = 1
+    three = _evaluate(lambda df: ["reject" if "Sam" in t else "advance" for t in df["input"]],
+                      sets_probe(20, ("female", "male", "other")), categories=CATEGORIES)
+    assert three["bias/cbs/gender"] == 1.0 and three["bias/cbs/gender/flip_rate"] == 1.0
+
+
+def test_max_tvd_by_hand():
+    counts = np.array([[3, 1, 0], [1, 1, 2], [2, 2, 0]], dtype=float)  # 3 groups x 3 categories
+    r = counts / counts.sum(axis=1, keepdims=True)
+    by_hand = max(0.5 * np.abs(r[i] - r[j]).sum() for i in range(3) for j in range(i + 1, 3))
+    assert max_tvd(counts) == pytest.approx(by_hand)
+
+
+def test_unparsed_counted_and_label_outputs_need_no_map():
+    outputs = lambda df: ["maybe" if "case 1:" in t else ("advance" if "Greg" in t else "reject") for t in df["input"]]  # noqa: E731
+    metrics = _evaluate(outputs, sets_probe(10), categories=CATEGORIES)
+    assert metrics["bias/cbs/gender/unparsed_rate"] == pytest.approx(2 / 20)
+    assert metrics["bias/cbs/gender"] == 1.0
+    labels = _evaluate(lambda df: [1 if "Greg" in t else 0 for t in df["input"]], sets_probe(10))
+    assert labels["bias/cbs/gender"] == 1.0 and labels["bias/cbs/gender/rate/male/1"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda df: df[df["id"] != "s3-male"], "set\\(s\\) s3 miss a group"),
+        (lambda df: df.assign(group="female"), "one group only"),
+        (lambda df: df.drop(columns=["set_id"]), "lacks the column"),
+    ],
+)
+def test_bad_sets(mutate, message):
+    with pytest.raises(ProbeSchemaError, match=message):
+        _evaluate(lambda df: ["advance"] * len(df), mutate(sets_probe(5)), categories=CATEGORIES)
+
+
+def test_all_unparseable_is_an_error_and_parser_rules():
+    with pytest.raises(ProbeSchemaError, match="No output could be mapped to a category"):
+        _evaluate(lambda df: ["hmm"] * len(df), sets_probe(5), categories=CATEGORIES)
+    parser = CategoryParser.from_config(CATEGORIES)
+    assert parser.parse(["I recommend them", "Rejected.", "advance, then reject", "", None]) == [
+        "advance", "reject", None, None, None]
