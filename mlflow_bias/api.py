@@ -49,7 +49,8 @@ def evaluate(
     model_id = None
     if isinstance(model, tuple):
         model = HFCausalLM(*model, batch_size=config.get("batch_size", 32),
-                           progress=config.get("progress", True))
+                           progress=config.get("progress", True),
+                           max_new_tokens=config.get("max_new_tokens", 48), seed=config.get("seed", 0))
     if isinstance(model, str):
         label, model_id = resolve_registered(model)
         if label:

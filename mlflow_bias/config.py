@@ -26,6 +26,7 @@ class BiasConfig:
     text outputs to categories for CBS (default: each output is its own category).
     model_version: label for the `bias.model_version` tag (default: derived from the model).
     progress: show progress bars. share_prefixes: reuse shared token prefixes (faster, same numbers).
+    max_new_tokens: length of the greedy answers a transformers model gives the output dimensions.
     """
 
     batch_size: int = 32
@@ -42,6 +43,7 @@ class BiasConfig:
     model_version: str | None = None
     progress: bool = True
     share_prefixes: bool = True
+    max_new_tokens: int = 48
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> "BiasConfig":
@@ -53,7 +55,7 @@ class BiasConfig:
                 f"Unknown evaluator_config key(s) for 'bias': {', '.join(unknown)}. "
                 f"Valid keys: {', '.join(names)}."
             )
-        for key in ("batch_size", "bootstrap_samples", "permutation_samples", "seed"):
+        for key in ("batch_size", "bootstrap_samples", "permutation_samples", "seed", "max_new_tokens"):
             if key in raw:
                 try:
                     raw[key] = int(raw[key])

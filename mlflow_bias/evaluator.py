@@ -188,6 +188,8 @@ class BiasEvaluator(ModelEvaluator):
             batch_size=config.batch_size,
             progress=config.progress,
             share_prefixes=config.share_prefixes,
+            max_new_tokens=config.max_new_tokens,
+            seed=config.seed,
         )
         for probe in inputs:
             require_capability(adapter, DIMENSIONS[probe.dimension].REQUIRES, probe.dimension)

@@ -139,3 +139,26 @@ def test_tiny_model_corpus_is_skewed_as_asked():
     carp = [s for s in sentences if "carpenter" in s]
     share_he = np.mean([" he " in s for s in carp])
     assert 0.85 < share_he < 0.95
+
+
+def test_generation_is_greedy_deterministic_batched_and_cached(skewed_lm):
+    model, tok = skewed_lm
+    prompts = ["the nurse said that", "the pilot", "yesterday the welder explained that"]
+    one = HFCausalLM(model, tok, batch_size=1, max_new_tokens=5, progress=False)
+    many = HFCausalLM(model, tok, batch_size=8, max_new_tokens=5, progress=False)
+    first = many.generate(prompts)
+    assert first == one.generate(prompts)  # left padding does not change greedy outputs
+    assert all(isinstance(t, str) and t for t in first)
+    calls = {"n": 0}
+    real = model.generate
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    model.generate = counting
+    try:
+        assert many.predict(prompts + prompts[:1]).outputs == first + first[:1]
+        assert calls["n"] == 0  # everything came from the cache
+    finally:
+        del model.generate

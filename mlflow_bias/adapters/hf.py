@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mlflow_bias.adapters.base import LOGLIKELIHOOD, GENERATE
+from mlflow_bias.adapters.base import GENERATE, LOGLIKELIHOOD, PREDICT
+from mlflow_bias.adapters.pyfunc import Predictions
 from mlflow_bias.errors import CapabilityError
 
 # Rows of hidden states sent through the vocabulary projection at once: bounds the logits held
@@ -103,7 +104,7 @@ class HFCausalLM:
     included); it is put in eval mode.
     """
 
-    capabilities = frozenset({LOGLIKELIHOOD, GENERATE})
+    capabilities = frozenset({LOGLIKELIHOOD, GENERATE, PREDICT})
 
     def __init__(
         self,
@@ -114,6 +115,8 @@ class HFCausalLM:
         share_prefixes: bool = True,
         progress: bool = True,
         name: str | None = None,
+        max_new_tokens: int = 48,
+        seed: int = 0,
     ) -> None:
         if not hasattr(model, "get_output_embeddings") or model.get_output_embeddings() is None:
             raise CapabilityError(
@@ -131,6 +134,9 @@ class HFCausalLM:
         # transformers renamed the decoder's `past_key_values` argument to `cache`
         forward = inspect.signature(model.get_decoder().forward).parameters
         self._cache_arg = "cache" if "cache" in forward else "past_key_values"
+        self.max_new_tokens = max_new_tokens
+        self.seed = seed
+        self._generated: dict[tuple[str, int], str] = {}  # (input, max_new_tokens) -> output
 
     # -- the protocol -------------------------------------------------------------------------
     def describe(self) -> dict[str, str]:
@@ -158,6 +164,50 @@ class HFCausalLM:
         """
         column = model_input.iloc[:, 0] if hasattr(model_input, "iloc") else model_input
         return self.loglikelihood([str(t) for t in column]).tolist()
+
+    # -- outputs ------------------------------------------------------------------------------
+    def _prompt(self, text: str) -> str:
+        """The text as the model expects a user turn: through its chat template when it has one."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+            )
+        return text
+
+    @torch.inference_mode()
+    def generate(self, inputs: Sequence[str]) -> list[str]:
+        """Greedy continuations (deterministic), batched with left padding, sorted by length, and
+        cached per (input, max_new_tokens) so two dimensions never generate the same text twice."""
+        todo = sorted({t for t in inputs if (t, self.max_new_tokens) not in self._generated},
+                      key=len, reverse=True)
+        pad_id = self.tokenizer.pad_token_id
+        pad_id = pad_id if pad_id is not None else self.tokenizer.eos_token_id
+        starts = range(0, len(todo), self.batch_size)
+        for start in tqdm(starts, desc="generate", unit="batch", disable=not self.progress, leave=False):
+            batch = todo[start : start + self.batch_size]
+            encoded = [self.tokenizer(self._prompt(t), add_special_tokens=False)["input_ids"] for t in batch]
+            width = max(map(len, encoded))
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for i, row in enumerate(encoded):  # left padding: generation continues every row
+                ids[i, width - len(row):] = torch.tensor(row)
+                mask[i, width - len(row):] = 1
+            torch.manual_seed(self.seed)
+            out = self.model.generate(
+                input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
+                max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=pad_id,
+            )
+            for text, row in zip(batch, out[:, width:]):
+                self._generated[(text, self.max_new_tokens)] = self.tokenizer.decode(
+                    row, skip_special_tokens=True
+                ).strip()
+        return [self._generated[(t, self.max_new_tokens)] for t in inputs]
+
+    def predict(self, inputs: Sequence[str], column: str = "input", batch_size: int | None = None,
+                progress: bool | None = None) -> Predictions:
+        """Outputs for the output dimensions: the model's greedy answer to each input."""
+        outputs = self.generate(list(inputs))
+        return Predictions(outputs, [None] * len(outputs))
 
     @torch.inference_mode()
     def loglikelihood(self, texts: Sequence[str]) -> np.ndarray:
