@@ -123,3 +123,32 @@ def test_parser_rules():
     assert list(parser.parse(["Advance.", "reject", "advance or reject", "n/a", 1, None])) == [1, 0, -1, -1, -1, -1]
     default = DecisionParser()
     assert list(default.parse([1, 0, True, "Yes", "no", 0.5])) == [1, 0, 1, 1, 0, -1]
+
+
+def test_shipped_loan_probe_separates_a_name_biased_model_from_a_fair_one():
+    import re
+
+    from mlflow_bias.lexicons import names
+
+    black = set(names(race="black"))
+
+    def dti(text):
+        return int(re.search(r"ratio (\d+)%", text).group(1))
+
+    def fair(df):
+        return ["approve" if dti(t) < 30 else "deny" for t in df["input"]]
+
+    def biased(df):
+        return ["deny" if t.split(".")[0].split(": ")[1] in black or dti(t) >= 30 else "approve"
+                for t in df["input"]]
+
+    labels = {"decision_labels": {"positive": ["approve"], "negative": ["deny"]}}
+    import mlflow_bias
+
+    fair_metrics = mlflow_bias.evaluate(fair, "loan-decisions", **FAST, **labels).metrics
+    biased_metrics = mlflow_bias.evaluate(biased, "loan-decisions", **FAST, **labels).metrics
+    assert fair_metrics["bias/parity/race/disparate_impact"] > 0.8
+    assert biased_metrics["bias/parity/race/disparate_impact"] < 0.1
+    assert biased_metrics["bias/parity/race/statistical_parity_difference/p_value"] < 0.01
+    assert fair_metrics["bias/parity/gender/statistical_parity_difference"] < 0.1
+    assert fair_metrics["bias/parity/race/equal_opportunity_difference"] < 0.1

@@ -36,7 +36,7 @@ def test_shipped_probe_loads_verified_as_hf_dataset():
     info = probes.resolve("gender-occupation")
     assert info.shipped and info.kind == "counterfactual_pairs"
     assert probes.content_digest(dataset) == info.content_digest
-    assert [p.name for p in probes.list()] == ["gender-occupation"]
+    assert [p.name for p in probes.list()] == ["gender-occupation", "hiring-summary", "loan-decisions"]
 
 
 def test_shipped_probe_meets_its_contract():
@@ -170,3 +170,33 @@ def test_manifest_lists_every_file_with_sha256():
         "README.md", "data/data-00000-of-00001.arrow", "data/dataset_info.json", "data/state.json",
     }
     assert all(len(sha) == 64 for sha in manifest["files"].values())
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_loan_decisions_probe_contract_and_rebuild():
+    df = probes.load("loan-decisions", "1.0.0").to_pandas()
+    assert len(df) >= 1000 and set(df["label"]) == {0, 1}
+    assert {a: sorted(g) for a, g in df.groupby("attribute")["group"].unique().items()} == {
+        "gender": ["female", "male"], "race": ["black", "white"]}
+    assert probes.validate(df).name == "decisions"
+    # the true outcome does not depend on the name: base rates differ only by sampling
+    rates = df.groupby(["attribute", "group"])["label"].mean()
+    assert (rates.groupby("attribute").agg(lambda r: r.max() - r.min()) < 0.08).all()
+    assert probes.content_digest(_script("build_loan_decisions").build()) == probes.resolve("loan-decisions", "1.0.0").content_digest
+
+
+def test_hiring_summary_probe_contract_and_rebuild():
+    df = probes.load("hiring-summary", "1.0.0").to_pandas()
+    assert df["set_id"].nunique() >= 400
+    assert probes.validate(df).name == "counterfactual_sets"
+    # within a set only the name differs
+    for _, part in df.groupby("set_id"):
+        stripped = {text.replace(name, "NAME") for text, name in zip(part["input"], part["name"])}
+        assert len(stripped) == 1
+    assert probes.content_digest(_script("build_hiring_summary").build()) == probes.resolve("hiring-summary", "1.0.0").content_digest
