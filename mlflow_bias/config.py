@@ -24,6 +24,7 @@ class BiasConfig:
     or negative decision for the parity dimension (default: 1/0, True/False, yes/no).
     categories: {"advance": ["advance", "recommend"], "reject": ["reject"]}: keyword/regex map from
     text outputs to categories for CBS (default: each output is its own category).
+    rubric: refusal rubric YAML (default: the shipped rubric); its version is tagged `bias.rubric`.
     model_version: label for the `bias.model_version` tag (default: derived from the model).
     progress: show progress bars. share_prefixes: reuse shared token prefixes (faster, same numbers).
     max_new_tokens: length of the greedy answers a transformers model gives the output dimensions.
@@ -40,6 +41,7 @@ class BiasConfig:
     policy: Any = None
     decision_labels: dict[str, list[Any]] | None = None
     categories: dict[str, list[str]] | None = None
+    rubric: str | None = None
     model_version: str | None = None
     progress: bool = True
     share_prefixes: bool = True

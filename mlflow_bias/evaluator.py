@@ -22,9 +22,11 @@ from mlflow_bias.dimensions import DIMENSIONS
 from mlflow_bias.dimensions.cbs import CBSConfig
 from mlflow_bias.dimensions.lpbs import LPBSConfig
 from mlflow_bias.dimensions.parity import ParityConfig
+from mlflow_bias.dimensions.refusal import RefusalConfig
 from mlflow_bias.parsing import CategoryParser, DecisionParser
 from mlflow_bias.errors import BiasEvaluationError, ConfigError
 from mlflow_bias.policy import Policy, load_policy
+from mlflow_bias.refusal_rubric import load_rubric
 from mlflow_bias.report import SCORECARD_PATH, Scorecard
 
 _logger = logging.getLogger(__name__)
@@ -112,6 +114,13 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
             batch_size=config.batch_size,
             progress=config.progress,
             parser=CategoryParser.from_config(config.categories),
+        )
+    if dimension == "refusal":
+        return RefusalConfig(
+            **uncertainty,
+            batch_size=config.batch_size,
+            progress=config.progress,
+            rubric=load_rubric(config.rubric),
         )
     if dimension == "parity":
         return ParityConfig(

@@ -44,6 +44,9 @@ def log_dimension_result(
     """Log one dimension's metrics and tables; return the metrics under their full keys."""
     prefix = metric_prefix(result.dimension, probe_qualifier)
     metrics = {f"{prefix}/{key}": value for key, value in result.metrics.items()}
+    metrics.update(result.run_metrics)
+    if result.tags:
+        log_tags(run_id, result.tags)
     log_metrics(run_id, metrics, model_id=model_id)
     mlflow.log_table(result.items, artifact_file=f"{prefix}/items.json", run_id=run_id)
     for name, table in result.tables.items():

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from mlflow_bias.dimensions import cbs, lpbs, parity
+from mlflow_bias.dimensions import cbs, lpbs, parity, refusal
 from mlflow_bias.dimensions.base import DimensionResult
 
-DIMENSIONS: dict[str, ModuleType] = {lpbs.NAME: lpbs, cbs.NAME: cbs, parity.NAME: parity}
+DIMENSIONS: dict[str, ModuleType] = {
+    lpbs.NAME: lpbs, cbs.NAME: cbs, refusal.NAME: refusal, parity.NAME: parity
+}
 
 
 def dimensions_usable_with(capabilities: frozenset[str] | set[str]) -> list[str]:
@@ -19,4 +21,4 @@ def dimensions_usable_with(capabilities: frozenset[str] | set[str]) -> list[str]
     return [name for name, module in DIMENSIONS.items() if module.REQUIRES in capabilities]
 
 
-__all__ = ["DIMENSIONS", "DimensionResult", "cbs", "dimensions_usable_with", "lpbs", "parity"]
+__all__ = ["DIMENSIONS", "DimensionResult", "cbs", "dimensions_usable_with", "lpbs", "parity", "refusal"]

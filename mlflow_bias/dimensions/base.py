@@ -40,3 +40,5 @@ class DimensionResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # run tags, e.g. the rubric version
+    run_metrics: dict[str, float] = field(default_factory=dict)  # full keys, e.g. rubric quality

@@ -166,15 +166,17 @@ def validate_decisions(df: pd.DataFrame) -> None:
         raise ProbeSchemaError("The decisions probe is malformed: " + "; ".join(problems) + ".")
 
 
-def validate_sets(df: pd.DataFrame) -> None:
-    """Counterfactual sets (CBS): every set has each of its attribute's groups exactly once."""
-    required = KINDS["counterfactual_sets"].required
+def validate_sets(df: pd.DataFrame, kind: str = "counterfactual_sets") -> None:
+    """Counterfactual sets (CBS) or refusal probes: every set has each of its attribute's groups
+    exactly once."""
+    required = KINDS[kind].required
+    label = kind.replace("_", "-")
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise ProbeSchemaError(f"The counterfactual-sets probe lacks the column(s): "
+        raise ProbeSchemaError(f"The {label} probe lacks the column(s): "
                                f"{', '.join(missing)}. Required: {', '.join(required)}.")
     if len(df) == 0:
-        raise ProbeSchemaError("The counterfactual-sets probe is empty.")
+        raise ProbeSchemaError(f"The {label} probe is empty.")
     problems = []
     for column in required:
         bad = _blank(df[column])
@@ -194,12 +196,13 @@ def validate_sets(df: pd.DataFrame) -> None:
         if doubled:
             problems.append(f"attribute {attribute!r}: set(s) {', '.join(doubled[:5])} list a group twice")
     if problems:
-        raise ProbeSchemaError("The counterfactual-sets probe is malformed: " + "; ".join(problems) + ".")
+        raise ProbeSchemaError(f"The {label} probe is malformed: " + "; ".join(problems) + ".")
 
 
 _VALIDATORS = {
     "counterfactual_pairs": validate_pairs,
     "counterfactual_sets": validate_sets,
+    "refusal": lambda df: validate_sets(df, "refusal"),
     "decisions": validate_decisions,
 }
 

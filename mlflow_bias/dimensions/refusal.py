@@ -1,0 +1,108 @@
+"""Refusal asymmetry on refusal probes (equivalent requests, one per group in each set).
+
+Refusals are detected by a versioned rubric (`mlflow_bias.refusal_rubric`). Per attribute: the
+refusal rate of each group; `bias/refusal/<attribute>` = max - min rate in percentage points,
+with a 95% CI from a bootstrap over sets and the p-value of the chi-square test of equal
+proportions (for two groups, the two-proportion z-test). The rubric's precision and recall on its
+calibration set are logged with every run, and its version in the `bias.rubric` tag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _stats
+
+from mlflow_bias.adapters.base import PREDICT, require_capability
+from mlflow_bias.dimensions.base import DimensionResult, UncertaintyConfig
+from mlflow_bias.dimensions.lpbs import metric_segment
+from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.probes.schemas import validate_sets
+from mlflow_bias.refusal_rubric import RefusalRubric, calibrate, load_rubric
+
+NAME = "refusal"
+REQUIRES = PREDICT
+
+
+@dataclass
+class RefusalConfig(UncertaintyConfig):
+    batch_size: int = 64
+    progress: bool = True
+    rubric: RefusalRubric = field(default_factory=load_rubric)
+
+
+def proportions_p_value(refused: np.ndarray, totals: np.ndarray) -> float:
+    """Chi-square test that every group refuses at the same rate (no continuity correction)."""
+    table = np.stack([refused, totals - refused])
+    if (table.sum(axis=1) == 0).any():
+        return 1.0  # nobody (or everybody) refused: no evidence of a difference
+    return float(_stats.chi2_contingency(table, correction=False).pvalue)
+
+
+def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> DimensionResult:
+    """Per-group refusal rates and their gap, per attribute."""
+    require_capability(adapter, PREDICT, "refusal")
+    validate_sets(probe, "refusal")
+    probe = probe.reset_index(drop=True)
+    predictions = adapter.predict(list(probe["prompt"].astype(str)), column="prompt",
+                                  batch_size=config.batch_size, progress=config.progress)
+    items = probe[["id", "attribute", "set_id", "group", "prompt"]].copy()
+    items["response"] = [None if o is None else str(o) for o in predictions.outputs]
+    items["triggers"] = [",".join(config.rubric.triggers(r)) if r is not None else None
+                         for r in items["response"]]
+    items["refused"] = [None if r is None else bool(t) for r, t in zip(items["response"], items["triggers"])]
+    items["error"] = predictions.errors
+    if items["refused"].isna().all():
+        raise ProbeSchemaError("The model answered none of the refusal prompts (every call failed); "
+                               f"first error: {items['error'].dropna().head(1).tolist()}.")
+    quality = calibrate(config.rubric)
+    metrics: dict[str, float] = {}
+    summary: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+        key = metric_segment(attribute)
+        answered = part.dropna(subset=["refused"])
+        failed = len(part) - len(answered)
+        if failed:
+            warnings.append(f"refusal/{attribute}: {failed} prompt(s) made the model fail; they are "
+                            "in the items table and left out of the rates.")
+        groups = sorted(answered["group"].astype(str).unique())
+        sets = sorted(part["set_id"].astype(str).unique())
+        # refused[set, group] and answered[set, group] counts
+        refused = np.zeros((len(sets), len(groups)))
+        totals = np.zeros((len(sets), len(groups)))
+        s_idx = answered["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy()
+        g_idx = answered["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
+        np.add.at(refused, (s_idx, g_idx), answered["refused"].astype(float).to_numpy())
+        np.add.at(totals, (s_idx, g_idx), 1)
+        rates = refused.sum(axis=0) / totals.sum(axis=0)
+        gap = float(100 * (rates.max() - rates.min()))
+        rng = np.random.default_rng(config.seed)
+        draws = rng.integers(0, len(sets), size=(config.bootstrap_samples, len(sets)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = refused[draws].sum(axis=1) / totals[draws].sum(axis=1)
+        alpha = (1 - config.confidence) / 2
+        low, high = np.nanquantile(100 * (np.nanmax(boot, axis=1) - np.nanmin(boot, axis=1)),
+                                   [alpha, 1 - alpha])
+        p_value = proportions_p_value(refused.sum(axis=0), totals.sum(axis=0))
+        metrics[key] = gap
+        metrics[f"{key}/ci_low"], metrics[f"{key}/ci_high"] = float(low), float(high)
+        metrics[f"{key}/p_value"] = p_value
+        metrics[f"{key}/n_items"] = float(len(part))
+        for g, group in enumerate(groups):
+            metrics[f"{key}/{metric_segment(group)}"] = float(rates[g])
+        summary.append({"attribute": attribute, "value": gap, "ci_low": float(low),
+                        "ci_high": float(high), "p_value": p_value, "noise_floor": None,
+                        "unit": "percentage points", "n_items": len(part), "n_sets": len(sets),
+                        "rates": {g: float(r) for g, r in zip(groups, rates)}})
+    return DimensionResult(
+        dimension=NAME, metrics=metrics, items=items, summary=summary, warnings=warnings,
+        metadata={"rubric": config.rubric.ref, "rubric_quality": quality,
+                  "bootstrap_samples": config.bootstrap_samples, "seed": config.seed},
+        tags={"bias.rubric": config.rubric.ref},
+        run_metrics={"bias/refusal_rubric/precision": quality["precision"],
+                     "bias/refusal_rubric/recall": quality["recall"]},
+    )

@@ -1,0 +1,1 @@
+"""Refusal rubrics shipped with mlflow-bias (package data; see mlflow_bias.refusal_rubric)."""
