@@ -101,6 +101,7 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
         "seed": config.seed,
         "confidence": config.confidence,
     }
+    outputs = {**uncertainty, "batch_size": config.batch_size, "progress": config.progress}
     if dimension == "lpbs":
         rules = policy.rules_for("lpbs")
         return LPBSConfig(
@@ -110,23 +111,17 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
         )
     if dimension == "cbs":
         return CBSConfig(
-            **uncertainty,
-            batch_size=config.batch_size,
-            progress=config.progress,
+            **outputs,
             parser=CategoryParser.from_config(config.categories),
         )
     if dimension == "refusal":
         return RefusalConfig(
-            **uncertainty,
-            batch_size=config.batch_size,
-            progress=config.progress,
+            **outputs,
             rubric=load_rubric(config.rubric),
         )
     if dimension == "parity":
         return ParityConfig(
-            **uncertainty,
-            batch_size=config.batch_size,
-            progress=config.progress,
+            **outputs,
             parser=DecisionParser.from_config(config.decision_labels),
         )
     raise ConfigError(f"No configuration known for dimension {dimension!r}.")

@@ -25,6 +25,14 @@ class UncertaintyConfig:
 
 
 @dataclass
+class OutputConfig(UncertaintyConfig):
+    """Dimensions that score the model's outputs call it in batches, with a progress bar."""
+
+    batch_size: int = 64
+    progress: bool = True
+
+
+@dataclass
 class DimensionResult:
     """One dimension scored on one probe.
 

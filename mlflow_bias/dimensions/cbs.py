@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.adapters.base import PREDICT, require_capability
-from mlflow_bias.dimensions.base import DimensionResult, UncertaintyConfig
+from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
 from mlflow_bias.dimensions.lpbs import metric_segment
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.parsing import CategoryParser
@@ -28,9 +28,7 @@ REQUIRES = PREDICT
 
 
 @dataclass
-class CBSConfig(UncertaintyConfig):
-    batch_size: int = 64
-    progress: bool = True
+class CBSConfig(OutputConfig):
     parser: CategoryParser = field(default_factory=CategoryParser)
 
 

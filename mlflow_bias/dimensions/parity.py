@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats as _stats
 
 from mlflow_bias.adapters.base import PREDICT, require_capability
-from mlflow_bias.dimensions.base import DimensionResult, UncertaintyConfig
+from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
 from mlflow_bias.dimensions.lpbs import metric_segment
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.parsing import UNPARSED, DecisionParser
@@ -35,9 +35,7 @@ HEADLINES = ("statistical_parity_difference", "disparate_impact", "equal_opportu
 
 
 @dataclass
-class ParityConfig(UncertaintyConfig):
-    batch_size: int = 64
-    progress: bool = True
+class ParityConfig(OutputConfig):
     parser: DecisionParser = field(default_factory=DecisionParser)
 
 

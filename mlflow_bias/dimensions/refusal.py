@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats as _stats
 
 from mlflow_bias.adapters.base import PREDICT, require_capability
-from mlflow_bias.dimensions.base import DimensionResult, UncertaintyConfig
+from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
 from mlflow_bias.dimensions.lpbs import metric_segment
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_sets
@@ -28,9 +28,7 @@ REQUIRES = PREDICT
 
 
 @dataclass
-class RefusalConfig(UncertaintyConfig):
-    batch_size: int = 64
-    progress: bool = True
+class RefusalConfig(OutputConfig):
     rubric: RefusalRubric = field(default_factory=load_rubric)
 
 
