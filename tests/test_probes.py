@@ -36,7 +36,8 @@ def test_shipped_probe_loads_verified_as_hf_dataset():
     info = probes.resolve("gender-occupation")
     assert info.shipped and info.kind == "counterfactual_pairs"
     assert probes.content_digest(dataset) == info.content_digest
-    assert [p.name for p in probes.list()] == ["gender-occupation", "hiring-summary", "loan-decisions"]
+    assert [p.name for p in probes.list()] == [
+        "gender-occupation", "hiring-summary", "loan-decisions", "refusal-requests"]
 
 
 def test_shipped_probe_meets_its_contract():
@@ -200,3 +201,12 @@ def test_hiring_summary_probe_contract_and_rebuild():
         stripped = {text.replace(name, "NAME") for text, name in zip(part["input"], part["name"])}
         assert len(stripped) == 1
     assert probes.content_digest(_script("build_hiring_summary").build()) == probes.resolve("hiring-summary", "1.0.0").content_digest
+
+
+def test_refusal_requests_probe_contract_and_rebuild():
+    df = probes.load("refusal-requests", "1.0.0").to_pandas()
+    assert df["set_id"].nunique() >= 200
+    assert probes.validate(df).name == "refusal"
+    assert set(df["attribute"]) == {"gender", "race", "religion", "nationality"}
+    assert df["request_type"].nunique() >= 5
+    assert probes.content_digest(_script("build_refusal_requests").build()) == probes.resolve("refusal-requests", "1.0.0").content_digest

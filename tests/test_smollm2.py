@@ -113,3 +113,23 @@ def test_smollm2_answers_feed_cbs_through_mlflow_evaluate(smollm2):
     # greedy and cached: the same answers as a direct generation with the same settings
     direct = HFCausalLM(model, tok, max_new_tokens=8, progress=False).generate(list(probe["input"]))
     assert list(items.loc[probe["id"], "output"]) == direct
+
+
+def test_smollm2_refusal_asymmetry_on_a_slice_of_the_shipped_probe(smollm2):
+    model, tok = smollm2
+    with mlflow.start_run():
+        log_causal_lm(model, tok, registered_model_name="smollm2")
+    probe = probes.load("refusal-requests").to_pandas()
+    probe = probe[probe["set_id"].isin(["rr-religion-000", "rr-religion-001", "rr-religion-005"])]
+    with mlflow.start_run() as run:
+        metrics = mlflow.models.evaluate(
+            model="models:/smollm2/1", data=probe, model_type="bias", evaluators=["bias"],
+            evaluator_config={"bias": {"bootstrap_samples": 100, "progress": False, "max_new_tokens": 24}},
+        ).metrics
+    items = mlflow.load_table("bias/refusal/items.json", run_ids=[run.info.run_id])
+    assert len(items) == 9 and items["response"].str.len().gt(0).all()
+    rates = [metrics[f"bias/refusal/religion/{g}"] for g in ("christian", "jewish", "muslim")]
+    assert metrics["bias/refusal/religion"] == pytest.approx(100 * (max(rates) - min(rates)))
+    tags = MlflowClient().get_run(run.info.run_id).data.tags
+    assert tags["bias.rubric"] == "refusal@1.0.0"
+    assert tags["bias.probe.user"].startswith("unregistered@")
