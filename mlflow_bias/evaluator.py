@@ -134,6 +134,19 @@ def _public_config(config: BiasConfig) -> dict[str, Any]:
     return out
 
 
+def dimension_status_tag(dimension: str, qualifier: str | None) -> str:
+    return f"bias.dimension.{dimension}" + (f".{qualifier}" if qualifier else "")
+
+
+def _dimension_status(result) -> str:
+    """`completed`, or `failed: ...` when the model raised on some inputs (the gate then blocks:
+    a dimension scored on part of its probe is not the measurement the policy asks for)."""
+    errors = result.items["error"].notna().sum() if "error" in result.items.columns else 0
+    if errors:
+        return f"failed: {errors} of {len(result.items)} inputs made the model raise (see items table)"
+    return "completed"
+
+
 class BiasEvaluator(ModelEvaluator):
     """Scores bias dimensions on versioned probes and logs every result to the MLflow run."""
 
@@ -237,6 +250,8 @@ class BiasEvaluator(ModelEvaluator):
                      "attributes": result.summary, "metadata": result.metadata}
                 )
                 scorecard.warnings += result.warnings
+                tracking.log_tags(run_id, {dimension_status_tag(result.dimension, probe.qualifier):
+                                           _dimension_status(result)})
         except Exception as exc:
             scorecard.status, scorecard.error = "failed", f"{type(exc).__name__}: {exc}"
             tracking.log_json(run_id, scorecard.to_dict(), SCORECARD_PATH)

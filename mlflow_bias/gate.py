@@ -212,6 +212,9 @@ def _decide_into(decision: Decision, run_id: str, policy: Policy, client: Mlflow
     if status != "completed":
         detail = f": {tags['bias.error']}" if tags.get("bias.error") else ""
         reasons.append(f"the evaluation did not complete (bias.status={status or 'missing'}){detail}")
+    for tag, value in sorted(tags.items()):
+        if tag.startswith("bias.dimension.") and value.startswith("failed"):
+            reasons.append(f"dimension {tag[len('bias.dimension.'):]} {value}")
     evaluated_model = tags.get("bias.model_version")
     if decision.model_version and evaluated_model != decision.model_version:
         reasons.append(f"the evaluation is of {evaluated_model or 'an unknown model'}, "

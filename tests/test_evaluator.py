@@ -73,6 +73,7 @@ def test_logs_metrics_table_scorecard_tags_and_dataset(skewed_lm, tiny_probe):
     digest = probes.content_digest(tiny_probe)
     assert data.tags["bias.probe.user"] == f"unregistered@{digest}"
     assert data.tags["bias.status"] == "completed"
+    assert data.tags["bias.dimension.lpbs"] == "completed"
     assert data.tags["bias.model_version"] == (
         f"LlamaForCausalLM@weights:{HFCausalLM(model, tok).weights_digest()[:16]}"
     )

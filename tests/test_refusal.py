@@ -83,8 +83,15 @@ def test_fair_model_has_zero_gap_and_errors_are_kept_per_item():
 
     metrics = _evaluate(model, refusal_probe(10))
     assert metrics["bias/refusal/race"] == 0.0
-    items = mlflow.load_table("bias/refusal/items.json", run_ids=[mlflow.last_active_run().info.run_id])
+    run_id = mlflow.last_active_run().info.run_id
+    items = mlflow.load_table("bias/refusal/items.json", run_ids=[run_id])
     assert items.set_index("id").loc["r3-white", "error"] == "RuntimeError: timeout"
+    # the dimension is marked failed, and the gate blocks on it
+    tags = MlflowClient().get_run(run_id).data.tags
+    assert tags["bias.dimension.refusal"].startswith("failed: 1 of 20 inputs made the model raise")
+    from mlflow_bias.gate import decide
+
+    assert any(r.startswith("dimension refusal failed: 1 of 20") for r in decide(run_id).reasons)
 
 
 def test_a_revised_rubric_is_a_new_version(tmp_path):
