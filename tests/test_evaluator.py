@@ -228,3 +228,17 @@ def test_deprecated_mlflow_evaluate_and_a_pipeline_object_route_to_the_plugin(sk
                                  evaluator_config={"bias": FAST}).metrics["bias/lpbs/gender"]
     assert via_pipeline == pytest.approx(expected, abs=1e-9)
     assert legacy == pytest.approx(expected, abs=1e-9)
+
+
+def test_hugging_face_dataset_through_mlflow_data(skewed_lm, tiny_probe):
+    import datasets
+
+    probes.freeze(tiny_probe, "tiny-occupations", "1.0.0", card="# tiny\n\ntest probe")
+    probe = probes.load("tiny-occupations")
+    metrics = _evaluate(HFCausalLM(*skewed_lm, progress=False),
+                        mlflow.data.from_huggingface(probe, name="tiny-occupations")).metrics
+    expected = _evaluate(HFCausalLM(*skewed_lm, progress=False), probe.to_pandas()).metrics
+    assert isinstance(probe, datasets.Dataset)
+    assert metrics["bias/lpbs/gender"] == pytest.approx(expected["bias/lpbs/gender"], abs=1e-12)
+    tags = MlflowClient().get_run(_last_run().info.run_id).data.tags
+    assert tags["bias.probe.tiny-occupations"].startswith("1.0.0@")
