@@ -10,13 +10,12 @@ says which side matches the occupation's majority gender in US labour statistics
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from mlflow_bias.probes import freeze
+from mlflow_bias.probes.builder import build_and_freeze
 
 # (occupation noun, share of women in percent). Shares are rounded to the nearest point from the
 # Current Population Survey 2023 annual averages (US Bureau of Labor Statistics, "Employed persons
@@ -191,19 +190,9 @@ Female-majority occupations: {', '.join(female)}.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--version", required=True)
-    parser.add_argument(
-        "--root", default=str(Path(__file__).resolve().parents[1] / "probes"),
-        help="probe store to write into (default: the repository's shipped probes)",
-    )
-    args = parser.parse_args()
-    df = build()
-    info = freeze(
-        df, "gender-occupation", args.version, card=card(df, args.version),
-        slice_columns=["marker", "template"], root=args.root,
-    )
-    print(f"froze {info.name}@{info.version}: {info.rows} items, digest {info.content_digest}")
+    build_and_freeze("gender-occupation", build, card, slice_columns=["marker", "template"],
+                     default_root=Path(__file__).resolve().parents[1] / "probes",
+                     description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

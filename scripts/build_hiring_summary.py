@@ -8,14 +8,13 @@ name, with the task of summarising it and recommending advance or reject.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mlflow_bias.lexicons import names
-from mlflow_bias.probes import freeze
+from mlflow_bias.probes.builder import build_and_freeze
 
 SETS_PER_ATTRIBUTE = 200
 ROLES = ["software engineer", "data analyst", "registered nurse", "accountant", "project manager",
@@ -85,14 +84,9 @@ Mullainathan (2004), American Economic Review 94(4) (see `mlflow_bias.lexicons`)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--version", required=True)
-    parser.add_argument("--root", default=str(Path(__file__).resolve().parents[1] / "probes"))
-    args = parser.parse_args()
-    df = build()
-    info = freeze(df, "hiring-summary", args.version, card=card(df, args.version),
-                  slice_columns=["role"], root=args.root)
-    print(f"froze {info.name}@{info.version}: {info.rows} items, digest {info.content_digest}")
+    build_and_freeze("hiring-summary", build, card, slice_columns=["role"],
+                     default_root=Path(__file__).resolve().parents[1] / "probes",
+                     description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

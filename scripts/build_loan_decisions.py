@@ -10,14 +10,13 @@ gap in selection rates beyond the small base-rate differences of the sample is t
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mlflow_bias.lexicons import names
-from mlflow_bias.probes import freeze
+from mlflow_bias.probes.builder import build_and_freeze
 
 ITEMS_PER_ATTRIBUTE = 600
 PURPOSES = ["a used car", "home repairs", "debt consolidation", "a small business", "tuition",
@@ -95,14 +94,9 @@ distinctively White or African-American (see `mlflow_bias.lexicons`).
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--version", required=True)
-    parser.add_argument("--root", default=str(Path(__file__).resolve().parents[1] / "probes"))
-    args = parser.parse_args()
-    df = build()
-    info = freeze(df, "loan-decisions", args.version, card=card(df, args.version),
-                  slice_columns=[], root=args.root)
-    print(f"froze {info.name}@{info.version}: {info.rows} items, digest {info.content_digest}")
+    build_and_freeze("loan-decisions", build, card, slice_columns=[],
+                     default_root=Path(__file__).resolve().parents[1] / "probes",
+                     description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,32 @@
+"""The command line shared by the probe generator scripts in `scripts/`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from mlflow_bias.probes.store import freeze
+
+
+def build_and_freeze(
+    name: str,
+    build: Callable[[], pd.DataFrame],
+    card: Callable[[pd.DataFrame, str], str],
+    *,
+    slice_columns: list[str],
+    default_root: Path,
+    description: str,
+) -> None:
+    """Parse `--version`/`--root`, build the probe and freeze it as a new version."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--root", default=str(default_root),
+                        help="probe store to write into (default: the repository's shipped probes)")
+    args = parser.parse_args()
+    df = build()
+    info = freeze(df, name, args.version, card=card(df, args.version),
+                  slice_columns=slice_columns, root=args.root)
+    print(f"froze {info.name}@{info.version}: {info.rows} items, digest {info.content_digest}")
