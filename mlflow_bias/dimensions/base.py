@@ -32,6 +32,16 @@ class OutputConfig(UncertaintyConfig):
     progress: bool = True
 
 
+def record_unparsed(missing: "pd.Series", key: str, label: str, what: str,
+                    metrics: dict[str, float], warnings: list[str]) -> None:
+    """Log `<key>/unparsed_rate` (share of True in `missing`) and warn when it is not zero:
+    outputs that could not be read are counted, never silently dropped."""
+    rate = float(missing.mean())
+    metrics[f"{key}/unparsed_rate"] = rate
+    if rate:
+        warnings.append(f"{label}: {rate:.1%} of outputs {what} and were left out of the rates.")
+
+
 @dataclass
 class DimensionResult:
     """One dimension scored on one probe.

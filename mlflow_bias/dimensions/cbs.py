@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.adapters.base import PREDICT, require_capability
-from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
+from mlflow_bias.dimensions.base import DimensionResult, OutputConfig, record_unparsed
 from mlflow_bias.dimensions.lpbs import metric_segment
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.parsing import CategoryParser
@@ -68,11 +68,8 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
     warnings: list[str] = []
     for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
         key = metric_segment(attribute)
-        unparsed = float(part["category"].isna().mean())
-        metrics[f"{key}/unparsed_rate"] = unparsed
-        if unparsed:
-            warnings.append(f"CBS/{attribute}: {unparsed:.1%} of outputs matched no category (or "
-                            "several) and were left out of the rates.")
+        record_unparsed(part["category"].isna(), key, f"CBS/{attribute}",
+                        "matched no category (or several)", metrics, warnings)
         parsed = part.dropna(subset=["category"])
         groups = sorted(parsed["group"].astype(str).unique())
         categories = sorted(parsed["category"].unique())

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats as _stats
 
 from mlflow_bias.adapters.base import PREDICT, require_capability
-from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
+from mlflow_bias.dimensions.base import DimensionResult, OutputConfig, record_unparsed
 from mlflow_bias.dimensions.lpbs import metric_segment
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.parsing import UNPARSED, DecisionParser
@@ -106,11 +106,8 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
     warnings: list[str] = []
     for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
         key = metric_segment(attribute)
-        unparsed = float(part["decision"].isna().mean())
-        metrics[f"{key}/unparsed_rate"] = unparsed
-        if unparsed:
-            warnings.append(f"parity/{attribute}: {unparsed:.1%} of outputs were not a decision "
-                            "and were left out of the rates.")
+        record_unparsed(part["decision"].isna(), key, f"parity/{attribute}", "were not a decision",
+                        metrics, warnings)
         valid = part.dropna(subset=["decision"]).sort_values("group", kind="stable")
         groups = valid["group"].astype(str).to_numpy()
         if len(np.unique(groups)) < 2:
