@@ -7,7 +7,6 @@ from contextlib import nullcontext
 from typing import Any
 
 import mlflow
-import pandas as pd
 from mlflow.models.evaluation import EvaluationResult
 from mlflow.tracking import MlflowClient
 

@@ -3,11 +3,9 @@ what is logged, model forms, bad input and failure handling."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
