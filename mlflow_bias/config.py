@@ -24,6 +24,9 @@ class BiasConfig:
     or negative decision for the parity dimension (default: 1/0, True/False, yes/no).
     categories: {"advance": ["advance", "recommend"], "reject": ["reject"]}: keyword/regex map from
     text outputs to categories for CBS (default: each output is its own category).
+    verbalisers: {"advance": ["ADVANCE"], "reject": ["REJECT"], "answer_prefix": ""}: for models
+    that give log-probabilities, CBS reads each input's category from the likelihood of these
+    answers instead of generating text, and adds Ahn & Oh's log-probability variance.
     rubric: refusal rubric YAML (default: the shipped rubric); its version is tagged `bias.rubric`.
     model_version: label for the `bias.model_version` tag (default: derived from the model).
     progress: show progress bars. share_prefixes: reuse shared token prefixes (faster, same numbers).
@@ -41,6 +44,7 @@ class BiasConfig:
     policy: Any = None
     decision_labels: dict[str, list[Any]] | None = None
     categories: dict[str, list[str]] | None = None
+    verbalisers: dict[str, Any] | None = None
     rubric: str | None = None
     model_version: str | None = None
     progress: bool = True

@@ -23,7 +23,7 @@ from mlflow_bias.dimensions.cbs import CBSConfig
 from mlflow_bias.dimensions.lpbs import LPBSConfig
 from mlflow_bias.dimensions.parity import ParityConfig
 from mlflow_bias.dimensions.refusal import RefusalConfig
-from mlflow_bias.parsing import CategoryParser, DecisionParser
+from mlflow_bias.parsing import CategoryParser, DecisionParser, Verbalisers
 from mlflow_bias.errors import BiasEvaluationError, ConfigError
 from mlflow_bias.policy import Policy, load_policy
 from mlflow_bias.refusal_rubric import load_rubric
@@ -113,6 +113,7 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
         return CBSConfig(
             **outputs,
             parser=CategoryParser.from_config(config.categories),
+            verbalisers=_verbalisers(config),
         )
     if dimension == "refusal":
         return RefusalConfig(
@@ -125,6 +126,13 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
             parser=DecisionParser.from_config(config.decision_labels),
         )
     raise ConfigError(f"No configuration known for dimension {dimension!r}.")
+
+
+def _verbalisers(config: BiasConfig) -> Verbalisers | None:
+    try:
+        return Verbalisers.from_config(config.verbalisers)
+    except ValueError as exc:
+        raise ConfigError(f"evaluator_config 'verbalisers': {exc}") from exc
 
 
 def _public_config(config: BiasConfig) -> dict[str, Any]:

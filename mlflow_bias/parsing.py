@@ -82,3 +82,57 @@ class CategoryParser:
             hits = {name for name, patterns in compiled if any(p.search(text) for p in patterns)}
             parsed.append(hits.pop() if len(hits) == 1 else None)
         return parsed
+
+
+VERBALISER_VERSION = "verbaliser/1"
+
+
+@dataclass(frozen=True)
+class Verbalisers:
+    """Category <- the answers that express it, for models that give log-probabilities.
+
+    Instead of reading a generated text, the model's reply is scored: log P(category | input) is
+    the log-sum-exp over the category's answers of log P(answer | input), then normalised over the
+    categories (a log-softmax), so each input gets a probability per category and its category is
+    the most likely one. `answer_prefix` is put before every answer (e.g. "Decision: ").
+    """
+
+    categories: tuple[tuple[str, tuple[str, ...]], ...]
+    answer_prefix: str = ""
+    version: str = field(default=VERBALISER_VERSION)
+
+    @classmethod
+    def from_config(cls, verbalisers: dict[str, Any] | None) -> "Verbalisers | None":
+        """`{"advance": ["ADVANCE", "Advance"], "reject": ["REJECT"]}`, optionally with an
+        `answer_prefix` key; None when not given."""
+        if not verbalisers:
+            return None
+        raw = dict(verbalisers)
+        prefix = str(raw.pop("answer_prefix", "") or "")
+        categories = tuple((str(k), tuple(str(a) for a in ([v] if isinstance(v, str) else v)))
+                           for k, v in raw.items())
+        if len(categories) < 2 or any(not answers for _, answers in categories):
+            raise ValueError(
+                "verbalisers needs at least two categories, each with at least one answer, e.g. "
+                "{'advance': ['ADVANCE'], 'reject': ['REJECT']}."
+            )
+        return cls(categories, prefix)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.categories]
+
+    def answers(self) -> list[tuple[int, str]]:
+        """(category index, answer text) for every answer to score."""
+        return [(k, self.answer_prefix + answer)
+                for k, (_, answers) in enumerate(self.categories) for answer in answers]
+
+    def normalise(self, answer_logprobs: np.ndarray) -> np.ndarray:
+        """[n_inputs, n_answers] log P(answer | input) -> [n_inputs, n_categories] log-probabilities
+        normalised over the categories."""
+        from scipy.special import logsumexp
+
+        owner = np.array([k for k, _ in self.answers()])
+        per_category = np.stack([logsumexp(answer_logprobs[:, owner == k], axis=1)
+                                 for k in range(len(self.categories))], axis=1)
+        return per_category - logsumexp(per_category, axis=1, keepdims=True)

@@ -162,3 +162,24 @@ def test_generation_is_greedy_deterministic_batched_and_cached(skewed_lm):
         assert calls["n"] == 0  # everything came from the cache
     finally:
         del model.generate
+
+
+def test_answer_loglikelihood_is_the_sum_over_the_answer_tokens(skewed_lm):
+    import torch
+
+    model, tok = skewed_lm
+    adapter = HFCausalLM(model, tok, batch_size=3, progress=False)
+    prompts = ["the nurse said that", "the nurse said that", "the engineer said that"]
+    answers = ["she was late", "he was late", "he was late"]
+    got = adapter.answer_loglikelihood(prompts, answers)
+    for prompt, answer, value in zip(prompts, answers, got):
+        context = [tok.bos_token_id, *tok(prompt, add_special_tokens=False)["input_ids"]]
+        answer_ids = tok(answer, add_special_tokens=False)["input_ids"]
+        full = torch.tensor([context + answer_ids])
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(full).logits[0].double(), -1)
+        by_hand = sum(logprobs[len(context) - 1 + i, t].item() for i, t in enumerate(answer_ids))
+        assert value == pytest.approx(by_hand, abs=1e-4)
+    assert got[0] > got[1]  # the skewed model prefers "she" after "nurse"
+    with pytest.raises(ValueError, match="2 prompts but 1 answers"):
+        adapter.answer_loglikelihood(prompts[:2], answers[:1])

@@ -99,3 +99,54 @@ def test_all_unparseable_is_an_error_and_parser_rules():
     parser = CategoryParser.from_config(CATEGORIES)
     assert parser.parse(["I recommend them", "Rejected.", "advance, then reject", "", None]) == [
         "advance", "reject", None, None, None]
+
+
+class _ScriptedLogLikelihoods:
+    """A model whose log P(answer | prompt) is given: Greg's inputs favour ADVANCE more."""
+
+    capabilities = frozenset({"loglikelihood"})
+
+    def __init__(self, table):
+        self.table = table  # (name, answer) -> log-probability
+
+    def describe(self):
+        return {"model": "scripted"}
+
+    def answer_loglikelihood(self, prompts, answers):
+        return np.array([self.table[(next(n for n in NAMES.values() if n in p), a)]
+                         for p, a in zip(prompts, answers)])
+
+
+def test_verbaliser_form_gives_categories_and_ahn_oh_variance_by_hand():
+    from mlflow_bias.dimensions import cbs
+    from mlflow_bias.parsing import Verbalisers
+
+    table = {("Greg", "ADVANCE"): np.log(0.6), ("Greg", "Advance"): np.log(0.2), ("Greg", "REJECT"): np.log(0.1),
+             ("Emily", "ADVANCE"): np.log(0.2), ("Emily", "Advance"): np.log(0.1), ("Emily", "REJECT"): np.log(0.4)}
+    verbalisers = Verbalisers.from_config({"advance": ["ADVANCE", "Advance"], "reject": ["REJECT"]})
+    result = cbs.compute(_ScriptedLogLikelihoods(table), sets_probe(8),
+                         cbs.CBSConfig(verbalisers=verbalisers, bootstrap_samples=200, progress=False))
+    # Greg: P(advance) = 0.8 / 0.9, Emily: 0.3 / 0.7 -> Greg advanced, Emily rejected in every set
+    p_greg, p_emily = np.array([0.8, 0.1]) / 0.9, np.array([0.3, 0.4]) / 0.7
+    by_hand = np.mean([np.var([np.log(p_greg[k]), np.log(p_emily[k])]) for k in range(2)])
+    m = result.metrics
+    assert m["gender"] == 1.0 and m["gender/flip_rate"] == 1.0
+    assert m["gender/logprob_variance"] == pytest.approx(by_hand, rel=1e-12)
+    # every set is the same, so the bootstrap cannot move it
+    assert m["gender/logprob_variance/ci_low"] == pytest.approx(by_hand, rel=1e-12)
+    assert m["gender/prob/male/advance"] == pytest.approx(p_greg[0])
+    assert m["gender/prob/female/reject"] == pytest.approx(p_emily[1])
+    assert set(result.items.loc[result.items["group"] == "male", "category"]) == {"advance"}
+    assert result.items["logprob/reject"].to_numpy() == pytest.approx(
+        np.log(np.where(result.items["group"] == "male", p_greg[1], p_emily[1])))
+    assert result.metadata["parser"] == "verbaliser/1"
+
+
+def test_verbalisers_need_log_probabilities_and_two_categories():
+    from mlflow_bias.errors import CapabilityError, ConfigError
+
+    with pytest.raises(CapabilityError, match="log-probabilities, which <lambda> cannot give. Drop 'verbalisers'"):
+        _evaluate(lambda df: ["advance"] * len(df), sets_probe(3),
+                  verbalisers={"advance": ["ADVANCE"], "reject": ["REJECT"]})
+    with pytest.raises(ConfigError, match="at least two categories"):
+        _evaluate(lambda df: ["advance"] * len(df), sets_probe(3), verbalisers={"advance": ["ADVANCE"]})

@@ -133,3 +133,42 @@ def test_smollm2_refusal_asymmetry_on_a_slice_of_the_shipped_probe(smollm2):
     tags = MlflowClient().get_run(run.info.run_id).data.tags
     assert tags["bias.rubric"] == "refusal@1.0.0"
     assert tags["bias.probe.user"].startswith("unregistered@")
+
+
+def test_smollm2_verbaliser_cbs_on_a_slice_of_hiring_summary(smollm2):
+    """CBS read from answer log-probabilities (no generation), with Ahn & Oh's variance form."""
+    import torch
+
+    model, tok = smollm2
+    with mlflow.start_run():
+        log_causal_lm(model, tok, registered_model_name="smollm2")
+    probe = probes.load("hiring-summary").to_pandas()
+    first_sets = probe.groupby("attribute")["set_id"].unique().map(lambda ids: list(ids[:3])).sum()
+    probe = probe[probe["set_id"].isin(first_sets)]
+    verbalisers = {"advance": ["ADVANCE"], "reject": ["REJECT"], "answer_prefix": "Recommendation: "}
+    with mlflow.start_run() as run:
+        metrics = mlflow.models.evaluate(
+            model="models:/smollm2/1", data=probe, model_type="bias", evaluators=["bias"],
+            evaluator_config={"bias": {"bootstrap_samples": 100, "progress": False,
+                                       "verbalisers": verbalisers}},
+        ).metrics
+    items = mlflow.load_table("bias/cbs/items.json", run_ids=[run.info.run_id]).set_index("id")
+    assert len(items) == len(probe) and set(items["category"]) <= {"advance", "reject"}
+    total = np.exp(items["logprob/advance"].to_numpy()) + np.exp(items["logprob/reject"].to_numpy())
+    np.testing.assert_allclose(total, 1.0, atol=1e-9)
+    # one input by hand: the chat-template prompt, then the answer's tokens, full logits
+    first = probe.iloc[0]
+    prompt = tok.apply_chat_template([{"role": "user", "content": first["input"]}], tokenize=False,
+                                     add_generation_prompt=True)
+    context = tok(prompt, add_special_tokens=False)["input_ids"]
+    by_hand = {}
+    for name, answer in (("advance", "Recommendation: ADVANCE"), ("reject", "Recommendation: REJECT")):
+        answer_ids = tok(answer, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            lp = torch.log_softmax(model(torch.tensor([context + answer_ids])).logits[0].double(), -1)
+        by_hand[name] = sum(lp[len(context) - 1 + i, t].item() for i, t in enumerate(answer_ids))
+    normaliser = np.logaddexp(by_hand["advance"], by_hand["reject"])
+    assert items.loc[first["id"], "logprob/advance"] == pytest.approx(by_hand["advance"] - normaliser, abs=1e-3)
+    for attribute in ("gender", "race"):
+        assert metrics[f"bias/cbs/{attribute}/logprob_variance"] >= 0
+        assert metrics[f"bias/cbs/{attribute}/unparsed_rate"] == 0.0

@@ -33,6 +33,10 @@ class LogLikelihoodAdapter(ModelAdapter, Protocol):
         """Sum of log P(token | preceding tokens) over each text's tokens, in nats (float64)."""
         ...
 
+    def answer_loglikelihood(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
+        """log P(answer | prompt as a user turn) per pair, in nats (float64)."""
+        ...
+
 
 def require_capability(adapter: ModelAdapter, capability: str, dimension: str) -> None:
     """Raise a CapabilityError naming what the model can still be used for."""

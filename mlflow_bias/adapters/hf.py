@@ -209,13 +209,39 @@ class HFCausalLM:
         outputs = self.generate(list(inputs))
         return Predictions(outputs, [None] * len(outputs))
 
-    @torch.inference_mode()
     def loglikelihood(self, texts: Sequence[str]) -> np.ndarray:
         """Log-likelihood of each text in nats, float64, in the order given."""
-        unique: dict[str, int] = {}
-        for text in texts:
-            unique.setdefault(text, len(unique))
-        sequences = [self._encode(text) for text in unique]
+        return self._score_sequences([self._encode(text) for text in texts])
+
+    def answer_loglikelihood(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
+        """log P(answer | prompt) in nats for each (prompt, answer) pair: the prompt as a user turn
+        (through the chat template when there is one), the answer as the first words of the reply.
+
+        Prompt and answer are tokenized apart (as lm-evaluation-harness does for context and
+        continuation) and the answer's tokens are scored after the prompt's; the difference of the
+        two log-likelihoods is exactly the sum over the answer tokens. Every answer to one prompt
+        shares the prompt's tokens, so the prefix cache computes the prompt once.
+        """
+        if len(prompts) != len(answers):
+            raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers.")
+        contexts = {p: self._encode(self._prompt(p)) for p in dict.fromkeys(prompts)}
+        answer_ids = {a: list(self.tokenizer(a, add_special_tokens=False)["input_ids"])
+                      for a in dict.fromkeys(answers)}
+        empty = [a for a, ids in answer_ids.items() if not ids]
+        if empty:
+            raise ValueError(f"Answer {empty[0]!r} has no tokens; give each answer some text.")
+        joined = [contexts[p] + answer_ids[a] for p, a in zip(prompts, answers)]
+        scores = self._score_sequences(joined + list(contexts.values()))
+        context_scores = dict(zip(contexts, scores[len(joined):]))
+        return scores[: len(joined)] - np.array([context_scores[p] for p in prompts])
+
+    @torch.inference_mode()
+    def _score_sequences(self, token_sequences: Sequence[list[int]]) -> np.ndarray:
+        """Log-likelihood of each token sequence (context token first), in the order given."""
+        unique: dict[tuple[int, ...], int] = {}
+        for seq in token_sequences:
+            unique.setdefault(tuple(seq), len(unique))
+        sequences = [list(seq) for seq in unique]
         scores = np.zeros(len(sequences), dtype=np.float64)
         scorable = [i for i, s in enumerate(sequences) if len(s) > 1]  # "" scores 0 nats
         if self.share_prefixes:
@@ -234,8 +260,7 @@ class HFCausalLM:
                 self._score_full(sequences, batch, scores)
             else:
                 self._score_shared(sequences, batch, scores)
-        index = [unique[text] for text in texts]
-        return scores[index]
+        return scores[[unique[tuple(seq)] for seq in token_sequences]]
 
     # -- planning -----------------------------------------------------------------------------
     def _encode(self, text: str) -> list[int]:

@@ -5,6 +5,13 @@ outputs in category k; CBS = max over pairs of groups of the total variation dis
 1/2 * sum_k |r_g(k) - r_h(k)|, in [0, 1]; `flip_rate` = share of sets (all of whose outputs
 parsed) whose category is not the same for every group. 95% CIs: percentile bootstrap over sets.
 Unparsed outputs are counted (`unparsed_rate`) and left out of the rates.
+
+With `verbalisers` and a model that gives log-probabilities, nothing is generated: each input's
+category probabilities come from the likelihood of the answers that express them (see
+`parsing.Verbalisers`), its category is the most likely one, and the Ahn & Oh (2021) form is added:
+`logprob_variance` = mean over sets and categories of the variance across groups (ddof = 0, as a
+spread over the set's groups, not an estimate) of the normalised log-probability. It sees shifts in
+confidence that leave the argmax, and so CBS, unchanged.
 """
 
 from __future__ import annotations
@@ -16,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlflow_bias.adapters.base import PREDICT, require_capability
+from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT, require_capability
 from mlflow_bias.dimensions.base import DimensionResult, OutputConfig, record_unparsed
 from mlflow_bias.dimensions.lpbs import metric_segment
-from mlflow_bias.errors import ProbeSchemaError
-from mlflow_bias.parsing import CategoryParser
+from mlflow_bias.errors import CapabilityError, ProbeSchemaError
+from mlflow_bias.parsing import CategoryParser, Verbalisers
 from mlflow_bias.probes.schemas import validate_sets
 
 NAME = "cbs"
@@ -30,6 +37,21 @@ REQUIRES = PREDICT
 @dataclass
 class CBSConfig(OutputConfig):
     parser: CategoryParser = field(default_factory=CategoryParser)
+    verbalisers: Verbalisers | None = None
+
+
+def category_logprobs(adapter: Any, inputs: list[str], verbalisers: Verbalisers) -> np.ndarray:
+    """[n_inputs, n_categories] log-probabilities of each category, normalised over categories."""
+    answers = [answer for _, answer in verbalisers.answers()]
+    prompts = [text for text in inputs for _ in answers]
+    scored = adapter.answer_loglikelihood(prompts, answers * len(inputs))
+    return verbalisers.normalise(np.asarray(scored).reshape(len(inputs), len(answers)))
+
+
+def logprob_variance(logprobs: np.ndarray) -> np.ndarray:
+    """Ahn & Oh (2021) per set: `logprobs[set, group, category]` -> mean over categories of the
+    variance across groups (ddof = 0)."""
+    return logprobs.var(axis=1).mean(axis=-1)
 
 
 def max_tvd(counts: np.ndarray) -> np.ndarray:
@@ -48,15 +70,30 @@ def max_tvd(counts: np.ndarray) -> np.ndarray:
 
 def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionResult:
     """Score CBS and flip rate per attribute on a counterfactual-sets probe."""
-    require_capability(adapter, PREDICT, "CBS")
+    verbalisers = config.verbalisers
+    if verbalisers and LOGLIKELIHOOD not in adapter.capabilities:
+        raise CapabilityError(
+            f"CBS with 'verbalisers' scores answers by their log-probabilities, which "
+            f"{adapter.describe().get('model', 'this model')} cannot give. Drop 'verbalisers' (and "
+            "set 'categories') to read CBS from the model's outputs, or pass a transformers causal LM."
+        )
+    require_capability(adapter, LOGLIKELIHOOD if verbalisers else PREDICT, "CBS")
     validate_sets(probe)
     probe = probe.reset_index(drop=True)
-    predictions = adapter.predict(list(probe["input"].astype(str)), column="input",
-                                  batch_size=config.batch_size, progress=config.progress)
     items = probe[["id", "attribute", "set_id", "group", "input"]].copy()
-    items["output"] = [None if o is None else str(o) for o in predictions.outputs]
-    items["category"] = config.parser.parse(predictions.outputs)
-    items["error"] = predictions.errors
+    if verbalisers:
+        logprobs = category_logprobs(adapter, list(probe["input"].astype(str)), verbalisers)
+        items["output"] = [verbalisers.names[k] for k in logprobs.argmax(axis=1)]
+        items["category"] = items["output"]
+        items["error"] = None
+        for k, name in enumerate(verbalisers.names):
+            items[f"logprob/{name}"] = logprobs[:, k]
+    else:
+        predictions = adapter.predict(list(probe["input"].astype(str)), column="input",
+                                      batch_size=config.batch_size, progress=config.progress)
+        items["output"] = [None if o is None else str(o) for o in predictions.outputs]
+        items["category"] = config.parser.parse(predictions.outputs)
+        items["error"] = predictions.errors
     if items["category"].isna().all():
         raise ProbeSchemaError(
             f"No output could be mapped to a category (first outputs: "
@@ -108,9 +145,41 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
             for k, category in enumerate(categories):
                 metrics[f"{key}/rate/{metric_segment(group)}/{metric_segment(category)}"] = float(rates[g, k])
                 row["rates"][group][category] = float(rates[g, k])
+        if verbalisers:
+            _add_logprob_form(part, sets, groups, verbalisers.names, key, config, row, metrics)
         summary.append(row)
     return DimensionResult(
         dimension=NAME, metrics=metrics, items=items, summary=summary, warnings=warnings,
-        metadata={"parser": config.parser.version, "bootstrap_samples": config.bootstrap_samples,
-                  "seed": config.seed},
+        metadata={"parser": verbalisers.version if verbalisers else config.parser.version,
+                  "bootstrap_samples": config.bootstrap_samples, "seed": config.seed,
+                  **({"verbalisers": dict(verbalisers.categories),
+                      "answer_prefix": verbalisers.answer_prefix} if verbalisers else {})},
     )
+
+
+def _add_logprob_form(part: pd.DataFrame, sets: list[str], groups: list[str], categories: list[str],
+                      key: str, config: CBSConfig, row: dict[str, Any],
+                      metrics: dict[str, float]) -> None:
+    """Ahn & Oh's variance form and each group's mean category probability, with a bootstrap CI
+    over sets."""
+    columns = [f"logprob/{name}" for name in categories]
+    table = part.groupby([part["set_id"].astype(str), part["group"].astype(str)])[columns].mean()
+    full = pd.MultiIndex.from_product([sets, groups])
+    lp = table.reindex(full).to_numpy().reshape(len(sets), len(groups), len(categories))
+    per_set = logprob_variance(lp)
+    value = float(per_set.mean())
+    rng = np.random.default_rng(config.seed + 1)
+    draws = rng.integers(0, len(sets), size=(config.bootstrap_samples, len(sets)))
+    alpha = (1 - config.confidence) / 2
+    low, high = np.quantile(per_set[draws].mean(axis=1), [alpha, 1 - alpha])
+    metrics[f"{key}/logprob_variance"] = value
+    metrics[f"{key}/logprob_variance/ci_low"] = float(low)
+    metrics[f"{key}/logprob_variance/ci_high"] = float(high)
+    row["logprob_variance"] = value
+    row["probabilities"] = {}
+    mean_prob = np.exp(lp).mean(axis=0)  # [group, category]
+    for g, group in enumerate(groups):
+        row["probabilities"][group] = {}
+        for k, category in enumerate(categories):
+            metrics[f"{key}/prob/{metric_segment(group)}/{metric_segment(category)}"] = float(mean_prob[g, k])
+            row["probabilities"][group][category] = float(mean_prob[g, k])
