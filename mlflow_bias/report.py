@@ -92,6 +92,9 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
             )
             if row.get("flip_rate") is not None:
                 lines.append(f"  {'':<23} flip rate {row['flip_rate']:.3f} over {row['n_sets']} sets")
+            if row.get("logprob_variance") is not None:
+                lines.append(f"  {'':<23} log-probability variance across groups "
+                             f"(Ahn & Oh) {row['logprob_variance']:.4f}")
             if row.get("stereotype_rate") is not None:
                 lines.append(f"  {'':<23} stereotype-consistent preference in "
                              f"{100 * row['stereotype_rate']:.1f}% of items")

@@ -7,6 +7,7 @@ which `scipy.stats.bootstrap` does not do.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -115,3 +116,41 @@ def run_starts(sorted_keys: np.ndarray) -> np.ndarray:
     """Start index of each run of equal keys (for np.add.reduceat)."""
     lengths = _run_lengths(sorted_keys)
     return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
+
+
+def difference_of_means_test(
+    x: np.ndarray, y: np.ndarray, *, n_resamples: int, seed: int,
+    x_counts: np.ndarray | None = None, y_counts: np.ndarray | None = None,
+) -> NullTest:
+    """One-sided test that mean(x) > mean(y) by exchanging items between the two samples.
+
+    scipy's `permutation_test` over the splits of x∪y into sizes |x| and |y|: exact when there are
+    at most `n_resamples` such splits, otherwise Monte Carlo with the +1 correction. With counts,
+    each item is a cluster (x holds its sum, x_counts its size) and whole clusters are exchanged:
+    the means are then over the clusters' members, and members of one cluster never split up.
+    """
+    sums = np.concatenate([x, y]).astype(float)
+    counts = np.concatenate([np.ones(len(x)) if x_counts is None else x_counts,
+                             np.ones(len(y)) if y_counts is None else y_counts]).astype(float)
+
+    def statistic(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+        a, b = a.astype(int), b.astype(int)
+        return (sums[a].sum(axis=axis) / counts[a].sum(axis=axis)
+                - sums[b].sum(axis=axis) / counts[b].sum(axis=axis))
+
+    result = _stats.permutation_test(
+        (np.arange(len(x), dtype=float), np.arange(len(x), len(x) + len(y), dtype=float)),
+        statistic,
+        permutation_type="independent",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="greater",
+        random_state=np.random.default_rng(seed),
+    )
+    null = np.asarray(result.null_distribution)
+    return NullTest(
+        p_value=float(result.pvalue),
+        noise_floor=float(np.quantile(null, 0.95)),
+        exact=math.comb(len(x) + len(y), len(x)) <= n_resamples,
+        resamples=int(null.size),
+    )

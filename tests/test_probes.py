@@ -37,7 +37,8 @@ def test_shipped_probe_loads_verified_as_hf_dataset():
     assert info.shipped and info.kind == "counterfactual_pairs"
     assert probes.content_digest(dataset) == info.content_digest
     assert [p.name for p in probes.list()] == [
-        "gender-occupation", "hiring-summary", "loan-decisions", "refusal-requests"]
+        "association-tests", "gender-occupation", "hiring-summary", "loan-decisions",
+        "refusal-requests"]
 
 
 def test_shipped_probe_meets_its_contract():
@@ -109,7 +110,7 @@ def test_edited_card_added_or_missing_file_is_refused(tiny_probe):
 
 
 def test_unknown_probe_and_version():
-    with pytest.raises(ProbeNotFoundError, match="Known probes: gender-occupation"):
+    with pytest.raises(ProbeNotFoundError, match="Known probes: association-tests, gender-occupation"):
         probes.load("no-such-probe")
     with pytest.raises(ProbeNotFoundError, match="versions: 1.0.0"):
         probes.load("gender-occupation", "9.9.9")

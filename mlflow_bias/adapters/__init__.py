@@ -1,7 +1,7 @@
 """Model adapters: the only place that touches a model.
 
 `resolve_adapter` turns whatever the user passed (an MLflow model URI, a loaded pyfunc, an
-`HFCausalLM`, or a `(model, tokenizer)` pair) into an adapter.
+`HFCausalLM`, a sentence-transformers model, or a `(model, tokenizer)` pair) into an adapter.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from mlflow_bias.adapters.base import (
     ModelAdapter,
     require_capability,
 )
+from mlflow_bias.adapters.embedding import HFEncoder, SentenceEncoder, is_sentence_transformer
 from mlflow_bias.adapters.hf import HFCausalLM, loglikelihood_one_by_one
 from mlflow_bias.adapters.pyfunc import PyfuncOutputs
 
@@ -44,38 +45,65 @@ def _causal_lm_from_pyfunc(model: Any, **options: Any) -> HFCausalLM | None:
         return None
     if lm.get_output_embeddings() is None:
         return None
+    return _causal_lm(lm, tokenizer, model, **options)
+
+
+def _model_uri_name(model: Any) -> str | None:
+    metadata = getattr(model, "metadata", None)
+    model_id = getattr(metadata, "model_id", None) if metadata is not None else None
+    return f"models:/{model_id}" if model_id else None
+
+
+def _encoder_from_pyfunc(model: Any, **options: Any) -> Any | None:
+    """A sentence-transformers model, or a transformers encoder without an LM head (e.g. a
+    feature-extraction pipeline), behind a pyfunc or passed directly, as an embedding adapter."""
+    try:
+        raw = model.get_raw_model()
+    except Exception:  # noqa: BLE001 - not a wrapper with a raw model
+        raw = model
+    embed_options = {k: v for k, v in options.items() if k in ("batch_size", "progress")}
+    name = _model_uri_name(model)
+    if is_sentence_transformer(raw):
+        return SentenceEncoder(raw, name=name, **embed_options)
+    encoder, tokenizer = getattr(raw, "model", None), getattr(raw, "tokenizer", None)
+    if encoder is None or tokenizer is None or not hasattr(encoder, "get_output_embeddings"):
+        return None
+    if encoder.get_output_embeddings() is not None:
+        return None
+    return HFEncoder(encoder, tokenizer, name=name, **embed_options)
+
+
+def _causal_lm(lm: Any, tokenizer: Any, model: Any, **options: Any) -> HFCausalLM:
     import torch
 
     if lm.dtype in (torch.float16, torch.bfloat16) and lm.device.type == "cpu":
         lm = lm.float()  # half precision on the CPU is neither fast nor exact enough here
-    metadata = getattr(model, "metadata", None)
-    name = None
-    if metadata is not None:
-        name = getattr(metadata, "model_id", None) and f"models:/{metadata.model_id}"
-    return HFCausalLM(lm, tokenizer, name=name or getattr(lm, "name_or_path", None), **options)
+    return HFCausalLM(lm, tokenizer, name=_model_uri_name(model) or getattr(lm, "name_or_path", None),
+                      **options)
 
 
 def resolve_adapter(model: Any, **options: Any) -> ModelAdapter:
     """An adapter for `model`; `options` (batch_size, progress, share_prefixes) go to HFCausalLM."""
-    if isinstance(model, HFCausalLM):
+    if isinstance(model, (HFCausalLM, SentenceEncoder, HFEncoder)):
         return model
     if isinstance(model, tuple) and len(model) == 2:
-        return HFCausalLM(model[0], model[1], **options)
+        lm, tokenizer = model
+        if getattr(lm, "get_output_embeddings", lambda: None)() is None:
+            embed_options = {k: v for k, v in options.items() if k in ("batch_size", "progress")}
+            return HFEncoder(lm, tokenizer, **embed_options)
+        return HFCausalLM(lm, tokenizer, **options)
     if isinstance(model, str):
         import mlflow.pyfunc
 
         model = mlflow.pyfunc.load_model(model)
     behind = _function_behind(model)
     if behind is not None:
-        if isinstance(behind, HFCausalLM):
+        if isinstance(behind, (HFCausalLM, SentenceEncoder, HFEncoder)):
             return behind
-        return _causal_lm_from_pyfunc(behind, **options) or PyfuncOutputs(
-            model, name=getattr(behind, "__name__", None)
-        )
-    adapter = _causal_lm_from_pyfunc(model, **options)
-    if adapter is not None:
-        return adapter
-    return PyfuncOutputs(model)
+        return (_causal_lm_from_pyfunc(behind, **options) or _encoder_from_pyfunc(behind, **options)
+                or PyfuncOutputs(model, name=getattr(behind, "__name__", None)))
+    return (_causal_lm_from_pyfunc(model, **options) or _encoder_from_pyfunc(model, **options)
+            or PyfuncOutputs(model))
 
 
 __all__ = [
@@ -84,6 +112,8 @@ __all__ = [
     "LOGLIKELIHOOD",
     "PREDICT",
     "HFCausalLM",
+    "HFEncoder",
+    "SentenceEncoder",
     "LogLikelihoodAdapter",
     "ModelAdapter",
     "PyfuncOutputs",

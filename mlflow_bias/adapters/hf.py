@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mlflow_bias.adapters.base import GENERATE, LOGLIKELIHOOD, PREDICT
+from mlflow_bias.adapters.base import EMBED, GENERATE, LOGLIKELIHOOD, PREDICT
+from mlflow_bias.adapters.embedding import embed_sorted, mean_pool
 from mlflow_bias.adapters.pyfunc import Predictions
 from mlflow_bias.errors import CapabilityError
 
@@ -104,7 +105,7 @@ class HFCausalLM:
     included); it is put in eval mode.
     """
 
-    capabilities = frozenset({LOGLIKELIHOOD, GENERATE, PREDICT})
+    capabilities = frozenset({LOGLIKELIHOOD, GENERATE, PREDICT, EMBED})
 
     def __init__(
         self,
@@ -234,6 +235,19 @@ class HFCausalLM:
         scores = self._score_sequences(joined + list(contexts.values()))
         context_scores = dict(zip(contexts, scores[len(joined):]))
         return scores[: len(joined)] - np.array([context_scores[p] for p in prompts])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Mean of the last hidden states over each text's own tokens (no BOS, no chat template);
+        see `adapters.embedding` for why."""
+        return embed_sorted(texts, self.batch_size, self.progress, self._embed_batch)
+
+    @torch.inference_mode()
+    def _embed_batch(self, batch: list[str]) -> np.ndarray:
+        rows = [list(self.tokenizer(t, add_special_tokens=False)["input_ids"]) or [self._context_id]
+                for t in batch]
+        ids, mask = self._pad(rows)
+        hidden = self._decoder()(input_ids=ids, attention_mask=mask, use_cache=False)[0]
+        return mean_pool(hidden.float(), mask).cpu().numpy()
 
     @torch.inference_mode()
     def _score_sequences(self, token_sequences: Sequence[list[int]]) -> np.ndarray:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from mlflow_bias.dimensions import cbs, lpbs, parity, refusal
+from mlflow_bias.dimensions import association, cbs, lpbs, parity, refusal
 from mlflow_bias.dimensions.base import DimensionResult
 
 DIMENSIONS: dict[str, ModuleType] = {
-    lpbs.NAME: lpbs, cbs.NAME: cbs, refusal.NAME: refusal, parity.NAME: parity
+    lpbs.NAME: lpbs, cbs.NAME: cbs, refusal.NAME: refusal, parity.NAME: parity,
+    association.NAME: association,
 }
 
 
@@ -21,4 +22,4 @@ def dimensions_usable_with(capabilities: frozenset[str] | set[str]) -> list[str]
     return [name for name, module in DIMENSIONS.items() if module.REQUIRES in capabilities]
 
 
-__all__ = ["DIMENSIONS", "DimensionResult", "cbs", "dimensions_usable_with", "lpbs", "parity", "refusal"]
+__all__ = ["DIMENSIONS", "DimensionResult", "association", "cbs", "dimensions_usable_with", "lpbs", "parity", "refusal"]

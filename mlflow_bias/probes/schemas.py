@@ -199,11 +199,42 @@ def validate_sets(df: pd.DataFrame, kind: str = "counterfactual_sets") -> None:
         raise ProbeSchemaError(f"The {label} probe is malformed: " + "; ".join(problems) + ".")
 
 
+def validate_association(df: pd.DataFrame) -> None:
+    """WEAT/SEAT probe: every test has X, Y, A and B items, one protected attribute, no blank text."""
+    required = KINDS["association"].required
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ProbeSchemaError(f"The association probe lacks the column(s): {', '.join(missing)}. "
+                               f"Required: {', '.join(required)}.")
+    if len(df) == 0:
+        raise ProbeSchemaError("The association probe is empty.")
+    problems = []
+    for column in required:
+        bad = _blank(df[column])
+        if bad.any():
+            problems.append(f"{int(bad.sum())} row(s) with an empty {column!r}")
+    if df["id"].duplicated().any():
+        problems.append(f"duplicate ids: {', '.join(map(str, df.loc[df['id'].duplicated(), 'id'].head(3)))}")
+    roles = df["role"].astype(str)
+    bad_roles = sorted(set(roles) - {"X", "Y", "A", "B"})
+    if bad_roles:
+        problems.append(f"role must be X, Y (targets) or A, B (attributes); found {bad_roles[:5]}")
+    for test, part in df.groupby("test"):
+        absent = [r for r in ("X", "Y", "A", "B") if not (part["role"] == r).any()]
+        if absent:
+            problems.append(f"test {test!r} has no {'/'.join(absent)} items")
+        if part["attribute"].nunique() > 1:
+            problems.append(f"test {test!r} mixes attributes {sorted(map(str, part['attribute'].unique()))}")
+    if problems:
+        raise ProbeSchemaError("The association probe is malformed: " + "; ".join(problems) + ".")
+
+
 _VALIDATORS = {
     "counterfactual_pairs": validate_pairs,
     "counterfactual_sets": validate_sets,
     "refusal": lambda df: validate_sets(df, "refusal"),
     "decisions": validate_decisions,
+    "association": validate_association,
 }
 
 
