@@ -307,3 +307,33 @@ def test_minilm_on_the_shipped_association_tests():
 
     tags = MlflowClient().get_run(run.info.run_id).data.tags
     assert tags["bias.probe.association-tests"].startswith("1.0.0@")
+
+
+def test_transformers_encoder_logged_to_mlflow_is_mean_pooled():
+    """A feature-extraction transformers model given by URI reaches the encoder adapter."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    import tiny_lm
+    from mlflow_bias.adapters import HFEncoder, resolve_adapter
+
+    tok = tiny_lm.tokenizer()
+    torch.manual_seed(1)
+    model = BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                 num_attention_heads=2, intermediate_size=64)).eval()
+    with mlflow.start_run():
+        info = mlflow.transformers.log_model(
+            transformers_model={"model": model, "tokenizer": tok}, name="encoder",
+            task="feature-extraction", pip_requirements=["torch", "transformers"])
+    adapter = resolve_adapter(info.model_uri, batch_size=4, progress=False)
+    assert isinstance(adapter, HFEncoder)
+    words = {"X": ["nurse", "teacher", "cook"], "Y": ["engineer", "pilot", "builder"],
+             "A": ["she", "her"], "B": ["he", "him"]}
+    probe = _probe(words)
+    metrics = mlflow.models.evaluate(model=info.model_uri, data=probe, model_type="bias",
+                                     evaluators=["bias"], evaluator_config={"bias": FAST}).metrics
+    direct = HFEncoder(model, tok, progress=False)
+    vectors = {r: direct.embed(ws) for r, ws in words.items()}
+    d, p, _ = numpy_weat(*(vectors[r] for r in "XYAB"))
+    assert metrics["bias/association/toy"] == pytest.approx(d, abs=1e-4)
+    assert metrics["bias/association/toy/p_value"] == pytest.approx(p, abs=1e-9)
