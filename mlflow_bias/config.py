@@ -28,6 +28,9 @@ class BiasConfig:
     that give log-probabilities, CBS reads each input's category from the likelihood of these
     answers instead of generating text, and adds Ahn & Oh's log-probability variance.
     rubric: refusal rubric YAML (default: the shipped rubric); its version is tagged `bias.rubric`.
+    training_data: the model's fine-tuning data (path, DataFrame or datasets.Dataset, or
+    {"data": ..., "text_column": ..., "targets": ..., "context_terms": [...]}): its representation
+    audit is logged to the same run (`data/representation/...`, tables, chart, dataset input).
     model_version: label for the `bias.model_version` tag (default: derived from the model).
     progress: show progress bars. share_prefixes: reuse shared token prefixes (faster, same numbers).
     max_new_tokens: length of the greedy answers a transformers model gives the output dimensions.
@@ -46,6 +49,7 @@ class BiasConfig:
     categories: dict[str, list[str]] | None = None
     verbalisers: dict[str, Any] | None = None
     rubric: str | None = None
+    training_data: Any = None
     model_version: str | None = None
     progress: bool = True
     share_prefixes: bool = True

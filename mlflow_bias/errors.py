@@ -39,3 +39,8 @@ class ConfigError(BiasEvaluationError):
 
 class ModelPackageMissingError(BiasEvaluationError):
     """A model shipped as a Python package is not installed."""
+
+
+class TrainingDataError(BiasEvaluationError):
+    """A training dataset cannot be audited or mitigated as given (unreadable, empty, a column
+    missing or of the wrong kind)."""

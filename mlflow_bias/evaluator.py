@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from mlflow_bias.dimensions.lpbs import LPBSConfig
 from mlflow_bias.dimensions.parity import ParityConfig
 from mlflow_bias.dimensions.refusal import RefusalConfig
 from mlflow_bias.parsing import CategoryParser, DecisionParser, Verbalisers
+from mlflow_bias.audit import log_representation
 from mlflow_bias.errors import BiasEvaluationError, ConfigError
 from mlflow_bias.policy import Policy, load_policy
 from mlflow_bias.refusal_rubric import load_rubric
@@ -131,6 +133,29 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
     raise ConfigError(f"No configuration known for dimension {dimension!r}.")
 
 
+def _training_data_of(config: BiasConfig) -> Any:
+    spec = config.training_data
+    return spec["data"] if isinstance(spec, dict) else spec
+
+
+def _audit_training_data(config: BiasConfig) -> Any:
+    """The representation audit of the model's fine-tuning data, when `training_data` is given
+    (the data, or {"data": ..., **audit_representation options})."""
+    if config.training_data is None:
+        return None
+    from mlflow_bias.dimensions.representation import audit_representation
+
+    spec = config.training_data
+    options = {k: v for k, v in spec.items() if k != "data"} if isinstance(spec, dict) else {}
+    if isinstance(spec, dict) and "data" not in spec:
+        raise ConfigError("evaluator_config 'training_data' as a dict needs a 'data' key (a path, "
+                          "DataFrame or datasets.Dataset); the other keys are audit options.")
+    try:
+        return audit_representation(_training_data_of(config), progress=config.progress, **options)
+    except TypeError as exc:
+        raise ConfigError(f"evaluator_config 'training_data': {exc}") from exc
+
+
 def _verbalisers(config: BiasConfig) -> Verbalisers | None:
     try:
         return Verbalisers.from_config(config.verbalisers)
@@ -139,9 +164,12 @@ def _verbalisers(config: BiasConfig) -> Verbalisers | None:
 
 
 def _public_config(config: BiasConfig) -> dict[str, Any]:
-    out = dataclasses.asdict(config)
+    out = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     out["probes"] = [p if isinstance(p, str) else type(p).__name__ for p in config.probes]
     out["policy"] = str(config.policy) if config.policy is not None else None
+    data = _training_data_of(config)
+    out["training_data"] = None if data is None else (
+        str(data) if isinstance(data, (str, os.PathLike)) else type(data).__name__)
     return out
 
 
@@ -210,6 +238,8 @@ class BiasEvaluator(ModelEvaluator):
         if len(set(qualifiers)) != len(qualifiers):
             raise ConfigError("The same probe is listed twice; score each probe once per run.")
 
+        audit = _audit_training_data(config)  # bad training data fails before any model work
+
         # 2. The model must offer what every requested dimension needs.
         adapter = resolve_adapter(
             model,
@@ -248,6 +278,9 @@ class BiasEvaluator(ModelEvaluator):
         tracking.log_tags(run_id, tags)
 
         metrics: dict[str, float] = {}
+        if audit is not None:
+            metrics.update(log_representation(audit, _training_data_of(config), run_id=run_id))
+            scorecard.training_data = audit.to_dict()
         try:
             for probe in inputs:
                 module = DIMENSIONS[probe.dimension]

@@ -33,6 +33,7 @@ class Scorecard:
     probes: list[dict[str, Any]] = field(default_factory=list)
     dimensions: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    training_data: dict[str, Any] | None = None  # the representation audit, when one was run
     status: str = "running"
     error: str | None = None
     created_at: str = field(
@@ -52,6 +53,7 @@ class Scorecard:
                 "model": self.model,
                 "probes": self.probes,
                 "dimensions": self.dimensions,
+                "training_data": self.training_data,
                 "warnings": self.warnings,
                 "config": self.config,
             }
@@ -104,6 +106,13 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
                     f"  {'':<10} {row['attribute'] + '/' + sl['column'] + '=' + str(sl['value']):<30}"
                     f" {sl['lpbs']:.3f} [{sl['ci_low']:.3f}, {sl['ci_high']:.3f}] n={sl['n_items']}{flag}"
                 )
+    audit = scorecard.get("training_data")
+    if audit:
+        lines += ["", f"Training data: {audit['n_examples']} examples "
+                      f"({audit.get('lexicon') or 'group columns'})"]
+        for attribute, shares in audit["shares"].items():
+            described = ", ".join(f"{g} {v:.3f}" for g, v in shares.items())
+            lines.append(f"  {attribute}: {described}; gap {audit['gaps'][attribute]:.3f} from target")
     gate = scorecard.get("gate")
     if gate:
         lines += ["", f"Gate: {gate['status'].upper()} under policy {gate['policy']}"]
