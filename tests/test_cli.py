@@ -101,3 +101,26 @@ def test_mlproject_declares_every_entry_point():
     gate = project.get_entry_point("gate")
     command = gate.compute_command({"model": "screen", "version": "3"}, storage_dir=None)
     assert command == "mlflow-bias gate --model screen --version 3 --policy default --no-progress"
+
+
+def test_evaluate_bundled_minilm_on_association_tests_with_config_file(tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text("permutation_samples: 500\nbootstrap_samples: 100\n")
+    code = main(["evaluate", "--model", "minilm", "--probe", "association-tests", "--no-progress",
+                 "--config", str(tmp_path / "config.yaml")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Bias scorecard - model all-minilm-l6-v2/1 (completed" in out
+    assert "association weat6-career-family" in out
+    run = mlflow.last_active_run()
+    assert run.data.params == {} and run.data.tags["bias.probe.association-tests"].startswith("1.0.0@")
+    scorecard = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/bias/scorecard.json")
+    assert scorecard["config"]["permutation_samples"] == 500
+
+
+def test_evaluate_config_errors_name_the_problem(capsys):
+    assert main(["evaluate", "--model", "minilm", "--probe", "association-tests",
+                 "--config", "{not json"]) == 2
+    assert "--config '{not json' is neither a JSON object" in capsys.readouterr().err
+    assert main(["evaluate", "--model", "minilm", "--probe", "association-tests",
+                 "--config", '{"no_such_key": 1}']) == 2
+    assert "Unknown evaluator_config key(s) for 'bias': no_such_key" in capsys.readouterr().err
