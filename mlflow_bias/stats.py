@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from scipy import stats as _stats
@@ -94,13 +94,14 @@ def sign_flip_test(
         alternative="greater",
         random_state=np.random.default_rng(seed),
     )
+    return _null_test(result, exact=2 ** len(values) <= n_resamples)
+
+
+def _null_test(result: Any, *, exact: bool) -> NullTest:
+    """A scipy `PermutationTestResult` as a NullTest (the noise floor is the null's 95th percentile)."""
     null = np.asarray(result.null_distribution)
-    return NullTest(
-        p_value=float(result.pvalue),
-        noise_floor=float(np.quantile(null, 0.95)),
-        exact=2 ** len(values) <= n_resamples,
-        resamples=int(null.size),
-    )
+    return NullTest(p_value=float(result.pvalue), noise_floor=float(np.quantile(null, 0.95)),
+                    exact=exact, resamples=int(null.size))
 
 
 def _run_lengths(sorted_keys: np.ndarray) -> list[int]:
@@ -147,10 +148,4 @@ def difference_of_means_test(
         alternative="greater",
         random_state=np.random.default_rng(seed),
     )
-    null = np.asarray(result.null_distribution)
-    return NullTest(
-        p_value=float(result.pvalue),
-        noise_floor=float(np.quantile(null, 0.95)),
-        exact=math.comb(len(x) + len(y), len(x)) <= n_resamples,
-        resamples=int(null.size),
-    )
+    return _null_test(result, exact=math.comb(len(x) + len(y), len(x)) <= n_resamples)

@@ -521,12 +521,7 @@ def example_groups(
     """The groups each example mentions, found exactly as the audit finds them (held in memory:
     one small set per example and attribute)."""
     detector = GroupDetector.build(lexicon=lexicon, group_columns=group_columns, attributes=attributes)
-    source = _open(data, batch_size)
-    group_cols = list(detector.group_columns.values())
-    missing = [c for c in group_cols if c not in source.columns]
-    if missing:
-        raise TrainingDataError(f"The data has no group column(s) {missing}; its columns are: "
-                                f"{', '.join(source.columns)}.")
+    source, group_cols = _open_with_group_columns(data, batch_size, detector)
     text = resolve_text_column(source.columns, source.string_columns, text_column, exclude=group_cols)
     found: dict[str, list[frozenset[str]]] = {a: [] for a in detector.attributes}
     for batch in source.read(None if source.streamed else list(dict.fromkeys([text, *group_cols]))):
@@ -536,6 +531,18 @@ def example_groups(
             for attribute, sets in found.items():
                 sets.append(detector.detect(attribute, example_text, row))
     return ExampleGroups(text, detector, found, len(next(iter(found.values()), [])))
+
+
+def _open_with_group_columns(data: TrainingData, batch_size: int,
+                             detector: "GroupDetector") -> tuple["_Source", list[str]]:
+    """Open the data and check it has the detector's group columns."""
+    source = _open(data, batch_size)
+    group_cols = list(detector.group_columns.values())
+    missing = [c for c in group_cols if c not in source.columns]
+    if missing:
+        raise TrainingDataError(f"The data has no group column(s) {missing}; its columns are: "
+                                f"{', '.join(source.columns)}.")
+    return source, group_cols
 
 
 @dataclass
@@ -591,12 +598,7 @@ def audit_representation(
                                if str(t).strip()))
     term_matcher = TermMatcher(terms, plurals=True)
 
-    source = _open(data, batch_size)
-    group_cols = list(detector.group_columns.values())
-    missing = [c for c in group_cols if c not in source.columns]
-    if missing:
-        raise TrainingDataError(f"The data has no group column(s) {missing}; its columns are: "
-                                f"{', '.join(source.columns)}.")
+    source, group_cols = _open_with_group_columns(data, batch_size, detector)
     if weight_column is not None and weight_column not in source.columns:
         raise TrainingDataError(f"The data has no weight column {weight_column!r}; its columns are: "
                                 f"{', '.join(source.columns)}.")
