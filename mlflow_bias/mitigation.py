@@ -14,7 +14,6 @@ Groups are found exactly as the audit finds them (`representation.example_groups
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, TypeVar, Union
@@ -31,7 +30,8 @@ from mlflow_bias.dimensions.representation import (
     resolve_text_column,
 )
 from mlflow_bias.errors import ConfigError, TrainingDataError
-from mlflow_bias.lexicons import DEFAULT_LEXICON, Lexicon, load_lexicon
+from mlflow_bias.lexicons import Lexicon
+from mlflow_bias.swap import AttributeSwapper
 
 InMemoryData = TypeVar("InMemoryData", pd.DataFrame, datasets.Dataset)
 _InMemory = Union[pd.DataFrame, datasets.Dataset]
@@ -250,112 +250,6 @@ def resample_balanced(
 
 # --- (c) counterfactual data augmentation ---------------------------------------------------------
 
-# Closed-class words (and the adverbs below). After "her" they mark the object pronoun ("told her
-# that", "gave her a book" -> "him"); after "his" the independent possessive ("it is his to keep"
-# -> "hers"). Any other following word is read as the noun or adjective of a determiner ("her new
-# car" -> "his new car", "his book" -> "her book"). A POS tagger would do better; none is assumed.
-_FUNCTION_WORDS = frozenset("""
-a an the this that these those every each either neither any some no all both another such what
-which whose
-about above across after against along among around as at before behind below beneath beside
-besides between beyond by despite down during except for from in inside into like near of off on
-onto out outside over past since through throughout till to toward towards under underneath until
-unlike up upon via with within without
-and but or nor so yet because if when whenever while whereas although though unless than whether
-where wherever
-i me you he him she her it we us they them myself yourself himself herself itself ourselves
-themselves my your his its our their mine yours hers ours theirs who whom someone somebody
-something anyone anybody anything everyone everybody everything nobody nothing none
-is are was were be been being am has have had do does did will would shall should can could may
-might must
-not never again also too now then there here yesterday today tonight tomorrow back away just
-still already soon later ever even very really quite rather almost enough well
-""".split())
-# Words ending in -ly that are nouns or adjectives (after "her" they are what she owns or is).
-_LY_NOT_ADVERBS = frozenset("""
-family only early lovely friendly lonely elderly daily weekly monthly yearly ugly silly holy belly
-ally bully lily jolly curly reply supply assembly rally likely costly deadly lively orderly
-""".split())
-_NEXT_WORD = re.compile(r"\s*(\w+(?:-\w+)*)")
-
-
-def _content_word_follows(text: str, end: int) -> bool:
-    """Whether the word after position `end` reads as a noun/adjective (see `_FUNCTION_WORDS`)."""
-    match = _NEXT_WORD.match(text, end)
-    if not match:
-        return False  # punctuation or end of text
-    word = match.group(1).lower()
-    if "-" in word:
-        return True  # a compound modifier: "her well-known book"
-    if word in _FUNCTION_WORDS:
-        return False
-    return not (word.endswith("ly") and word not in _LY_NOT_ADVERBS)
-
-
-def match_case(source: str, replacement: str) -> str:
-    """`replacement` in the case pattern of `source`: HE -> SHE, He -> She, he -> she."""
-    if source.isupper() and len(source) > 1:
-        return replacement.upper()
-    if source[:1].isupper():
-        return replacement[:1].upper() + replacement[1:]
-    return replacement.lower()
-
-
-class GenderSwapper:
-    """Swaps gendered English words in text, whole words only and case-preserving.
-
-    Pronouns: he<->she, himself<->herself, him->her, hers->his; "her" -> "his" when a noun or
-    adjective follows ("her book"), else "him" ("saw her.", "gave her a book"); "his" -> "her"
-    when a noun or adjective follows, else "hers" ("it is his."). Nouns, titles (mr->ms, ms/mrs->mr)
-    and first names come from the aligned lists of the lexicon's gender attribute: each name maps
-    to the name paired with it, of the same perceived race and the other gender (Greg<->Emily,
-    Jamal<->Lakisha). `extra_pairs` adds pairs both ways (e.g. {"John": "Mary"}). Possessives
-    follow ("John's" -> "Mary's") because only the word is replaced.
-    """
-
-    _PRONOUNS = {"he": "she", "she": "he", "him": "her", "hers": "his", "himself": "herself",
-                 "herself": "himself"}
-
-    def __init__(self, lexicon: str | Path | Lexicon | None = None,
-                 extra_pairs: Mapping[str, str] | None = None) -> None:
-        self.lexicon = lexicon if isinstance(lexicon, Lexicon) else load_lexicon(lexicon or DEFAULT_LEXICON)
-        if "gender" not in self.lexicon.groups:
-            raise ConfigError(f"Lexicon {self.lexicon.ref} has no 'gender' attribute to swap.")
-        mapping = dict(self.lexicon.counterparts("gender"))
-        for a, b in (extra_pairs or {}).items():
-            if not str(a).strip() or not str(b).strip():
-                raise ConfigError("extra_pairs needs non-empty words on both sides.")
-            mapping[str(a).lower()] = str(b)
-            mapping[str(b).lower()] = str(a)
-        mapping.update(self._PRONOUNS)
-        self.mapping = mapping
-        words = sorted(set(mapping) | {"her", "his"}, key=lambda w: (-len(w), w))
-        self._pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?!\w)",
-                                   re.IGNORECASE)
-
-    @property
-    def vocabulary(self) -> set[str]:
-        """Every lower-case word this swapper changes."""
-        return set(self.mapping) | {"her", "his"}
-
-    def _replace(self, match: re.Match[str]) -> str:
-        word = match.group(0)
-        key = word.lower()
-        if key == "her":
-            new = "his" if _content_word_follows(match.string, match.end()) else "him"
-        elif key == "his":
-            new = "her" if _content_word_follows(match.string, match.end()) else "hers"
-        else:
-            new = self.mapping[key]
-        return match_case(word, new)
-
-    def swap(self, text: str) -> str:
-        """The text with every gendered word and name swapped."""
-        if not isinstance(text, str) or not text:
-            return text
-        return self._pattern.sub(self._replace, text)
-
-
 def counterfactual_augment(
     data: InMemoryData,
     *,
@@ -365,7 +259,7 @@ def counterfactual_augment(
     extra_pairs: Mapping[str, str] | None = None,
     flag_column: str | None = None,
 ) -> tuple[InMemoryData, MitigationRecord]:
-    """Counterfactual data augmentation for gender (see `GenderSwapper` for the rules).
+    """Counterfactual data augmentation for gender (the rules: `mlflow_bias.swap`).
 
     `mode="append"` (default) keeps every row and appends a swapped copy of each row whose text
     changed (rows with nothing to swap are not duplicated); `mode="replace"` swaps the text in
@@ -378,7 +272,7 @@ def counterfactual_augment(
     _check_in_memory(data)
     if len(data) == 0:
         raise TrainingDataError("The data has no rows: there is nothing to augment.")
-    swapper = GenderSwapper(lexicon, extra_pairs)
+    swapper = AttributeSwapper("gender", lexicon=lexicon, extra_pairs=extra_pairs)
     frame_columns = list(data.columns) if isinstance(data, pd.DataFrame) else data.column_names
     if flag_column is not None and flag_column in frame_columns:
         raise TrainingDataError(f"The data already has a column {flag_column!r}; pass another "
@@ -392,7 +286,8 @@ def counterfactual_augment(
             resolve_text_column(frame_columns, [], column)
     originals = {c: (data[c].tolist() if isinstance(data, pd.DataFrame) else list(data[c]))
                  for c in columns}
-    swapped = {c: [swapper.swap(t) for t in values] for c, values in originals.items()}
+    swapped = {c: [swapper.swap(t).text if isinstance(t, str) else t for t in values]
+               for c, values in originals.items()}
     n_rows = len(data)
     changed = [i for i in range(n_rows)
                if any(isinstance(originals[c][i], str) and swapped[c][i] != originals[c][i]

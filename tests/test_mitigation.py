@@ -11,7 +11,6 @@ from mlflow_bias import lexicons
 from mlflow_bias.dimensions.representation import audit_representation
 from mlflow_bias.errors import ConfigError, TrainingDataError
 from mlflow_bias.mitigation import (
-    GenderSwapper,
     counterfactual_augment,
     inverse_frequency_weights,
     resample_balanced,
@@ -157,67 +156,6 @@ def test_resampling_with_group_columns():
 
 
 # --- counterfactual augmentation -------------------------------------------------------------------
-
-SWAPS = [
-    # case
-    ("he said she was late.", "she said he was late."),
-    ("He said She was late.", "She said He was late."),
-    ("HE IS HERE, SHE IS NOT.", "SHE IS HERE, HE IS NOT."),
-    ("He's sure she'll come.", "She's sure he'll come."),
-    # her -> his before a noun or adjective, else him
-    ("Her book is on her new desk.", "His book is on his new desk."),
-    ("I saw her.", "I saw him."),
-    ("I gave her a book.", "I gave him a book."),
-    ("I told her that it rained.", "I told him that it rained."),
-    ("Call her quickly!", "Call him quickly!"),
-    ("Her family and her well-known work.", "His family and his well-known work."),
-    ("with her, and", "with him, and"),
-    # his -> her before a noun, else hers; him, himself, hers
-    ("His car is faster than hers.", "Her car is faster than his."),
-    ("The book is his.", "The book is hers."),
-    ("It was his to keep.", "It was hers to keep."),
-    ("She thanked him.", "He thanked her."),
-    ("He hurt himself; she hurt herself.", "She hurt herself; he hurt himself."),
-    # nouns, titles, possessives
-    ("A man and two women met the king's son.", "A woman and two men met the queen's daughter."),
-    ("Mr. Smith, Mrs. Jones and Ms Lee.", "Ms. Smith, Mr. Jones and Mr Lee."),
-    ("My brother's wife is a waitress.", "My sister's husband is a waiter."),
-    ("The policemen thanked the chairwoman.", "The policewomen thanked the chairman."),
-    # names: same perceived race, other gender, possessive kept
-    ("Greg's sister met Lakisha.", "Emily's brother met Jamal."),
-    ("EMILY and jamal", "GREG and lakisha"),
-    # words inside other words are left alone
-    ("the shell history of Sherlock, the therapist and the human manager",
-     "the shell history of Sherlock, the therapist and the human manager"),
-    ("Themes: hermit, heather, menswear, mandate, sonnet, Kingston.",
-     "Themes: hermit, heather, menswear, mandate, sonnet, Kingston."),
-    ("", ""),
-]
-
-
-def test_swap_table():
-    swapper = GenderSwapper()
-    wrong = [(text, swapper.swap(text), expected) for text, expected in SWAPS
-             if swapper.swap(text) != expected]
-    assert wrong == []
-
-
-def test_extra_pairs_and_every_lexicon_term_is_swapped():
-    swapper = GenderSwapper(extra_pairs={"John": "Mary"})
-    assert swapper.swap("John's dog saw Mary.") == "Mary's dog saw John."
-    lexicon = lexicons.load_lexicon()
-    gender_terms = {t.lower() for terms in lexicon.terms("gender").values() for t in terms}
-    assert gender_terms <= swapper.vocabulary
-    group_of = lexicon.group_of_term("gender")
-    race_of = lexicon.group_of_term("race")
-    for term in gender_terms - {"her", "his"}:
-        swapped = swapper.swap(term).lower()
-        assert group_of[swapped] != group_of[term], term
-        if term in race_of:  # names keep their perceived race
-            assert race_of[swapped] == race_of[term], term
-    with pytest.raises(ConfigError, match="non-empty"):
-        GenderSwapper(extra_pairs={"John": " "})
-
 
 def test_augment_append_closes_the_gap_and_the_cooccurrence_skew():
     df = skewed()
