@@ -104,7 +104,7 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
                 flag = "  <- worse than overall" if sl["flagged"] else ""
                 lines.append(
                     f"  {'':<10} {row['attribute'] + '/' + sl['column'] + '=' + str(sl['value']):<30}"
-                    f" {sl['lpbs']:.3f} [{sl['ci_low']:.3f}, {sl['ci_high']:.3f}] n={sl['n_items']}{flag}"
+                    f" {sl['score']:.3f} [{sl['ci_low']:.3f}, {sl['ci_high']:.3f}] n={sl['n_items']}{flag}"
                 )
     audit = scorecard.get("training_data")
     if audit:

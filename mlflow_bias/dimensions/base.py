@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -30,6 +31,12 @@ class OutputConfig(UncertaintyConfig):
 
     batch_size: int = 64
     progress: bool = True
+
+
+def metric_segment(value: Any) -> str:
+    """A value (attribute, group, slice) made safe for an MLflow metric key segment."""
+    text = re.sub(r"[^\w.\- ]+", "_", str(value)).strip(" ._") or "blank"
+    return text[:60]
 
 
 def record_unparsed(missing: "pd.Series", key: str, label: str, what: str,
@@ -60,3 +67,43 @@ class DimensionResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)  # run tags, e.g. the rubric version
     run_metrics: dict[str, float] = field(default_factory=dict)  # full keys, e.g. rubric quality
+
+
+@dataclass(frozen=True)
+class SliceScore:
+    """A dimension's headline value on one slice of the probe, with its CI."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    n_items: int
+
+
+def score_slices(part: "pd.DataFrame", slice_columns: list[str], score: Callable[["pd.DataFrame"], SliceScore],
+                 overall: float, key: str, metrics: dict[str, float]) -> list[dict[str, Any]]:
+    """Score each value of each slice column on its rows of `part` (one attribute's items).
+
+    Logs `<key>/slice/<column>/<value>` with `/ci_low` and `/ci_high`, and returns one row per
+    slice, `flagged` when the slice is worse than the attribute overall beyond the slice's own
+    uncertainty (its CI lies above the overall value). `score` may raise ProbeSchemaError for a
+    slice too small to score; that slice is skipped.
+    """
+    from mlflow_bias.errors import ProbeSchemaError
+
+    rows: list[dict[str, Any]] = []
+    for column in slice_columns:
+        if column not in part.columns:
+            continue
+        values = part[column].fillna("").astype(str).str.strip()
+        for value, sub in part.groupby(values, sort=True):
+            try:
+                result = score(sub)
+            except ProbeSchemaError:
+                continue
+            base = f"{key}/slice/{metric_segment(column)}/{metric_segment(value)}"
+            metrics[base] = result.value
+            metrics[f"{base}/ci_low"], metrics[f"{base}/ci_high"] = result.ci_low, result.ci_high
+            rows.append({"column": column, "value": value, "score": result.value,
+                         "ci_low": result.ci_low, "ci_high": result.ci_high,
+                         "n_items": result.n_items, "flagged": bool(result.ci_low > overall)})
+    return rows

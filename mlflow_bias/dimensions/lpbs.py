@@ -18,7 +18,6 @@ permutation p-value, and the noise floor (95th percentile of LPBS under the sign
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,7 +25,13 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.adapters.base import LOGLIKELIHOOD, LogLikelihoodAdapter, require_capability
-from mlflow_bias.dimensions.base import DimensionResult, UncertaintyConfig
+from mlflow_bias.dimensions.base import (
+    DimensionResult,
+    SliceScore,
+    UncertaintyConfig,
+    metric_segment,
+    score_slices,
+)
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_pairs
 from mlflow_bias.stats import bootstrap_indices, run_starts, sign_flip_test, stratified_bootstrap
@@ -182,12 +187,6 @@ def _score(items: pd.DataFrame, config: LPBSConfig) -> tuple[_Score, Any]:
     return score, (values, statistic)
 
 
-def metric_segment(value: Any) -> str:
-    """A slice value made safe for an MLflow metric key segment."""
-    text = re.sub(r"[^\w.\- ]+", "_", str(value)).strip(" ._") or "blank"
-    return text[:60]
-
-
 def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConfig) -> DimensionResult:
     """Score LPBS per attribute (and per slice) on a counterfactual-pairs probe."""
     require_capability(adapter, LOGLIKELIHOOD, "LPBS")
@@ -241,28 +240,11 @@ def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConf
                 f"LPBS/{attribute}: {score.dropped_conditions} condition(s) with a single item "
                 "were left out of the unlabelled score."
             )
-        for column in config.slice_columns:
-            for slice_value, part in group.groupby(_clean(group[column]), sort=True):
-                try:
-                    sliced, _ = _score(part, config)
-                except ProbeSchemaError:
-                    continue
-                base = f"{key}/slice/{metric_segment(column)}/{metric_segment(slice_value)}"
-                metrics[base] = sliced.value
-                metrics[f"{base}/ci_low"] = sliced.ci_low
-                metrics[f"{base}/ci_high"] = sliced.ci_high
-                row["slices"].append(
-                    {
-                        "column": column,
-                        "value": slice_value,
-                        "lpbs": sliced.value,
-                        "ci_low": sliced.ci_low,
-                        "ci_high": sliced.ci_high,
-                        "n_items": sliced.n_items,
-                        # worse than the attribute overall beyond the slice's own uncertainty
-                        "flagged": bool(sliced.ci_low > score.value),
-                    }
-                )
+        def score_slice(part: pd.DataFrame) -> SliceScore:
+            sliced, _ = _score(part, config)
+            return SliceScore(sliced.value, sliced.ci_low, sliced.ci_high, sliced.n_items)
+
+        row["slices"] = score_slices(group, config.slice_columns, score_slice, score.value, key, metrics)
         summary.append(row)
         per_condition = group.groupby("condition_key", sort=False).agg(
             condition=("condition", "first"),
