@@ -225,6 +225,11 @@ def resample_balanced(
                                      np.sort(rng.choice(pool, need % len(pool), replace=False))])
             extra.extend(int(i) for i in chosen)
         indices = list(range(len(sets))) + extra
+        zero = [g for g in groups if shares[g] == 0 and counts[g] > 0]
+        if zero:
+            warnings.append(f"Oversampling only adds examples, so {attribute} group(s) {zero} keep "
+                            "their examples despite a target of 0; use strategy='undersample' "
+                            "to remove them.")
     else:
         total = min(counts[g] / shares[g] for g in positive)
         keep = set(range(len(sets))) - {i for g in groups for i in singles[g]}

@@ -94,7 +94,10 @@ class Verbalisers:
     Instead of reading a generated text, the model's reply is scored: log P(category | input) is
     the log-sum-exp over the category's answers of log P(answer | input), then normalised over the
     categories (a log-softmax), so each input gets a probability per category and its category is
-    the most likely one. `answer_prefix` is put before every answer (e.g. "Decision: ").
+    the most likely one. `answer_prefix` is put before every answer (e.g. "Decision: "). Answers
+    are tokenized apart from the prompt and joined to it directly: for a model without a chat
+    template, start the prefix (or the answers) with the space the text would have ("Answer:" +
+    " ADVANCE"). An answer's score is the probability that the reply begins with it.
     """
 
     categories: tuple[tuple[str, tuple[str, ...]], ...]
@@ -109,13 +112,26 @@ class Verbalisers:
             return None
         raw = dict(verbalisers)
         prefix = str(raw.pop("answer_prefix", "") or "")
-        categories = tuple((str(k), tuple(str(a) for a in ([v] if isinstance(v, str) else v)))
-                           for k, v in raw.items())
+        categories = tuple(
+            (str(k), tuple(dict.fromkeys(str(a) for a in ([v] if isinstance(v, str) else v))))
+            for k, v in raw.items()
+        )  # an answer listed twice would count twice in the log-sum-exp
         if len(categories) < 2 or any(not answers for _, answers in categories):
             raise ValueError(
                 "verbalisers needs at least two categories, each with at least one answer, e.g. "
                 "{'advance': ['ADVANCE'], 'reject': ['REJECT']}."
             )
+        owner = [(answer, name) for name, answers in categories for answer in answers]
+        for answer, name in owner:
+            for other, other_name in owner:
+                if other_name != name and other.startswith(answer):
+                    raise ValueError(
+                        f"verbalisers: {other_name!r} answer {other!r} "
+                        f"{'is' if other == answer else 'starts with'} {name!r} answer {answer!r}. "
+                        "An answer is scored as the first words of the reply, so P(a prefix) >= "
+                        "P(what continues it) always; give each category answers that no other "
+                        "category's answer begins with."
+                    )
         return cls(categories, prefix)
 
     @property

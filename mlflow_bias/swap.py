@@ -16,7 +16,7 @@ each swap. Text without a marker comes back unchanged, with `changed == False` a
   (is -> are, was -> were, has -> have, does -> do, and a regular -s verb: "she runs" -> "they
   run"). Nouns and names are left as they are.
 - race: first names to the paired name of the same gender and the other perceived race
-  (Emily<->Aisha, Greg<->Hakim), as aligned in the lexicon.
+  (Emily<->Lakisha, Greg<->Jamal), as aligned in the lexicon.
 
 The her/his rule uses a list of closed-class words, not a parser: "her" before a noun phrase that
 starts with an adverb other than -ly ("her very old car") is read right, but rarer constructions
@@ -68,6 +68,11 @@ _NEUTRAL_PRONOUNS = {"he": "they", "she": "they", "him": "them", "hers": "theirs
 _PLURAL_VERBS = {"is": "are", "was": "were", "has": "have", "does": "do", "isn't": "aren't",
                  "wasn't": "weren't", "hasn't": "haven't", "doesn't": "don't"}
 _SUBJECT_PRONOUNS = {"he", "she"}
+# Words ending in -s that are not verbs after a subject pronoun ("he always wins").
+_S_ADVERBS = frozenset("""
+always sometimes perhaps thus afterwards besides towards nowadays unawares whereas regardless
+nevertheless nonetheless hereabouts
+""".split())
 
 
 def content_word_follows(text: str, end: int) -> bool:
@@ -98,7 +103,8 @@ def plural_verb(word: str) -> str | None:
     lower = word.lower()
     if lower in _PLURAL_VERBS:
         return match_case(word, _PLURAL_VERBS[lower])
-    if lower in FUNCTION_WORDS or len(lower) < 3 or not lower.endswith("s") or lower.endswith("ss"):
+    if (lower in FUNCTION_WORDS or lower in _S_ADVERBS or len(lower) < 3 or not lower.endswith("s")
+            or lower.endswith(("ss", "'s", "us", "is"))):
         return None
     if lower.endswith("ies") and len(lower) > 4:
         stem = lower[:-3] + "y"
@@ -107,6 +113,15 @@ def plural_verb(word: str) -> str | None:
     else:
         stem = lower[:-1]
     return match_case(word, stem)
+
+
+_ADVERBS = _S_ADVERBS | frozenset("never also often still just really even only already soon "
+                                  "seldom once twice almost".split())
+
+
+def _is_adverb(word: str) -> bool:
+    lower = word.lower()
+    return lower in _ADVERBS or (lower.endswith("ly") and lower not in LY_NOT_ADVERBS)
 
 
 @dataclass(frozen=True)
@@ -197,7 +212,18 @@ class AttributeSwapper:
             new, kind = self._replacement(text, match)
             swaps.append(Swap(match.start(), match.end(), match.group(0), new, kind))
             if self.neutral and match.group(0).lower() in _SUBJECT_PRONOUNS:
+                if text[match.end():match.end() + 2].lower() in ("'s", "’s"):
+                    # "he's" is "he is" (or "he has" before a participle: left as "'s" is wrong
+                    # there too, so read it as "is", the far more common case)
+                    contraction = text[match.end():match.end() + 2]
+                    swaps.append(Swap(match.end(), match.end() + 2, contraction,
+                                      match_case(contraction, contraction[0] + "re"), "verb"))
+                    continue
                 verb = _NEXT_WORD.match(text, match.end())
+                for _ in range(2):  # skip adverbs between subject and verb: "he always wins"
+                    if verb is None or not _is_adverb(verb.group(1)):
+                        break
+                    verb = _NEXT_WORD.match(text, verb.end())
                 plural = plural_verb(verb.group(1)) if verb else None
                 if plural is not None and plural != verb.group(1):
                     swaps.append(Swap(verb.start(1), verb.end(1), verb.group(1), plural, "verb"))

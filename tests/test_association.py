@@ -234,11 +234,11 @@ def test_causal_lm_embedding_is_the_mean_of_the_text_tokens(skewed_lm):
     model, tok = skewed_lm
     texts = ["the nurse said", "he", "the engineer said that she was late"]
     got = HFCausalLM(model, tok, batch_size=2, progress=False).embed(texts)
-    for text, vector in zip(texts, got):
-        ids = torch.tensor([tok(text, add_special_tokens=False)["input_ids"]])
+    for text, vector in zip(texts, got):  # after BOS, pooled over the text's tokens only
+        ids = torch.tensor([[tok.bos_token_id, *tok(text, add_special_tokens=False)["input_ids"]]])
         with torch.no_grad():
             hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0]
-        np.testing.assert_allclose(vector, hidden.mean(dim=0).numpy(), atol=1e-4)
+        np.testing.assert_allclose(vector, hidden[1:].mean(dim=0).numpy(), atol=1e-4)
 
 
 # -- the real encoder through MLflow ------------------------------------------------------------
@@ -337,3 +337,22 @@ def test_transformers_encoder_logged_to_mlflow_is_mean_pooled():
     d, p, _ = numpy_weat(*(vectors[r] for r in "XYAB"))
     assert metrics["bias/association/toy"] == pytest.approx(d, abs=1e-4)
     assert metrics["bias/association/toy/p_value"] == pytest.approx(p, abs=1e-9)
+
+
+def test_too_few_units_and_mixed_word_and_sentence_rows(random_sets):
+    x, y, a, b = random_sets
+    with pytest.raises(ProbeSchemaError, match="has 1 X and 5 Y item"):
+        weat(x[:1], y, a, b, permutation_samples=10, bootstrap_samples=10, seed=0, name="t")
+    with pytest.raises(ProbeSchemaError, match="has 1 X and 5 Y word"):
+        weat(x[:3], y, a, b, permutation_samples=10, bootstrap_samples=10, seed=0, name="t",
+             x_clusters=np.array(["w", "w", "w"]), y_clusters=np.arange(5))
+    # a WEAT test (no word) beside a SEAT test (words) in one probe: each WEAT row is its own unit
+    words = {"X": [f"x{i}" for i in range(5)], "Y": [f"y{i}" for i in range(5)],
+             "A": [f"a{i}" for i in range(5)], "B": [f"b{i}" for i in range(6)]}
+    table = {w: v for role, m in zip("XYAB", (x, y, a, b)) for w, v in zip(words[role], m)}
+    weat_rows = _probe(words, test="weat").assign(word=None)
+    seat_rows = _probe(words, test="seat")
+    result = association.compute(_TableEncoder(table), pd.concat([weat_rows, seat_rows]),
+                                 AssociationConfig(permutation_samples=252, **FAST))
+    d, p, _ = numpy_weat(x, y, a, b)
+    assert result.metrics["weat/p_value"] == pytest.approx(p) and result.metrics["seat/p_value"] == pytest.approx(p)

@@ -150,3 +150,18 @@ def test_verbalisers_need_log_probabilities_and_two_categories():
                   verbalisers={"advance": ["ADVANCE"], "reject": ["REJECT"]})
     with pytest.raises(ConfigError, match="at least two categories"):
         _evaluate(lambda df: ["advance"] * len(df), sets_probe(3), verbalisers={"advance": ["ADVANCE"]})
+
+
+def test_one_group_fully_unparsed_and_ambiguous_verbalisers_are_clear_errors():
+    from mlflow_bias.parsing import Verbalisers
+
+    with pytest.raises(ProbeSchemaError, match="no output of group\\(s\\) male could be mapped"):
+        _evaluate(lambda df: ["hmm" if "Greg" in t else "advance" for t in df["input"]],
+                  sets_probe(6), categories=CATEGORIES)
+    with pytest.raises(ValueError, match="'reject' answer 'Yes, but no' starts with 'advance' answer 'Yes'"):
+        Verbalisers.from_config({"advance": ["Yes"], "reject": ["Yes, but no"]})
+    with pytest.raises(ValueError, match="is 'advance' answer 'OK'"):
+        Verbalisers.from_config({"advance": ["OK"], "reject": ["OK"]})
+    twice = Verbalisers.from_config({"advance": ["ADVANCE", "ADVANCE"], "reject": ["REJECT"]})
+    assert twice.answers() == [(0, "ADVANCE"), (1, "REJECT")]
+    np.testing.assert_allclose(np.exp(twice.normalise(np.log([[0.2, 0.2]]))), [[0.5, 0.5]])

@@ -200,3 +200,14 @@ def test_augment_several_text_columns_and_errors():
         counterfactual_augment(df, text_columns="body")
     with pytest.raises(TrainingDataError, match="several string columns"):
         counterfactual_augment(df)
+
+
+def test_oversampling_says_it_cannot_remove_a_group_with_target_zero():
+    df = pd.DataFrame({"text": ["x"] * 10, "g": ["a"] * 5 + ["b"] * 3 + ["c"] * 2})
+    out, record = resample_balanced(df, "g", group_columns={"g": "g"},
+                                    target={"a": 0.5, "b": 0.5, "c": 0.0})
+    assert record.counts_after == {"a": 5, "b": 5, "c": 2}
+    assert any("target of 0" in w for w in record.warnings)
+    out, record = resample_balanced(df, "g", group_columns={"g": "g"}, strategy="undersample",
+                                    target={"a": 0.5, "b": 0.5, "c": 0.0})
+    assert record.counts_after == {"a": 3, "b": 3, "c": 0}

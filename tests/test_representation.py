@@ -355,3 +355,14 @@ def test_training_data_audit_is_logged_to_the_evaluation_run(tmp_path):
     assert "gender: female 0.400, male 0.600; gap 0.100" in format_scorecard(scorecard)
     artifacts = {f.path for f in client.list_artifacts(run.info.run_id, "data/representation")}
     assert "data/representation/shares.png" in artifacts
+
+
+def test_integer_group_labels_and_ies_plurals():
+    df = pd.DataFrame({"text": ["The secretaries met.", "A secretary left.", "x", "y"],
+                       "g": [1, 0, None, 1]})  # an int column with a gap is read as floats
+    result = audit_representation(df, text_column="text", group_columns={"g": "g"},
+                                  targets={"g": {"1": 0.5, "0": 0.5}}, context_terms=["secretary"],
+                                  min_count=1, progress=False)
+    assert result.shares["g"] == {"0": pytest.approx(1 / 3), "1": pytest.approx(2 / 3)}
+    rows = result.cooccurrence.set_index(["term", "group"])
+    assert rows.loc[("secretary", "1"), "count"] == 1 and rows.loc[("secretary", "0"), "count"] == 1

@@ -52,6 +52,8 @@ NEUTRAL = [
     ("I told her about his book; it is hers.", "I told them about their book; it is theirs."),
     ("He said it himself.", "They said it themselves."),
     ("He will come.", "They will come."),  # a modal needs no change
+    ("He always wins; she perhaps knows.", "They always win; they perhaps know."),
+    ("He's late.", "They're late."),
 ]
 
 RACE = [

@@ -5,9 +5,10 @@ order given, float64:
 - a sentence-transformers model: its own `encode` (its pooling and, if configured, normalisation);
 - a transformers encoder (BERT-like): mean of the last hidden states over the attention mask;
 - a transformers causal LM (`HFCausalLM.embed`): mean of the last hidden states over the text's own
-  tokens. A causal LM has no pooled sentence representation; the mean is the usual choice and, unlike
-  the last token's state, does not depend mostly on the text's final word. The BOS context token is
-  left out: it is the same for every text and would pull all embeddings together.
+  tokens, run after the BOS context token as in scoring. A causal LM has no pooled sentence
+  representation; the mean is the usual choice and, unlike the last token's state, does not depend
+  mostly on the text's final word. BOS is context but not pooled: its state is the same for every
+  text (and, as an attention sink, often much larger), so it would pull all embeddings together.
 """
 
 from __future__ import annotations

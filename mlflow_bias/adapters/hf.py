@@ -237,17 +237,17 @@ class HFCausalLM:
         return scores[: len(joined)] - np.array([context_scores[p] for p in prompts])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Mean of the last hidden states over each text's own tokens (no BOS, no chat template);
-        see `adapters.embedding` for why."""
+        """Mean of the last hidden states over each text's own tokens, read after the BOS context
+        token (no chat template); see `adapters.embedding` for why."""
         return embed_sorted(texts, self.batch_size, self.progress, self._embed_batch)
 
     @torch.inference_mode()
     def _embed_batch(self, batch: list[str]) -> np.ndarray:
-        rows = [list(self.tokenizer(t, add_special_tokens=False)["input_ids"]) or [self._context_id]
-                for t in batch]
-        ids, mask = self._pad(rows)
+        ids, mask = self._pad([self._encode(t) for t in batch])
         hidden = self._decoder()(input_ids=ids, attention_mask=mask, use_cache=False)[0]
-        return mean_pool(hidden.float(), mask).cpu().numpy()
+        text_tokens = mask.clone()
+        text_tokens[:, 0] = 0  # the context token: the same for every text, and an attention sink
+        return mean_pool(hidden.float(), text_tokens).cpu().numpy()
 
     @torch.inference_mode()
     def _score_sequences(self, token_sequences: Sequence[list[int]]) -> np.ndarray:

@@ -112,8 +112,16 @@ def weat(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, *, permutat
         if len(rows) == 0:
             raise ProbeSchemaError(f"Association test {name!r} has no {role} items; every test "
                                    "needs target sets X and Y and attribute sets A and B.")
+    units = {role: len(set(clusters)) if clusters is not None else len(rows)
+             for role, rows, clusters in (("X", x, x_clusters), ("Y", y, y_clusters))}
+    if min(units.values()) < 2:
+        raise ProbeSchemaError(
+            f"Association test {name!r} has {units['X']} X and {units['Y']} Y "
+            f"{'word' if x_clusters is not None else 'item'}(s); the permutation test needs at "
+            "least two on each side (the classic tests have 8 or more)."
+        )
     s_x, s_y = associations(x, a, b), associations(y, a, b)
-    if len(s_x) + len(s_y) < 3 or np.ptp(np.concatenate([s_x, s_y])) <= 1e-12:
+    if np.ptp(np.concatenate([s_x, s_y])) <= 1e-12:
         raise ProbeSchemaError(
             f"Association test {name!r}: every target has the same association with A and B "
             "(zero variance), so the effect size is undefined. The encoder maps the targets to "
@@ -133,6 +141,17 @@ def weat(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, *, permutat
                            np.concatenate([s_x, s_y, s_a, s_b]))
 
 
+def _word_clusters(rows: pd.DataFrame) -> np.ndarray | None:
+    """The word each text was made from (SEAT), or None when no row names one (WEAT); a row with
+    an empty `word` is its own unit."""
+    if "word" not in rows.columns:
+        return None
+    words = rows["word"].where(rows["word"].notna(), "").astype(str).str.strip()
+    if (words == "").all():
+        return None
+    return np.where(words == "", "id:" + rows["id"].astype(str), "word:" + words).astype(str)
+
+
 def compute(adapter: Any, probe: pd.DataFrame, config: AssociationConfig) -> DimensionResult:
     """Score every test of an association probe with the adapter's embeddings."""
     require_capability(adapter, EMBED, "association")
@@ -145,8 +164,7 @@ def compute(adapter: Any, probe: pd.DataFrame, config: AssociationConfig) -> Dim
     for test, part in probe.groupby(probe["test"].astype(str), sort=True):
         by_role = {role: part.index[part["role"] == role] for role in ROLES}
         ordered = np.concatenate([by_role[role] for role in ROLES])
-        clusters = {role: (part.loc[by_role[role], "word"].astype(str).to_numpy()
-                           if "word" in part.columns else None) for role in ("X", "Y")}
+        clusters = {role: _word_clusters(part.loc[by_role[role]]) for role in ("X", "Y")}
         result = weat(*(vectors[by_role[role]] for role in ROLES),
                       permutation_samples=config.permutation_samples,
                       bootstrap_samples=config.bootstrap_samples, seed=config.seed,

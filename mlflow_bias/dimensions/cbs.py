@@ -109,6 +109,13 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
                         "matched no category (or several)", metrics, warnings)
         parsed = part.dropna(subset=["category"])
         groups = sorted(parsed["group"].astype(str).unique())
+        if len(groups) < 2:
+            lost = sorted(set(part["group"].astype(str)) - set(groups))
+            raise ProbeSchemaError(
+                f"CBS/{attribute}: no output of group(s) {', '.join(lost)} could be mapped to a "
+                "category, so there is nothing to compare. Look at their outputs in the items table "
+                "and widen 'categories' to match what the model says."
+            )
         categories = sorted(parsed["category"].unique())
         sets = sorted(part["set_id"].astype(str).unique())
         # counts[set, group, category]

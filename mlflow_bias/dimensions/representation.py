@@ -113,6 +113,8 @@ class TermMatcher:
                         found.add(token[:-1])
                     elif token.endswith("es") and token[:-2] in self._words:
                         found.add(token[:-2])
+                    elif token.endswith("ies") and token[:-3] + "y" in self._words:
+                        found.add(token[:-3] + "y")  # secretaries -> secretary
         if self._pattern is not None:
             found.update(self._canonicalise(match) for match in self._pattern.findall(text))
         return found
@@ -130,6 +132,8 @@ def column_groups(value: Any) -> frozenset[str]:
         return frozenset(group for item in value for group in column_groups(item))
     if _is_missing(value):
         return frozenset()
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)  # an integer column with gaps is read as floats: 1.0 is group "1"
     label = str(value).strip()
     return frozenset({label}) if label else frozenset()
 
