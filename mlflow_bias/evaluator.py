@@ -104,7 +104,8 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
         "seed": config.seed,
         "confidence": config.confidence,
     }
-    outputs = {**uncertainty, "batch_size": config.batch_size, "progress": config.progress}
+    outputs = {**uncertainty, "batch_size": config.batch_size, "progress": config.progress,
+               "slice_columns": probe.slice_columns}
     if dimension == "lpbs":
         rules = policy.rules_for("lpbs")
         return LPBSConfig(

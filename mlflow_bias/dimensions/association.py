@@ -26,7 +26,7 @@ import pandas as pd
 
 from mlflow_bias.adapters.base import EMBED, require_capability
 from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
-from mlflow_bias.dimensions.lpbs import metric_segment
+from mlflow_bias.dimensions.base import metric_segment
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_association
 from mlflow_bias.stats import difference_of_means_test

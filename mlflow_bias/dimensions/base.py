@@ -31,6 +31,7 @@ class OutputConfig(UncertaintyConfig):
 
     batch_size: int = 64
     progress: bool = True
+    slice_columns: list[str] = field(default_factory=list)  # per-slice metrics for these columns
 
 
 def metric_segment(value: Any) -> str:

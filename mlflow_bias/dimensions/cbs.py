@@ -24,8 +24,14 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT, require_capability
-from mlflow_bias.dimensions.base import DimensionResult, OutputConfig, record_unparsed
-from mlflow_bias.dimensions.lpbs import metric_segment
+from mlflow_bias.dimensions.base import (
+    DimensionResult,
+    OutputConfig,
+    SliceScore,
+    metric_segment,
+    record_unparsed,
+    score_slices,
+)
 from mlflow_bias.errors import CapabilityError, ProbeSchemaError
 from mlflow_bias.parsing import CategoryParser, Verbalisers
 from mlflow_bias.probes.schemas import validate_sets
@@ -46,6 +52,28 @@ def category_logprobs(adapter: Any, inputs: list[str], verbalisers: Verbalisers)
     prompts = [text for text in inputs for _ in answers]
     scored = adapter.answer_loglikelihood(prompts, answers * len(inputs))
     return verbalisers.normalise(np.asarray(scored).reshape(len(inputs), len(answers)))
+
+
+def set_counts(items: pd.DataFrame, sets: list[str], groups: list[str],
+               categories: list[str]) -> np.ndarray:
+    """counts[set, group, category] of the parsed outputs among `items` (unparsed rows ignored)."""
+    parsed = items.dropna(subset=["category"])
+    counts = np.zeros((len(sets), len(groups), len(categories)))
+    s_idx = parsed["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy()
+    g_idx = parsed["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
+    k_idx = parsed["category"].map({k: i for i, k in enumerate(categories)}).to_numpy()
+    np.add.at(counts, (s_idx, g_idx, k_idx), 1)
+    return counts
+
+
+def _score_counts(counts: np.ndarray, config: CBSConfig) -> SliceScore:
+    """CBS of `counts[set, group, category]` with its percentile bootstrap CI over sets."""
+    value = float(max_tvd(counts.sum(axis=0)))
+    rng = np.random.default_rng(config.seed)
+    draws = rng.integers(0, len(counts), size=(config.bootstrap_samples, len(counts)))
+    alpha = (1 - config.confidence) / 2
+    low, high = np.nanquantile(max_tvd(counts[draws].sum(axis=1)), [alpha, 1 - alpha])
+    return SliceScore(value, float(low), float(high), int(counts.sum()))
 
 
 def logprob_variance(logprobs: np.ndarray) -> np.ndarray:
@@ -80,7 +108,8 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
     require_capability(adapter, LOGLIKELIHOOD if verbalisers else PREDICT, "CBS")
     validate_sets(probe)
     probe = probe.reset_index(drop=True)
-    items = probe[["id", "attribute", "set_id", "group", "input"]].copy()
+    items = probe[["id", "attribute", "set_id", "group", "input",
+                   *[c for c in config.slice_columns if c in probe.columns]]].copy()
     if verbalisers:
         logprobs = category_logprobs(adapter, list(probe["input"].astype(str)), verbalisers)
         items["output"] = [verbalisers.names[k] for k in logprobs.argmax(axis=1)]
@@ -118,18 +147,11 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
             )
         categories = sorted(parsed["category"].unique())
         sets = sorted(part["set_id"].astype(str).unique())
-        # counts[set, group, category]
-        counts = np.zeros((len(sets), len(groups), len(categories)))
-        s_idx = parsed["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy()
-        g_idx = parsed["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
-        k_idx = parsed["category"].map({k: i for i, k in enumerate(categories)}).to_numpy()
-        np.add.at(counts, (s_idx, g_idx, k_idx), 1)
-        value = float(max_tvd(counts.sum(axis=0)))
-        rng = np.random.default_rng(config.seed)
-        draws = rng.integers(0, len(sets), size=(config.bootstrap_samples, len(sets)))
-        replicates = max_tvd(counts[draws].sum(axis=1))
+        counts = set_counts(part, sets, groups, categories)
+        score = _score_counts(counts, config)
+        value, low, high = score.value, score.ci_low, score.ci_high
+        rng = np.random.default_rng(config.seed + 1)
         alpha = (1 - config.confidence) / 2
-        low, high = np.nanquantile(replicates, [alpha, 1 - alpha])
         complete = counts.sum(axis=2).min(axis=1) > 0  # every group's output parsed
         per_set = counts[complete].argmax(axis=2)
         flipped = (per_set != per_set[:, :1]).any(axis=1)
@@ -154,6 +176,12 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
                 row["rates"][group][category] = float(rates[g, k])
         if verbalisers:
             _add_logprob_form(part, sets, groups, verbalisers.names, key, config, row, metrics)
+
+        def score_slice(sub: pd.DataFrame) -> SliceScore:
+            sub_sets = sorted(sub["set_id"].astype(str).unique())
+            return _score_counts(set_counts(sub, sub_sets, groups, categories), config)
+
+        row["slices"] = score_slices(part, config.slice_columns, score_slice, value, key, metrics)
         summary.append(row)
     return DimensionResult(
         dimension=NAME, metrics=metrics, items=items, summary=summary, warnings=warnings,

@@ -21,8 +21,14 @@ import pandas as pd
 from scipy import stats as _stats
 
 from mlflow_bias.adapters.base import PREDICT, require_capability
-from mlflow_bias.dimensions.base import DimensionResult, OutputConfig, record_unparsed
-from mlflow_bias.dimensions.lpbs import metric_segment
+from mlflow_bias.dimensions.base import (
+    DimensionResult,
+    OutputConfig,
+    SliceScore,
+    metric_segment,
+    record_unparsed,
+    score_slices,
+)
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.parsing import UNPARSED, DecisionParser
 from mlflow_bias.probes.schemas import validate_decisions
@@ -82,6 +88,23 @@ def _parity_p_value(decision: np.ndarray, groups: np.ndarray, config: ParityConf
     return float(result.pvalue)
 
 
+def _slice_score(valid: pd.DataFrame, name: str, config: ParityConfig) -> SliceScore:
+    """One headline statistic on a slice's parsed decisions, with its bootstrap CI."""
+    valid = valid.sort_values("group", kind="stable")
+    groups = valid["group"].astype(str).to_numpy()
+    if len(np.unique(groups)) < 2:
+        raise ProbeSchemaError("a slice with one group has no parity statistic")
+    decision, label = valid["decision"].to_numpy(dtype=float), valid["label"].to_numpy(dtype=float)
+    starts = run_starts(groups)
+    value = float(headline_values(decision, label, starts)[name])
+    index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
+    replicates = headline_values(decision[index], label[index], starts)[name]
+    alpha = (1 - config.confidence) / 2
+    low, high = (np.nanquantile(replicates, [alpha, 1 - alpha]) if np.isfinite(replicates).any()
+                 else (np.nan, np.nan))
+    return SliceScore(value, float(low), float(high), len(valid))
+
+
 def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> DimensionResult:
     """Score the decision metrics per attribute on a decisions probe."""
     require_capability(adapter, PREDICT, "parity")
@@ -90,7 +113,8 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
     predictions = adapter.predict(list(probe["input"].astype(str)), column="input",
                                   batch_size=config.batch_size, progress=config.progress)
     parsed = config.parser.parse(predictions.outputs)
-    items = probe[["id", "attribute", "group", "input", "label"]].copy()
+    items = probe[["id", "attribute", "group", "input", "label",
+                   *[c for c in config.slice_columns if c in probe.columns]]].copy()
     items["output"] = [None if o is None else str(o) for o in predictions.outputs]
     items["decision"] = np.where(parsed == UNPARSED, np.nan, parsed)
     items["error"] = predictions.errors
@@ -141,6 +165,10 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
             row["groups"][str(g)] = {"selection_rate": float(sr), "true_positive_rate": float(tp),
                                      "false_positive_rate": float(fp),
                                      "n_items": int((groups == g).sum())}
+        for name in HEADLINES:
+            row[name]["slices"] = score_slices(
+                valid, config.slice_columns, lambda sub, name=name: _slice_score(sub, name, config),
+                float(point[name]), f"{key}/{name}", metrics)
         summary.append(row)
     return DimensionResult(
         dimension=NAME, metrics=metrics, items=items, summary=summary, warnings=warnings,

@@ -17,8 +17,13 @@ import pandas as pd
 from scipy import stats as _stats
 
 from mlflow_bias.adapters.base import PREDICT, require_capability
-from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
-from mlflow_bias.dimensions.lpbs import metric_segment
+from mlflow_bias.dimensions.base import (
+    DimensionResult,
+    OutputConfig,
+    SliceScore,
+    metric_segment,
+    score_slices,
+)
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_sets
 from mlflow_bias.refusal_rubric import RefusalRubric, calibrate, load_rubric
@@ -40,6 +45,34 @@ def proportions_p_value(refused: np.ndarray, totals: np.ndarray) -> float:
     return float(_stats.chi2_contingency(table, correction=False).pvalue)
 
 
+def _set_tallies(answered: pd.DataFrame, sets: list[str], groups: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """refused[set, group] and answered[set, group] counts."""
+    refused = np.zeros((len(sets), len(groups)))
+    totals = np.zeros((len(sets), len(groups)))
+    s_idx = answered["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy()
+    g_idx = answered["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
+    np.add.at(refused, (s_idx, g_idx), answered["refused"].astype(float).to_numpy())
+    np.add.at(totals, (s_idx, g_idx), 1)
+    return refused, totals
+
+
+def _gap_score(refused: np.ndarray, totals: np.ndarray, config: RefusalConfig) -> SliceScore:
+    """The refusal gap (max - min group rate, in percentage points) with a bootstrap CI over sets."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = refused.sum(axis=0) / totals.sum(axis=0)
+    if np.isfinite(rates).sum() < 2:
+        raise ProbeSchemaError("fewer than two groups answered")
+    gap = float(100 * (np.nanmax(rates) - np.nanmin(rates)))
+    rng = np.random.default_rng(config.seed)
+    draws = rng.integers(0, len(refused), size=(config.bootstrap_samples, len(refused)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = refused[draws].sum(axis=1) / totals[draws].sum(axis=1)
+    alpha = (1 - config.confidence) / 2
+    low, high = np.nanquantile(100 * (np.nanmax(boot, axis=1) - np.nanmin(boot, axis=1)),
+                               [alpha, 1 - alpha])
+    return SliceScore(gap, float(low), float(high), int(totals.sum()))
+
+
 def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> DimensionResult:
     """Per-group refusal rates and their gap, per attribute."""
     require_capability(adapter, PREDICT, "refusal")
@@ -47,7 +80,8 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
     probe = probe.reset_index(drop=True)
     predictions = adapter.predict(list(probe["prompt"].astype(str)), column="prompt",
                                   batch_size=config.batch_size, progress=config.progress)
-    items = probe[["id", "attribute", "set_id", "group", "prompt"]].copy()
+    items = probe[["id", "attribute", "set_id", "group", "prompt",
+                   *[c for c in config.slice_columns if c in probe.columns]]].copy()
     items["response"] = [None if o is None else str(o) for o in predictions.outputs]
     items["triggers"] = [",".join(config.rubric.triggers(r)) if r is not None else None
                          for r in items["response"]]
@@ -69,22 +103,10 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
                             "in the items table and left out of the rates.")
         groups = sorted(answered["group"].astype(str).unique())
         sets = sorted(part["set_id"].astype(str).unique())
-        # refused[set, group] and answered[set, group] counts
-        refused = np.zeros((len(sets), len(groups)))
-        totals = np.zeros((len(sets), len(groups)))
-        s_idx = answered["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy()
-        g_idx = answered["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
-        np.add.at(refused, (s_idx, g_idx), answered["refused"].astype(float).to_numpy())
-        np.add.at(totals, (s_idx, g_idx), 1)
+        refused, totals = _set_tallies(answered, sets, groups)
         rates = refused.sum(axis=0) / totals.sum(axis=0)
-        gap = float(100 * (rates.max() - rates.min()))
-        rng = np.random.default_rng(config.seed)
-        draws = rng.integers(0, len(sets), size=(config.bootstrap_samples, len(sets)))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            boot = refused[draws].sum(axis=1) / totals[draws].sum(axis=1)
-        alpha = (1 - config.confidence) / 2
-        low, high = np.nanquantile(100 * (np.nanmax(boot, axis=1) - np.nanmin(boot, axis=1)),
-                                   [alpha, 1 - alpha])
+        score = _gap_score(refused, totals, config)
+        gap, low, high = score.value, score.ci_low, score.ci_high
         p_value = proportions_p_value(refused.sum(axis=0), totals.sum(axis=0))
         metrics[key] = gap
         metrics[f"{key}/ci_low"], metrics[f"{key}/ci_high"] = float(low), float(high)
@@ -95,7 +117,12 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
         summary.append({"attribute": attribute, "value": gap, "ci_low": float(low),
                         "ci_high": float(high), "p_value": p_value, "noise_floor": None,
                         "unit": "percentage points", "n_items": len(part), "n_sets": len(sets),
-                        "rates": {g: float(r) for g, r in zip(groups, rates)}})
+                        "rates": {g: float(r) for g, r in zip(groups, rates)},
+                        "slices": score_slices(answered, config.slice_columns,
+                                               lambda sub: _gap_score(*_set_tallies(
+                                                   sub, sorted(sub["set_id"].astype(str).unique()),
+                                                   groups), config),
+                                               gap, key, metrics)})
     return DimensionResult(
         dimension=NAME, metrics=metrics, items=items, summary=summary, warnings=warnings,
         metadata={"rubric": config.rubric.ref, "rubric_quality": quality,

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mlflow_bias.dimensions.lpbs import metric_segment
+from mlflow_bias.dimensions.base import metric_segment
 from mlflow_bias.errors import ConfigError, TrainingDataError
 from mlflow_bias.lexicons import DEFAULT_LEXICON, Lexicon, load_lexicon
 
