@@ -231,6 +231,50 @@ def _parse_targets(values: Sequence[str] | None) -> dict[str, dict[str, float]]:
     return targets
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay traces with the attribute swapped; exit 0 (the rate is information, not a verdict)."""
+    import mlflow
+
+    from mlflow_bias.replay import replay
+
+    if args.experiment:
+        mlflow.set_experiment(args.experiment)
+    model = args.model
+    if model in BUNDLED_MODELS:
+        model = _register_bundled_model(model, BUNDLED_MODELS[model])
+    source = f"mlflow:{args.from_experiment}" if args.from_experiment else args.traces
+    if source is None:
+        from mlflow_bias.errors import ConfigError
+
+        raise ConfigError("Give a trace file (--traces FILE) or an MLflow experiment whose traces "
+                          "to replay (--from-experiment NAME).")
+    result = replay(model, source, attribute=args.attribute, neutral=args.neutral,
+                    categories=_read_config(args.categories) or None, threshold=args.threshold,
+                    input_key=args.input_key, output_key=args.output_key,
+                    rerun_original=args.rerun_original, max_traces=args.max_traces,
+                    batch_size=args.batch_size, progress=not args.no_progress)
+    key = args.attribute
+    m = result.metrics
+    if key in m:
+        print(f"replay/{key}: disagreement rate {m[key]:.3f} [{m[key + '/ci_low']:.3f}, "
+              f"{m[key + '/ci_high']:.3f}] over {int(m[key + '/n_items'])} replayed traces "
+              f"({m[key + '/marker_rate']:.1%} of {int(m[key + '/n_traces'])} mention {key}); "
+              f"{len(result.tables['review'])} to review (threshold {result.metadata['threshold']}).")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    print(f"Run {result.metadata['run_id']}: review table bias/replay/review.json")
+    return 0
+
+
+def cmd_probes_from_review(args: argparse.Namespace) -> int:
+    from mlflow_bias.replay import probe_from_review
+
+    info = probe_from_review(args.review, args.name, args.version,
+                             card=Path(args.card).read_text(), attribute=args.attribute)
+    print(f"froze {info.name}@{info.version}: {info.rows} rows, digest {info.content_digest}")
+    return 0
+
+
 def cmd_audit_data(args: argparse.Namespace) -> int:
     """Audit a training-data file's representation of protected groups and log it to MLflow."""
     import mlflow
@@ -354,6 +398,36 @@ def build_parser() -> argparse.ArgumentParser:
     freeze.add_argument("--card", required=True, help="Markdown file: what, how built, size, limits")
     freeze.add_argument("--slice-column", action="append", help="column to report per slice")
     freeze.set_defaults(func=cmd_probes_freeze)
+    review = psub.add_parser("from-review", help="freeze reviewed replay disagreements as a new "
+                                                 "counterfactual-sets probe version")
+    review.add_argument("review", help="review table (bias/replay/review.json, or a CSV with a "
+                                       "'confirmed' column)")
+    review.add_argument("--name", required=True)
+    review.add_argument("--version", required=True)
+    review.add_argument("--card", required=True)
+    review.add_argument("--attribute", default="gender")
+    review.set_defaults(func=cmd_probes_from_review)
+
+    rp = sub.add_parser("replay", help="replay traces with a protected attribute swapped and log "
+                                       "the disagreements to MLflow")
+    rp.add_argument("--model", required=True, help="MLflow model URI or a bundled model name")
+    rp.add_argument("--traces", default=None, help="CSV/JSONL/parquet file of inputs (and outputs)")
+    rp.add_argument("--from-experiment", default=None, help="replay this MLflow experiment's traces")
+    rp.add_argument("--attribute", default="gender", help="gender or race (default gender)")
+    rp.add_argument("--neutral", action="store_true", help="gender: swap he/she for they instead")
+    rp.add_argument("--categories", default=None,
+                    help="compare categories: JSON or YAML file, e.g. '{\"advance\": [\"advance\"], "
+                         "\"reject\": [\"reject\"]}' (default: compare by similarity)")
+    rp.add_argument("--threshold", type=float, default=None)
+    rp.add_argument("--input-key", default=None, help="input column, or field of a trace's request")
+    rp.add_argument("--output-key", default=None)
+    rp.add_argument("--rerun-original", action="store_true",
+                    help="run the original inputs too instead of using the recorded outputs")
+    rp.add_argument("--max-traces", type=int, default=None)
+    rp.add_argument("--batch-size", type=int, default=32)
+    rp.add_argument("--experiment", default=None, help="MLflow experiment to log the run in")
+    rp.add_argument("--no-progress", action="store_true")
+    rp.set_defaults(func=cmd_replay)
     return parser
 
 

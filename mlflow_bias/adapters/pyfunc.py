@@ -10,7 +10,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mlflow_bias.adapters.base import PREDICT
-from mlflow_bias.errors import BiasEvaluationError
+from mlflow_bias.errors import BiasEvaluationError, CapabilityError
 
 
 @dataclass
@@ -47,7 +47,12 @@ class PyfuncOutputs:
 
     def __init__(self, model: Any, name: str | None = None) -> None:
         self.model = model
-        self.name = name or _pyfunc_name(model)
+        # a pyfunc (or anything with `predict`), or a plain function of a DataFrame
+        self._call = model.predict if hasattr(model, "predict") else model
+        if not callable(self._call):
+            raise CapabilityError(f"{type(model).__name__} is neither a model with predict() nor a "
+                                  "function; pass an MLflow model URI, a pyfunc or a function.")
+        self.name = name or getattr(model, "__name__", None) or _pyfunc_name(model)
 
     def describe(self) -> dict[str, str]:
         return {"model": self.name, "model_class": type(self.model).__name__}
@@ -62,14 +67,14 @@ class PyfuncOutputs:
         for start in tqdm(starts, desc="predict", unit="batch", disable=not progress, leave=False):
             batch = list(inputs[start : start + batch_size])
             try:
-                outputs += _as_list(self.model.predict(pd.DataFrame({column: batch})), len(batch))
+                outputs += _as_list(self._call(pd.DataFrame({column: batch})), len(batch))
                 errors += [None] * len(batch)
             except BiasEvaluationError:
                 raise
             except Exception:  # noqa: BLE001 - find the inputs that fail, keep the others
                 for text in batch:
                     try:
-                        outputs += _as_list(self.model.predict(pd.DataFrame({column: [text]})), 1)
+                        outputs += _as_list(self._call(pd.DataFrame({column: [text]})), 1)
                         errors.append(None)
                     except Exception as exc:  # noqa: BLE001 - reported per item
                         outputs.append(None)

@@ -1,0 +1,231 @@
+"""Replay production traces with a protected attribute swapped, and log what disagrees.
+
+Traces come from MLflow (`mlflow.search_traces` on an experiment) or from a CSV/JSONL/parquet file
+of inputs (and the recorded outputs, if any), streamed in chunks so a file larger than memory
+works. Every text is anonymised (`mlflow_bias.anonymize`) before the model sees it and before
+anything is logged. The comparison itself is `mlflow_bias.dimensions.replay`; the traces above
+the threshold are logged as the review table `bias/replay/review.json`, and
+`probe_from_review` turns reviewed disagreements into a new version of a probe.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import mlflow
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mlflow_bias import tracking
+from mlflow_bias.adapters import resolve_adapter
+from mlflow_bias.anonymize import DEFAULT_ANONYMIZERS, Anonymizer, anonymize
+from mlflow_bias.dimensions import replay as replay_dimension
+from mlflow_bias.dimensions.base import DimensionResult
+from mlflow_bias.errors import ConfigError, ProbeSchemaError
+from mlflow_bias.parsing import CategoryParser
+from mlflow_bias.swap import AttributeSwapper
+
+INPUT_KEYS = ("input", "request", "prompt", "text", "question")
+OUTPUT_KEYS = ("output", "response", "answer", "completion")
+ID_KEYS = ("id", "trace_id", "request_id")
+
+
+def _text_of(value: Any, key: str | None) -> Any:
+    """The text in a trace request or response: a string, the one string field of a dict (or
+    `key`), or the last user message of a chat request."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        if key is not None:
+            return _text_of(value.get(key), None)
+        messages = value.get("messages")
+        if isinstance(messages, list) and messages:
+            users = [m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"]
+            return _text_of((users or messages)[-1].get("content"), None)
+        strings = [v for v in value.values() if isinstance(v, str)]
+        if len(strings) == 1:
+            return strings[0]
+        raise ConfigError(f"Cannot tell which field of the trace {sorted(value)} holds the text; "
+                          "pass input_key= (CLI: --input-key).")
+    return str(value)
+
+
+def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str,
+          required: bool) -> str | None:
+    if wanted is not None:
+        if wanted not in columns:
+            raise ConfigError(f"The traces have no column {wanted!r} for the {what}; columns: "
+                              f"{', '.join(columns)}.")
+        return wanted
+    found = [c for c in candidates if c in columns]
+    if not found and required:
+        raise ConfigError(f"The traces have none of the columns {', '.join(candidates)} for the "
+                          f"{what}; columns: {', '.join(columns)}. Name it with input_key=.")
+    return found[0] if found else None
+
+
+def _normalise(frame: pd.DataFrame, offset: int, input_key: str | None, output_key: str | None,
+               anonymizers: Sequence[Anonymizer]) -> pd.DataFrame:
+    """A chunk of raw traces as `id`, `input`, `output` (anonymised)."""
+    columns = list(frame.columns)
+    field_key = input_key if input_key not in columns else None
+    input_column = _pick(columns, None if field_key else input_key, INPUT_KEYS, "input", True)
+    output_column = _pick(columns, output_key if output_key in columns else None, OUTPUT_KEYS,
+                          "output", False)
+    id_column = _pick(columns, None, ID_KEYS, "id", False)
+    out = pd.DataFrame({
+        "id": (frame[id_column].astype(str) if id_column else
+               pd.Series(range(offset, offset + len(frame)), index=frame.index).astype(str)),
+        "input": [anonymize(_text_of(v, field_key), anonymizers) for v in frame[input_column]],
+    })
+    if output_column is not None:
+        out_key = output_key if output_key not in columns else None
+        out["output"] = [anonymize(_text_of(v, out_key), anonymizers) for v in frame[output_column]]
+    return out.reset_index(drop=True)
+
+
+def read_traces(source: Any, *, input_key: str | None = None, output_key: str | None = None,
+                chunk_size: int = 1000, anonymizers: Sequence[Anonymizer] = DEFAULT_ANONYMIZERS,
+                max_traces: int | None = None) -> Iterator[pd.DataFrame]:
+    """Chunks of anonymised traces (`id`, `input`, optional `output`).
+
+    `source`: a DataFrame; a CSV/JSONL/parquet path (streamed with `datasets`); or
+    `mlflow:<experiment name or id>` for the traces of an MLflow experiment. `input_key` names the
+    input column, or the field of a trace's request that holds the text.
+    """
+    if isinstance(source, pd.DataFrame):
+        chunks: Iterator[pd.DataFrame] = (source.iloc[i:i + chunk_size]
+                                          for i in range(0, len(source), chunk_size))
+    elif isinstance(source, str) and source.startswith("mlflow:"):
+        chunks = iter([_mlflow_traces(source.removeprefix("mlflow:"), max_traces)])
+    else:
+        chunks = _stream_file(Path(source), chunk_size)
+    offset = 0
+    for chunk in chunks:
+        if max_traces is not None and offset >= max_traces:
+            return
+        if max_traces is not None:
+            chunk = chunk.iloc[: max_traces - offset]
+        yield _normalise(chunk, offset, input_key, output_key, anonymizers)
+        offset += len(chunk)
+
+
+def _mlflow_traces(experiment: str, max_traces: int | None) -> pd.DataFrame:
+    found = mlflow.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found is not None else experiment
+    try:
+        traces = mlflow.search_traces(experiment_ids=[experiment_id], max_results=max_traces)
+    except Exception as exc:  # noqa: BLE001 - an unknown experiment id, or a store without traces
+        raise ConfigError(f"Could not read traces of experiment {experiment!r}: {exc}") from exc
+    if len(traces) == 0:
+        raise ProbeSchemaError(f"Experiment {experiment!r} has no traces to replay.")
+    return traces[["trace_id", "request", "response"]].rename(columns={"trace_id": "id"})
+
+
+def _stream_file(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+    import datasets
+
+    builders = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+    if not path.is_file():
+        raise ConfigError(f"No trace file at {path}. Pass a CSV/JSONL/parquet file, a DataFrame, or "
+                          "mlflow:<experiment> for MLflow traces.")
+    if path.suffix.lower() not in builders:
+        raise ConfigError(f"{path.name}: trace files must be .csv, .jsonl or .parquet.")
+    stream = datasets.load_dataset(builders[path.suffix.lower()], data_files=str(path),
+                                   split="train", streaming=True)
+    for batch in stream.iter(batch_size=chunk_size):
+        yield pd.DataFrame(batch)
+
+
+def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool = False,
+           categories: Mapping[str, Sequence[str]] | None = None, threshold: float | None = None,
+           embedder: Any = None, input_key: str | None = None, output_key: str | None = None,
+           rerun_original: bool = False, anonymizers: Sequence[Anonymizer] = DEFAULT_ANONYMIZERS,
+           lexicon: Any = None, batch_size: int = 32, chunk_size: int = 1000,
+           max_traces: int | None = None, progress: bool = True, run_id: str | None = None,
+           run_name: str = "replay") -> DimensionResult:
+    """Replay `source` through `model` with `attribute` swapped and log the result to MLflow (into
+    `run_id`, else the active run, else a new run). Returns the DimensionResult."""
+    swapper = AttributeSwapper(attribute, lexicon=lexicon, neutral=neutral)
+    parser = CategoryParser.from_config(categories) if categories else None
+    adapter = resolve_adapter(model, batch_size=batch_size, progress=False)
+    if parser is None and embedder is None:
+        from mlflow_bias.adapters import SentenceEncoder
+        from mlflow_bias.models import load_minilm
+
+        embedder = SentenceEncoder(load_minilm(), batch_size=batch_size, progress=False)
+    elif embedder is not None:
+        embedder = resolve_adapter(embedder, batch_size=batch_size, progress=False)
+    config = replay_dimension.ReplayConfig(batch_size=batch_size, progress=False, swapper=swapper,
+                                           parser=parser, embedder=embedder, threshold=threshold,
+                                           rerun_original=rerun_original)
+    parts = []
+    chunks = read_traces(source, input_key=input_key, output_key=output_key, chunk_size=chunk_size,
+                         anonymizers=anonymizers, max_traces=max_traces)
+    for chunk in tqdm(chunks, desc="replay", unit="chunk", disable=not progress):
+        parts.append(replay_dimension.score_traces(adapter, chunk, config))
+    if not parts:
+        raise ProbeSchemaError(f"No trace to replay in {source!r}.")
+    result = replay_dimension.summarise(pd.concat(parts, ignore_index=True), config, attribute)
+    described = source if isinstance(source, str) else type(source).__name__
+    result.tags = {"bias.replay.source": str(described)[:5000], "bias.lexicon": swapper.lexicon.ref,
+                   "bias.replay.attribute": attribute}
+    active = mlflow.active_run()
+    if run_id is None and active is None:
+        with mlflow.start_run(run_name=run_name) as run:
+            _log(run.info.run_id, result)
+    else:
+        _log(run_id or active.info.run_id, result)
+    return result
+
+
+def _log(run_id: str, result: DimensionResult) -> None:
+    tracking.log_dimension_result(run_id, result, None, None)
+    tracking.log_json(run_id, {"summary": result.summary, "metadata": result.metadata,
+                               "warnings": result.warnings}, "bias/replay/summary.json")
+    result.metadata["run_id"] = run_id
+
+
+def probe_from_review(review: pd.DataFrame | str | Path, name: str, version: str, *, card: str,
+                      attribute: str = "gender", lexicon: Any = None,
+                      confirmed_column: str = "confirmed") -> Any:
+    """Freeze reviewed disagreements as a new counterfactual-sets probe version.
+
+    Each review row (its `input` and `swapped_input`) becomes a set of two inputs, labelled with
+    the group each mentions. Rows whose `confirmed` column is false are left out (all rows count
+    when the column is absent). `probes.freeze` refuses to overwrite an existing version.
+    """
+    from mlflow_bias import probes
+    from mlflow_bias.dimensions.representation import GroupDetector
+
+    if not isinstance(review, pd.DataFrame):
+        path = Path(review)
+        if path.suffix == ".json":
+            raw = json.loads(path.read_text())
+            review = (pd.DataFrame(raw["data"], columns=raw["columns"])  # an MLflow table file
+                      if isinstance(raw, dict) and {"columns", "data"} <= set(raw) else pd.DataFrame(raw))
+        else:
+            review = probes.read_probe(str(path))
+    missing = [c for c in ("id", "input", "swapped_input") if c not in review.columns]
+    if missing:
+        raise ProbeSchemaError(f"The review table lacks {missing}; use bias/replay/review.json from "
+                               "a replay run.")
+    if confirmed_column in review.columns:
+        review = review[review[confirmed_column].astype(str).str.lower().isin(["true", "1", "yes"])]
+    detector = GroupDetector.build(lexicon=lexicon, attributes=[attribute])
+    rows = []
+    for record in review.to_dict("records"):
+        sides = [(record["input"], detector.detect(attribute, str(record["input"]))),
+                 (record["swapped_input"], detector.detect(attribute, str(record["swapped_input"])))]
+        if any(len(groups) != 1 for _, groups in sides) or sides[0][1] == sides[1][1]:
+            continue  # a set needs each side to name exactly one, different, group
+        for text, groups in sides:
+            group = next(iter(groups))
+            rows.append({"id": f"{record['id']}-{group}", "attribute": attribute,
+                         "set_id": f"replay-{record['id']}", "group": group, "input": text})
+    if not rows:
+        raise ProbeSchemaError("No reviewed row names exactly one group on each side; nothing to "
+                               "freeze.")
+    return probes.freeze(pd.DataFrame(rows), name, version, card=card)
