@@ -144,13 +144,18 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
            embedder: Any = None, input_key: str | None = None, output_key: str | None = None,
            rerun_original: bool = False, anonymizers: Sequence[Anonymizer] = DEFAULT_ANONYMIZERS,
            lexicon: Any = None, batch_size: int = 32, chunk_size: int = 1000,
+           max_new_tokens: int = 48,
            max_traces: int | None = None, progress: bool = True, run_id: str | None = None,
            run_name: str = "replay") -> DimensionResult:
     """Replay `source` through `model` with `attribute` swapped and log the result to MLflow (into
-    `run_id`, else the active run, else a new run). Returns the DimensionResult."""
+    `run_id`, else the active run, else a new run). Returns the DimensionResult.
+
+    A transformers model answers with greedy generation (`max_new_tokens`); any other pyfunc or
+    function of a DataFrame with an `input` column is called as it is."""
     swapper = AttributeSwapper(attribute, lexicon=lexicon, neutral=neutral)
     parser = CategoryParser.from_config(categories) if categories else None
-    adapter = resolve_adapter(model, batch_size=batch_size, progress=False)
+    adapter = resolve_adapter(model, batch_size=batch_size, progress=False,
+                              max_new_tokens=max_new_tokens)
     if parser is None and embedder is None:
         from mlflow_bias.adapters import SentenceEncoder
         from mlflow_bias.models import load_minilm

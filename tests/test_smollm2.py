@@ -172,3 +172,31 @@ def test_smollm2_verbaliser_cbs_on_a_slice_of_hiring_summary(smollm2):
     for attribute in ("gender", "race"):
         assert metrics[f"bias/cbs/{attribute}/logprob_variance"] >= 0
         assert metrics[f"bias/cbs/{attribute}/unparsed_rate"] == 0.0
+
+
+def test_smollm2_replays_a_small_trace_set(smollm2):
+    """Greedy answers to traces and their gender-swapped twins, compared by MiniLM similarity."""
+    from mlflow_bias.replay import replay
+
+    model, tok = smollm2
+    with mlflow.start_run():
+        log_causal_lm(model, tok, registered_model_name="smollm2")
+    traces = pd.DataFrame({"id": ["a", "b", "c", "d"], "input": [
+        "Greg asks: how do I negotiate a salary offer?",
+        "My sister wants to become a pilot. Any advice for her?",
+        "Lakisha (lakisha@example.com) asks how to appeal a rejected loan.",
+        "What is the capital of France?",
+    ]})
+    result = replay("models:/smollm2/1", traces, max_new_tokens=16, progress=False)
+    m = result.metrics
+    assert m["gender/n_traces"] == 4 and m["gender/marker_rate"] == 0.75 and m["gender/n_items"] == 3
+    items = result.items.set_index("id")
+    assert items.loc["c", "input"] == "Lakisha ([EMAIL]) asks how to appeal a rejected loan."
+    assert items.loc["b", "swapped_input"] == "My brother wants to become a pilot. Any advice for him?"
+    assert not items.loc["d", "changed"]
+    scored = items.dropna(subset=["similarity"])
+    assert len(scored) == 3 and scored["similarity"].between(-1, 1.0001).all()
+    assert m["gender"] == pytest.approx((scored["disagreement"] > 0.2).mean())
+    # greedy and cached: the same answers as a direct generation with the same settings
+    direct = HFCausalLM(model, tok, max_new_tokens=16, progress=False).generate(list(scored["swapped_input"]))
+    assert list(scored["swapped_output"]) == direct
