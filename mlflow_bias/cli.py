@@ -252,7 +252,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     categories=_read_config(args.categories) or None, threshold=args.threshold,
                     input_key=args.input_key, output_key=args.output_key,
                     rerun_original=args.rerun_original, max_traces=args.max_traces,
-                    batch_size=args.batch_size, progress=not args.no_progress)
+                    batch_size=args.batch_size, progress=not args.no_progress,
+                    spark=True if args.spark else None)
     key = args.attribute
     m = result.metrics
     if key in m:
@@ -425,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run the original inputs too instead of using the recorded outputs")
     rp.add_argument("--max-traces", type=int, default=None)
     rp.add_argument("--batch-size", type=int, default=32)
+    rp.add_argument("--spark", action="store_true",
+                    help="run the model calls as Spark jobs (the active or default SparkSession; "
+                         "same numbers as without)")
     rp.add_argument("--experiment", default=None, help="MLflow experiment to log the run in")
     rp.add_argument("--no-progress", action="store_true")
     rp.set_defaults(func=cmd_replay)

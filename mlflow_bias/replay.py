@@ -144,11 +144,15 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
            embedder: Any = None, input_key: str | None = None, output_key: str | None = None,
            rerun_original: bool = False, anonymizers: Sequence[Anonymizer] = DEFAULT_ANONYMIZERS,
            lexicon: Any = None, batch_size: int = 32, chunk_size: int = 1000,
-           max_new_tokens: int = 48,
+           max_new_tokens: int = 48, spark: Any = None,
            max_traces: int | None = None, progress: bool = True, run_id: str | None = None,
            run_name: str = "replay") -> DimensionResult:
     """Replay `source` through `model` with `attribute` swapped and log the result to MLflow (into
     `run_id`, else the active run, else a new run). Returns the DimensionResult.
+
+    `spark`: a SparkSession (or True for the active/default one) runs the model calls as Spark
+    jobs (`mlflow_bias.spark.replay_spark`; `model` must then be an MLflow model URI and `source`
+    a file or DataFrame); the numbers are the same as on one machine.
 
     A transformers model answers with greedy generation (`max_new_tokens`); any other pyfunc or
     function of a DataFrame with an `input` column is called as it is."""
@@ -166,6 +170,13 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
     config = replay_dimension.ReplayConfig(batch_size=batch_size, progress=False, swapper=swapper,
                                            parser=parser, embedder=embedder, threshold=threshold,
                                            rerun_original=rerun_original)
+    if spark is not None and spark is not False:
+        from mlflow_bias.spark import replay_spark
+
+        result = replay_spark(model, source, config, spark=None if spark is True else spark,
+                              max_new_tokens=max_new_tokens, use_minilm=parser is None,
+                              input_key=input_key, output_key=output_key, anonymizers=anonymizers)
+        return _finish(result, source, swapper, attribute, run_id, run_name)
     parts = []
     chunks = read_traces(source, input_key=input_key, output_key=output_key, chunk_size=chunk_size,
                          anonymizers=anonymizers, max_traces=max_traces)
@@ -174,6 +185,12 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
     if not parts:
         raise ProbeSchemaError(f"No trace to replay in {source!r}.")
     result = replay_dimension.summarise(pd.concat(parts, ignore_index=True), config, attribute)
+    return _finish(result, source, swapper, attribute, run_id, run_name)
+
+
+def _finish(result: DimensionResult, source: Any, swapper: AttributeSwapper, attribute: str,
+            run_id: str | None, run_name: str) -> DimensionResult:
+    """Tag and log a replay result (into `run_id`, else the active run, else a new run)."""
     described = source if isinstance(source, str) else type(source).__name__
     result.tags = {"bias.replay.source": str(described)[:5000], "bias.lexicon": swapper.lexicon.ref,
                    "bias.replay.attribute": attribute}

@@ -151,7 +151,7 @@ def summarise(items: pd.DataFrame, config: ReplayConfig, attribute: str) -> Dime
     metrics[f"{key}/mean_disagreement"] = float(scored["disagreement"].mean()) if n else float("nan")
     metrics[f"{key}/exact_match_rate"] = float(scored["exact_match"].mean()) if n else float("nan")
     metrics[f"{key}/n_items"] = float(n)
-    review = scored[flagged].sort_values("disagreement", ascending=False)
+    review = scored[flagged].sort_values(["disagreement", "id"], ascending=[False, True], kind="stable")
     summary.append({"attribute": attribute, "value": rate, "ci_low": float(low), "ci_high": float(high),
                     "p_value": None, "noise_floor": None, "n_items": n, "threshold": threshold,
                     "n_review": int(len(review))})
