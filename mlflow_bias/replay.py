@@ -4,7 +4,8 @@ Traces come from MLflow (`mlflow.search_traces` on an experiment) or from a CSV/
 of inputs (and the recorded outputs, if any), streamed in chunks so a file larger than memory
 works. Every text is anonymised (`mlflow_bias.anonymize`) before the model sees it and before
 anything is logged. The comparison itself is `mlflow_bias.dimensions.replay`; the traces above
-the threshold are logged as the review table `bias/replay/review.json`, and
+the threshold are logged with their texts as the review table `bias/replay/review.json` (the
+items table keeps every trace's scores, but texts only for those), and
 `probe_from_review` turns reviewed disagreements into a new version of a probe.
 """
 
@@ -181,7 +182,8 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
     chunks = read_traces(source, input_key=input_key, output_key=output_key, chunk_size=chunk_size,
                          anonymizers=anonymizers, max_traces=max_traces)
     for chunk in tqdm(chunks, desc="replay", unit="chunk", disable=not progress):
-        parts.append(replay_dimension.score_traces(adapter, chunk, config))
+        scored = replay_dimension.score_traces(adapter, chunk, config)
+        parts.append(replay_dimension.keep_texts_for_review(scored, config))
     if not parts:
         raise ProbeSchemaError(f"No trace to replay in {source!r}.")
     result = replay_dimension.summarise(pd.concat(parts, ignore_index=True), config, attribute)

@@ -141,7 +141,8 @@ def replay_spark(model_uri: str, traces: Any, config: replay_dimension.ReplayCon
             worker_config.embedder = _worker_minilm()
         for batch in batches:
             batch = _normalise(batch, 0, input_key, output_key, hooks)
-            items = replay_dimension.score_traces(adapter, batch, worker_config)
+            items = replay_dimension.keep_texts_for_review(
+                replay_dimension.score_traces(adapter, batch, worker_config), worker_config)
             yield items.reindex(columns=list(ITEM_COLUMNS)).astype(object).where(items.notna(), None)
 
     items = frame.mapInPandas(score, schema=schema).toPandas()

@@ -119,6 +119,20 @@ def score_traces(adapter: Any, traces: pd.DataFrame, config: ReplayConfig) -> pd
     return items.join(part)
 
 
+TEXT_COLUMNS = ("input", "swapped_input", "output", "swapped_output", "swapped_output_back")
+
+
+def keep_texts_for_review(items: pd.DataFrame, config: ReplayConfig) -> pd.DataFrame:
+    """Drop the texts of traces that will not be reviewed (at or below the threshold): on a large
+    trace set the texts, not the scores, are what fills memory and the logged items table."""
+    if "disagreement" not in items.columns:
+        return items
+    quiet = ~(items["disagreement"] > config.effective_threshold)
+    columns = [c for c in TEXT_COLUMNS if c in items.columns]
+    items.loc[quiet, columns] = None
+    return items
+
+
 def summarise(items: pd.DataFrame, config: ReplayConfig, attribute: str) -> DimensionResult:
     """Disagreement rate with its Wilson CI, the review table, and the counts, from per-trace items."""
     if len(items) == 0:
