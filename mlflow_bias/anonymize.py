@@ -27,15 +27,38 @@ def pattern_anonymizer(pattern: str, tag: str, flags: int = re.IGNORECASE) -> An
     return anonymize
 
 
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+_CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+
+
+def anonymize_cards(text: str) -> str:
+    """Payment card numbers: 13-19 digits (spaces or dashes allowed) that pass the Luhn check, so
+    runs of years or amounts are left alone."""
+    return _CARD.sub(lambda m: "[CARD]" if _luhn_valid(re.sub(r"\D", "", m.group(0))) else m.group(0),
+                     text)
+
+
 # Order matters: e-mails and URLs before the digit patterns that could match inside them.
 DEFAULT_ANONYMIZERS: tuple[Anonymizer, ...] = (
     pattern_anonymizer(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "EMAIL"),
     pattern_anonymizer(r"\bhttps?://\S+|\bwww\.\S+", "URL"),
     pattern_anonymizer(r"\b\d{3}-\d{2}-\d{4}\b", "SSN"),
-    pattern_anonymizer(r"\b(?:\d[ -]?){13,19}\b", "CARD"),
-    pattern_anonymizer(r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\b\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}\b",
-                       "PHONE"),
-    pattern_anonymizer(r"\b[A-Z]{0,3}\d{6,}\b", "ID", flags=0),
+    anonymize_cards,
+    # international (+44 ...), a bracketed area code, a national trunk 0 (020 7946 0958), or the
+    # North American 3-3-4 with one separator style (555-123-4567, 555.123.4567)
+    pattern_anonymizer(r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}[ .-]\d{3,4}(?:[ .-]\d{3,4})?"
+                       r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]\d{3,4}"
+                       r"|\b0[1-9]\d{1,3}[ .-]\d{3,4}[ .-]\d{3,4}"
+                       r"|\b\d{3}([.-])\d{3}\1\d{4})\b", "PHONE"),
+    # account, order or ID numbers: letters then 6+ digits, or 9+ digits (not a salary or a year)
+    pattern_anonymizer(r"\b(?:[A-Z]{1,3}\d{6,}|\d{9,})\b", "ID", flags=0),
 )
 
 

@@ -33,14 +33,23 @@ OUTPUT_KEYS = ("output", "response", "answer", "completion")
 ID_KEYS = ("id", "trace_id", "request_id")
 
 
-def _text_of(value: Any, key: str | None) -> Any:
+def _text_of(value: Any, key: str | None, what: str = "input") -> Any:
     """The text in a trace request or response: a string, the one string field of a dict (or
-    `key`), or the last user message of a chat request."""
+    `key`), the last user message of a chat request, or the first choice of a chat response."""
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, float) and pd.isna(value):
+        return None  # a trace without a recorded output
     if isinstance(value, Mapping):
         if key is not None:
-            return _text_of(value.get(key), None)
+            if key not in value:
+                raise ConfigError(f"A trace's {what} has no field {key!r}; its fields: "
+                                  f"{', '.join(map(str, value))}.")
+            return _text_of(value[key], None, what)
+        choices = value.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+            message = choices[0].get("message") or {}
+            return _text_of(message.get("content", choices[0].get("text")), None, what)
         messages = value.get("messages")
         if isinstance(messages, list) and messages:
             users = [m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"]
@@ -48,8 +57,9 @@ def _text_of(value: Any, key: str | None) -> Any:
         strings = [v for v in value.values() if isinstance(v, str)]
         if len(strings) == 1:
             return strings[0]
-        raise ConfigError(f"Cannot tell which field of the trace {sorted(value)} holds the text; "
-                          "pass input_key= (CLI: --input-key).")
+        option = "input_key= (CLI: --input-key)" if what == "input" else "output_key= (CLI: --output-key)"
+        raise ConfigError(f"Cannot tell which field of the trace's {what} {sorted(value)} holds the "
+                          f"text; pass {option}.")
     return str(value)
 
 
@@ -83,7 +93,8 @@ def _normalise(frame: pd.DataFrame, offset: int, input_key: str | None, output_k
     })
     if output_column is not None:
         out_key = output_key if output_key not in columns else None
-        out["output"] = [anonymize(_text_of(v, out_key), anonymizers) for v in frame[output_column]]
+        out["output"] = [anonymize(_text_of(v, out_key, "output"), anonymizers)
+                         for v in frame[output_column]]
     return out.reset_index(drop=True)
 
 
@@ -159,6 +170,19 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
     function of a DataFrame with an `input` column is called as it is."""
     swapper = AttributeSwapper(attribute, lexicon=lexicon, neutral=neutral)
     parser = CategoryParser.from_config(categories) if categories else None
+    if spark is not None and spark is not False:
+        from mlflow_bias.spark import replay_spark
+
+        if embedder is not None or max_traces is not None:
+            raise ConfigError("On Spark the similarity comparison uses all-MiniLM-L6-v2 on every "
+                              "worker and reads the whole source: drop embedder= and max_traces=.")
+        config = replay_dimension.ReplayConfig(batch_size=batch_size, progress=False,
+                                               swapper=swapper, parser=parser, threshold=threshold,
+                                               rerun_original=rerun_original)
+        result = replay_spark(model, source, config, spark=None if spark is True else spark,
+                              max_new_tokens=max_new_tokens, use_minilm=parser is None,
+                              input_key=input_key, output_key=output_key, anonymizers=anonymizers)
+        return _finish(result, source, swapper, attribute, run_id, run_name)
     adapter = resolve_adapter(model, batch_size=batch_size, progress=False,
                               max_new_tokens=max_new_tokens)
     if parser is None and embedder is None:
@@ -171,19 +195,12 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
     config = replay_dimension.ReplayConfig(batch_size=batch_size, progress=False, swapper=swapper,
                                            parser=parser, embedder=embedder, threshold=threshold,
                                            rerun_original=rerun_original)
-    if spark is not None and spark is not False:
-        from mlflow_bias.spark import replay_spark
-
-        result = replay_spark(model, source, config, spark=None if spark is True else spark,
-                              max_new_tokens=max_new_tokens, use_minilm=parser is None,
-                              input_key=input_key, output_key=output_key, anonymizers=anonymizers)
-        return _finish(result, source, swapper, attribute, run_id, run_name)
     parts = []
     chunks = read_traces(source, input_key=input_key, output_key=output_key, chunk_size=chunk_size,
                          anonymizers=anonymizers, max_traces=max_traces)
     for chunk in tqdm(chunks, desc="replay", unit="chunk", disable=not progress):
         scored = replay_dimension.score_traces(adapter, chunk, config)
-        parts.append(replay_dimension.keep_texts_for_review(scored, config))
+        parts.append(replay_dimension.keep_texts_for_review(scored, config, anonymizers))
     if not parts:
         raise ProbeSchemaError(f"No trace to replay in {source!r}.")
     result = replay_dimension.summarise(pd.concat(parts, ignore_index=True), config, attribute)

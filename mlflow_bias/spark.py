@@ -142,7 +142,7 @@ def replay_spark(model_uri: str, traces: Any, config: replay_dimension.ReplayCon
         for batch in batches:
             batch = _normalise(batch, 0, input_key, output_key, hooks)
             items = replay_dimension.keep_texts_for_review(
-                replay_dimension.score_traces(adapter, batch, worker_config), worker_config)
+                replay_dimension.score_traces(adapter, batch, worker_config), worker_config, hooks)
             yield items.reindex(columns=list(ITEM_COLUMNS)).astype(object).where(items.notna(), None)
 
     items = frame.mapInPandas(score, schema=schema).toPandas()
@@ -151,7 +151,11 @@ def replay_spark(model_uri: str, traces: Any, config: replay_dimension.ReplayCon
            else items["id"].sort_values())
     order = {i: n for n, i in enumerate(ids)}
     items = items.sort_values("id", key=lambda column: column.map(order)).reset_index(drop=True)
-    items = items.dropna(axis=1, how="all").astype({"changed": bool})
+    # the columns the local path has: no comparison columns of the comparison not used
+    unused = ["similarity"] if config.parser is not None else ["category", "swapped_category"]
+    if not items["changed"].any():
+        unused += [c for c in ITEM_COLUMNS if c not in ("id", "changed", "swaps")]
+    items = items.drop(columns=list(dict.fromkeys(unused))).astype({"changed": bool})
     if "exact_match" in items.columns:
         items["exact_match"] = items["exact_match"].astype("boolean")
     config = replay_dimension.ReplayConfig(**{**worker_config.__dict__, "embedder": config.embedder})
@@ -176,6 +180,12 @@ class PrecomputedAdapter:
 
     def loglikelihood(self, texts: Sequence[str]) -> np.ndarray:
         return np.array([self.loglikelihoods[t] for t in texts], dtype=np.float64)
+
+    def answer_loglikelihood(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
+        from mlflow_bias.errors import CapabilityError
+
+        raise CapabilityError("Answer log-probabilities (CBS verbalisers) are not precomputed on "
+                              "Spark; score CBS from outputs (kind='predict') with 'categories'.")
 
     def predict(self, inputs: Sequence[str], column: str = "input", batch_size: int = 64,
                 progress: bool = True) -> Predictions:

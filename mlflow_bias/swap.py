@@ -59,7 +59,13 @@ LY_NOT_ADVERBS = frozenset("""
 family only early lovely friendly lonely elderly daily weekly monthly yearly ugly silly holy belly
 ally bully lily jolly curly reply supply assembly rally likely costly deadly lively orderly
 """.split())
-_NEXT_WORD = re.compile(r"[ \t]*(\w+(?:[-']\w+)*)")
+_NEXT_WORD = re.compile(r"[ \t]*(\w+(?:[-'’]\w+)*)")
+_PREVIOUS_WORD = re.compile(r"(\w+)[ \t]+$")
+# Verbs whose object is followed by a bare infinitive: "let her know", "help her find" (object).
+_CAUSATIVES = frozenset("""
+let lets letting make makes made making help helps helped helping have has had having see sees
+saw seeing watch watches watched hear hears heard bid
+""".split())
 
 _BINARY_PRONOUNS = {"he": "she", "she": "he", "him": "her", "hers": "his", "himself": "herself",
                     "herself": "himself"}
@@ -75,8 +81,14 @@ nevertheless nonetheless hereabouts
 """.split())
 
 
-def content_word_follows(text: str, end: int) -> bool:
-    """Whether the word after position `end` reads as a noun or adjective (see FUNCTION_WORDS)."""
+def content_word_follows(text: str, end: int, start: int | None = None) -> bool:
+    """Whether the word after position `end` reads as a noun or adjective (see FUNCTION_WORDS).
+    With `start` (where the pronoun begins), a causative verb before it ("let her know") makes the
+    pronoun an object whatever follows."""
+    if start is not None:
+        before = _PREVIOUS_WORD.search(text, 0, start)
+        if before and before.group(1).lower() in _CAUSATIVES:
+            return False
     match = _NEXT_WORD.match(text, end)
     if not match:
         return False  # punctuation or end of text
@@ -100,18 +112,19 @@ def match_case(source: str, replacement: str) -> str:
 def plural_verb(word: str) -> str | None:
     """The plural form of a third-person singular verb ("runs" -> "run"), or None if `word` does
     not look like one."""
-    lower = word.lower()
+    lower = word.lower().replace("’", "'")
     if lower in _PLURAL_VERBS:
-        return match_case(word, _PLURAL_VERBS[lower])
+        plural = match_case(word, _PLURAL_VERBS[lower])
+        return plural.replace("'", "’") if "’" in word else plural
     if (lower in FUNCTION_WORDS or lower in _S_ADVERBS or len(lower) < 3 or not lower.endswith("s")
             or lower.endswith(("ss", "'s", "us", "is"))):
         return None
     if lower.endswith("ies") and len(lower) > 4:
         stem = lower[:-3] + "y"
-    elif lower.endswith(("shes", "ches", "xes", "sses", "zes", "oes")):
-        stem = lower[:-2]
+    elif lower.endswith(("shes", "ches", "xes", "sses", "zzes", "oes", "cuses")):
+        stem = lower[:-2]  # watches, fixes, misses, buzzes, goes, focuses
     else:
-        stem = lower[:-1]
+        stem = lower[:-1]  # runs, emphasizes, causes, uses
     return match_case(word, stem)
 
 
@@ -192,7 +205,7 @@ class AttributeSwapper:
 
     def _replacement(self, text: str, match: re.Match[str]) -> tuple[str, str]:
         word, key = match.group(0), match.group(0).lower()
-        follows = content_word_follows(text, match.end()) if key in ("her", "his") else False
+        follows = content_word_follows(text, match.end(), match.start()) if key in ("her", "his") else False
         if key == "her":
             new = ("their" if follows else "them") if self.neutral else ("his" if follows else "him")
         elif key == "his":

@@ -172,3 +172,19 @@ def test_cli_replay_and_probe_from_review(tmp_path, capsys):
     assert main(["probes", "from-review", review, "--name", "from-cli", "--version", "1.0.0",
                  "--card", str(tmp_path / "CARD.md")]) == 0
     assert "froze from-cli@1.0.0: 30 rows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text", [
+    "year 1998 2004 2012 2016", "Years 2010-2015 2016-2020", "Between 2019 2020 2021",
+    "compensation was 150000 a year", "range 80 000-100 000", "meet at 10:30 on 2024-05-01, ZIP 94107",
+])
+def test_anonymisation_leaves_years_salaries_and_dates(text):
+    assert anonymize(text) == text
+
+
+def test_missing_recorded_outputs_and_neutral_swaps_compare_fairly():
+    echo = lambda df: [f"Noted: {t}" for t in df["input"]]  # noqa: E731 - fair: repeats the input
+    data = pd.DataFrame({"id": ["a", "b"], "input": ["He is great.", "She leads her team."],
+                         "output": [float("nan"), "Noted: She leads her team."]})
+    result = replay(echo, data, categories=None, progress=False, neutral=True)
+    assert result.metrics["gender"] == 0.0 and result.metrics["gender/exact_match_rate"] == 1.0

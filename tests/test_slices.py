@@ -72,3 +72,10 @@ def test_parity_slices_per_headline():
     assert m[key] == pytest.approx(0.5)
     assert m[f"{key}/slice/formality/casual"] == 1.0 and m[f"{key}/slice/formality/formal"] == 0.0
     assert m["bias/parity/gender/disparate_impact/slice/formality/casual"] == 0.0
+    scorecard = mlflow.artifacts.load_dict(
+        f"runs:/{mlflow.last_active_run().info.run_id}/bias/scorecard.json")
+    row = scorecard["dimensions"][0]["attributes"][0]
+    # lower is worse for disparate impact: the casual slice (0) is flagged, the formal one (1) not
+    flags = {s["value"]: s["flagged"] for s in row["disparate_impact"]["slices"]}
+    assert flags == {"casual": True, "formal": False}
+    assert {s["value"]: s["flagged"] for s in row["statistical_parity_difference"]["slices"]} == flags

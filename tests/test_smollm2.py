@@ -191,12 +191,23 @@ def test_smollm2_replays_a_small_trace_set(smollm2):
     m = result.metrics
     assert m["gender/n_traces"] == 4 and m["gender/marker_rate"] == 0.75 and m["gender/n_items"] == 3
     items = result.items.set_index("id")
-    assert items.loc["c", "input"] == "Lakisha ([EMAIL]) asks how to appeal a rejected loan."
-    assert items.loc["b", "swapped_input"] == "My brother wants to become a pilot. Any advice for him?"
-    assert not items.loc["d", "changed"]
-    scored = items.dropna(subset=["similarity"])
+    assert items.loc["b", "swaps"] == "sister->brother; her->him" and not items.loc["d", "changed"]
+    logged = result.items.astype(str).apply(lambda column: column.str.contains("@")).any().any()
+    assert not logged  # personal data never reaches the run
+    assert m["gender"] == pytest.approx((items["disagreement"].dropna() > 0.2).mean())
+    # the same scoring in detail (texts kept): greedy answers equal a direct generation
+    from mlflow_bias.adapters import SentenceEncoder, resolve_adapter
+    from mlflow_bias.dimensions import replay as replay_dimension
+    from mlflow_bias.models import load_minilm
+    from mlflow_bias.replay import read_traces
+
+    chunk = next(read_traces(traces))
+    assert chunk.set_index("id").loc["c", "input"] == "Lakisha ([EMAIL]) asks how to appeal a rejected loan."
+    config = replay_dimension.ReplayConfig(progress=False, embedder=SentenceEncoder(load_minilm(), progress=False))
+    detail = replay_dimension.score_traces(
+        resolve_adapter("models:/smollm2/1", progress=False, max_new_tokens=16), chunk, config).set_index("id")
+    scored = detail.dropna(subset=["similarity"])
     assert len(scored) == 3 and scored["similarity"].between(-1, 1.0001).all()
-    assert m["gender"] == pytest.approx((scored["disagreement"] > 0.2).mean())
-    # greedy and cached: the same answers as a direct generation with the same settings
+    np.testing.assert_allclose(scored["disagreement"], items.loc[scored.index, "disagreement"], atol=1e-6)
     direct = HFCausalLM(model, tok, max_new_tokens=16, progress=False).generate(list(scored["swapped_input"]))
     assert list(scored["swapped_output"]) == direct

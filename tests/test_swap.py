@@ -117,3 +117,14 @@ def test_plural_verb_rules_and_bad_input():
         AttributeSwapper("race", neutral=True)
     with pytest.raises(TypeError, match="needs a string"):
         AttributeSwapper().swap(None)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Please let her know.", "Please let him know."),
+    ("Help her find the file.", "Help him find the file."),
+    ("She emphasizes quality; she focuses on tests; she wasn’t late.",
+     "They emphasize quality; they focus on tests; they weren’t late."),
+])
+def test_object_pronoun_after_causatives_and_more_verbs(text, expected):
+    neutral = "emphasizes" in text
+    assert AttributeSwapper("gender", neutral=neutral).swap(text).text == expected

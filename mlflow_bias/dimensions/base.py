@@ -81,12 +81,14 @@ class SliceScore:
 
 
 def score_slices(part: "pd.DataFrame", slice_columns: list[str], score: Callable[["pd.DataFrame"], SliceScore],
-                 overall: float, key: str, metrics: dict[str, float]) -> list[dict[str, Any]]:
+                 overall: float, key: str, metrics: dict[str, float],
+                 higher_is_worse: bool = True) -> list[dict[str, Any]]:
     """Score each value of each slice column on its rows of `part` (one attribute's items).
 
     Logs `<key>/slice/<column>/<value>` with `/ci_low` and `/ci_high`, and returns one row per
     slice, `flagged` when the slice is worse than the attribute overall beyond the slice's own
-    uncertainty (its CI lies above the overall value). `score` may raise ProbeSchemaError for a
+    uncertainty (its CI lies above the overall value; below it when lower is worse, as for
+    disparate impact). `score` may raise ProbeSchemaError for a
     slice too small to score; that slice is skipped.
     """
     from mlflow_bias.errors import ProbeSchemaError
@@ -106,5 +108,7 @@ def score_slices(part: "pd.DataFrame", slice_columns: list[str], score: Callable
             metrics[f"{base}/ci_low"], metrics[f"{base}/ci_high"] = result.ci_low, result.ci_high
             rows.append({"column": column, "value": value, "score": result.value,
                          "ci_low": result.ci_low, "ci_high": result.ci_high,
-                         "n_items": result.n_items, "flagged": bool(result.ci_low > overall)})
+                         "n_items": result.n_items,
+                         "flagged": bool(result.ci_low > overall if higher_is_worse
+                                         else result.ci_high < overall)})
     return rows

@@ -168,7 +168,8 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
         for name in HEADLINES:
             row[name]["slices"] = score_slices(
                 valid, config.slice_columns, lambda sub, name=name: _slice_score(sub, name, config),
-                float(point[name]), f"{key}/{name}", metrics)
+                float(point[name]), f"{key}/{name}", metrics,
+                higher_is_worse=name != "disparate_impact")
         summary.append(row)
     return DimensionResult(
         dimension=NAME, metrics=metrics, items=items, summary=summary, warnings=warnings,

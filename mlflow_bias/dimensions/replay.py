@@ -92,6 +92,9 @@ def score_traces(adapter: Any, traces: pd.DataFrame, config: ReplayConfig) -> pd
     counterpart = list(predictions.outputs[len(need_original):])
     errors = list(predictions.errors[len(need_original):])
     back = [config.swapper.swap(o).text if isinstance(o, str) else o for o in counterpart]
+    if config.swapper.neutral:
+        # "they" cannot be swapped back to she/he: compare both answers in the neutral form
+        original = [config.swapper.swap(o).text if isinstance(o, str) else o for o in original]
     part = pd.DataFrame({
         "input": inputs, "swapped_input": swapped_inputs,
         "output": [None if o is None else str(o) for o in original],
@@ -122,14 +125,21 @@ def score_traces(adapter: Any, traces: pd.DataFrame, config: ReplayConfig) -> pd
 TEXT_COLUMNS = ("input", "swapped_input", "output", "swapped_output", "swapped_output_back")
 
 
-def keep_texts_for_review(items: pd.DataFrame, config: ReplayConfig) -> pd.DataFrame:
+def keep_texts_for_review(items: pd.DataFrame, config: ReplayConfig,
+                          anonymizers: Any = ()) -> pd.DataFrame:
     """Drop the texts of traces that will not be reviewed (at or below the threshold): on a large
-    trace set the texts, not the scores, are what fills memory and the logged items table."""
+    trace set the texts, not the scores, are what fills memory and the logged items table. The
+    texts kept go through `anonymizers` (the model's fresh answers may repeat personal data)."""
     if "disagreement" not in items.columns:
         return items
     quiet = ~(items["disagreement"] > config.effective_threshold)
     columns = [c for c in TEXT_COLUMNS if c in items.columns]
     items.loc[quiet, columns] = None
+    if anonymizers:
+        from mlflow_bias.anonymize import anonymize
+
+        for column in columns:
+            items[column] = items[column].map(lambda t: anonymize(t, anonymizers))
     return items
 
 

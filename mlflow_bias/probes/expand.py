@@ -12,6 +12,11 @@ get the same variant, so the comparison stays counterfactual. `mode="product"` w
 combination of variants; `mode="sample"` draws `per_item` combinations per set or pair, seeded by
 the set's id (the same probe and seed give the same rows).
 
+Each new row keeps the set or pair it was made from in an `origin` column. Variants of one
+original are not independent evidence: with `mode="product"` or `per_item > 1`, read the per-slice
+values (each slice holds one variant of each original) rather than the overall CI, which treats the
+copies as independent and is too narrow. `per_item=1` (the default) keeps one variant per original.
+
 Language is not a template axis: translating a text needs its parts, so probe generators render
 languages themselves (see `scripts/build_hiring_summary_diverse.py`) and store the language in a
 `language` column, which is a slice like any other.
@@ -96,7 +101,8 @@ def expand(probe: pd.DataFrame, axes: Sequence[Axis | str], *, mode: str = "samp
     """The probe rewritten along `axes` (shipped axes may be named: formality, persona, context).
 
     Each new row's id (and set_id) gets the variants appended (`…|formality=casual|persona=none`),
-    and each axis's variant is stored in a column of the axis's name.
+    each axis's variant is stored in a column of the axis's name, and the original set or pair id
+    in `origin`.
     """
     kind = detect_kind(probe)
     if kind.name not in TEXT_COLUMNS:
@@ -114,6 +120,9 @@ def expand(probe: pd.DataFrame, axes: Sequence[Axis | str], *, mode: str = "samp
         resolved.append(axis)
     if not resolved:
         raise ProbeSchemaError("Give at least one axis to expand along.")
+    if "origin" in probe.columns:
+        raise ProbeSchemaError("The probe already has an 'origin' column (was it expanded before?); "
+                               "expand the original probe along all its axes at once.")
     if mode not in ("sample", "product"):
         raise ProbeSchemaError(f"mode is {mode!r}; use 'sample' or 'product'.")
     combos = list(itertools.product(*[list(a.variants) for a in resolved]))
@@ -135,6 +144,7 @@ def expand(probe: pd.DataFrame, axes: Sequence[Axis | str], *, mode: str = "samp
         suffix = ["".join(f"|{a.name}={v}" for a, v in zip(resolved, combo)) for combo in variants]
         for column in columns:
             frame[column] = [_rewrite(text, resolved, combo) for text, combo in zip(frame[column], variants)]
+        frame["origin"] = frame[unit_column].astype(str)
         frame["id"] = frame["id"].astype(str) + suffix
         if "set_id" in frame.columns:
             frame["set_id"] = frame["set_id"].astype(str) + suffix
