@@ -13,7 +13,7 @@ import json
 import math
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import datasets
 import mlflow
@@ -23,16 +23,12 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from mlflow_bias.dimensions.representation import (
-    DEFAULT_ALPHA,
-    DEFAULT_MIN_COUNT,
-    DEFAULT_TOP_K,
     METRIC_PREFIX,
     RepresentationResult,
     TrainingData,
     audit_representation,
 )
 from mlflow_bias.errors import ConfigError
-from mlflow_bias.lexicons import Lexicon
 from mlflow_bias.tracking import DATASET_DIGEST_CHARS, log_metrics, log_tags
 
 DATASET_CONTEXT = "training"
@@ -184,29 +180,18 @@ def log_representation(
 def audit_data(
     data: TrainingData,
     *,
-    text_column: str | None = None,
-    group_columns: Mapping[str, str] | None = None,
-    lexicon: str | Path | Lexicon | None = None,
-    attributes: Sequence[str] | None = None,
-    targets: Mapping[str, Mapping[str, float]] | None = None,
-    context_terms: Sequence[str] | None = None,
-    alpha: float = DEFAULT_ALPHA,
-    min_count: int = DEFAULT_MIN_COUNT,
-    top_k: int = DEFAULT_TOP_K,
-    weight_column: str | None = None,
     progress: bool = True,
     run_id: str | None = None,
     run_name: str = "data-audit",
     dataset_name: str | None = None,
+    **options: Any,
 ) -> RepresentationResult:
-    """Audit a fine-tuning dataset (see `audit_representation`) and log it to MLflow: into
-    `run_id`, else the active run, else a new run named `run_name` in the current experiment.
-    Bad input fails before any run is touched. The run id is in `result.metadata["run_id"]`."""
-    result = audit_representation(
-        data, text_column=text_column, group_columns=group_columns, lexicon=lexicon,
-        attributes=attributes, targets=targets, context_terms=context_terms, alpha=alpha,
-        min_count=min_count, top_k=top_k, weight_column=weight_column, progress=progress,
-    )
+    """Audit a fine-tuning dataset and log it to MLflow: into `run_id`, else the active run, else a
+    new run named `run_name` in the current experiment. `options` are those of
+    `audit_representation` (text_column, group_columns, lexicon, attributes, targets,
+    context_terms, alpha, min_count, top_k, weight_column). Bad input fails before any run is
+    touched. The run id is in `result.metadata["run_id"]`."""
+    result = audit_representation(data, progress=progress, **options)
     active = mlflow.active_run()
     if run_id is None and active is None:
         with mlflow.start_run(run_name=run_name) as run:

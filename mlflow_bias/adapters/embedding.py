@@ -46,10 +46,27 @@ def embed_sorted(texts: Sequence[str], batch_size: int, progress: bool,
     return np.stack([rows[index[t]] for t in texts]).astype(np.float64)
 
 
-class SentenceEncoder:
-    """A sentence-transformers model (e.g. all-MiniLM-L6-v2)."""
+class _Encoder:
+    """What both encoders share: the pyfunc-style call and batched, length-sorted `embed`."""
 
     capabilities = frozenset({EMBED})
+    batch_size: int
+    progress: bool
+
+    def __call__(self, model_input: Any) -> list[list[float]]:
+        """Pyfunc-style call (so the adapter can be passed as `model=` to `mlflow.models.evaluate`)."""
+        column = model_input.iloc[:, 0] if hasattr(model_input, "iloc") else model_input
+        return self.embed([str(t) for t in column]).tolist()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return embed_sorted(texts, self.batch_size, self.progress, self._embed_batch)
+
+    def _embed_batch(self, batch: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SentenceEncoder(_Encoder):
+    """A sentence-transformers model (e.g. all-MiniLM-L6-v2)."""
 
     def __init__(self, model: Any, *, batch_size: int = 64, progress: bool = True,
                  name: str | None = None) -> None:
@@ -62,20 +79,13 @@ class SentenceEncoder:
         return {"model": str(self.name), "model_class": type(self.model).__name__,
                 "pooling": "sentence-transformers"}
 
-    def __call__(self, model_input: Any) -> list[list[float]]:
-        """Pyfunc-style call (so the adapter can be passed as `model=` to `mlflow.models.evaluate`)."""
-        column = model_input.iloc[:, 0] if hasattr(model_input, "iloc") else model_input
-        return self.embed([str(t) for t in column]).tolist()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return embed_sorted(texts, self.batch_size, self.progress, lambda batch: self.model.encode(
-            batch, batch_size=len(batch), convert_to_numpy=True, show_progress_bar=False))
+    def _embed_batch(self, batch: list[str]) -> np.ndarray:
+        return self.model.encode(batch, batch_size=len(batch), convert_to_numpy=True,
+                                 show_progress_bar=False)
 
 
-class HFEncoder:
+class HFEncoder(_Encoder):
     """A transformers encoder and its tokenizer: mean pooling over the attention mask."""
-
-    capabilities = frozenset({EMBED})
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 64, progress: bool = True,
                  name: str | None = None) -> None:
@@ -89,19 +99,12 @@ class HFEncoder:
         return {"model": str(self.name), "model_class": type(self.model).__name__,
                 "pooling": "mean over attention mask"}
 
-    def __call__(self, model_input: Any) -> list[list[float]]:
-        column = model_input.iloc[:, 0] if hasattr(model_input, "iloc") else model_input
-        return self.embed([str(t) for t in column]).tolist()
-
     @torch.inference_mode()
     def _embed_batch(self, batch: list[str]) -> np.ndarray:
         encoded = self.tokenizer(batch, padding=True, truncation=True, return_tensors="pt")
         encoded = {k: v.to(self.model.device) for k, v in encoded.items()}
         hidden = self.model(**encoded).last_hidden_state
         return mean_pool(hidden.float(), encoded["attention_mask"]).cpu().numpy()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return embed_sorted(texts, self.batch_size, self.progress, self._embed_batch)
 
 
 def _sentence_model_name(model: Any) -> str:

@@ -142,15 +142,21 @@ def validate_pairs(df: pd.DataFrame) -> None:
         )
 
 
-def validate_decisions(df: pd.DataFrame) -> None:
-    """Schema of a decisions probe; one error listing every problem."""
-    required = ("id", "attribute", "group", "input", "label")
+def _require_columns(df: pd.DataFrame, kind: str, label: str) -> tuple[str, ...]:
+    """The kind's required columns, after checking the probe has them and has rows."""
+    required = KINDS[kind].required
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise ProbeSchemaError(f"The decisions probe lacks the column(s): {', '.join(missing)}. "
+        raise ProbeSchemaError(f"The {label} probe lacks the column(s): {', '.join(missing)}. "
                                f"Required: {', '.join(required)}.")
     if len(df) == 0:
-        raise ProbeSchemaError("The decisions probe is empty.")
+        raise ProbeSchemaError(f"The {label} probe is empty.")
+    return required
+
+
+def validate_decisions(df: pd.DataFrame) -> None:
+    """Schema of a decisions probe; one error listing every problem."""
+    _require_columns(df, "decisions", "decisions")
     problems = []
     labels = pd.to_numeric(df["label"], errors="coerce")
     bad = ~labels.isin([0, 1])
@@ -169,14 +175,8 @@ def validate_decisions(df: pd.DataFrame) -> None:
 def validate_sets(df: pd.DataFrame, kind: str = "counterfactual_sets") -> None:
     """Counterfactual sets (CBS) or refusal probes: every set has each of its attribute's groups
     exactly once."""
-    required = KINDS[kind].required
     label = kind.replace("_", "-")
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ProbeSchemaError(f"The {label} probe lacks the column(s): "
-                               f"{', '.join(missing)}. Required: {', '.join(required)}.")
-    if len(df) == 0:
-        raise ProbeSchemaError(f"The {label} probe is empty.")
+    required = _require_columns(df, kind, label)
     problems = []
     for column in required:
         bad = _blank(df[column])
@@ -201,13 +201,7 @@ def validate_sets(df: pd.DataFrame, kind: str = "counterfactual_sets") -> None:
 
 def validate_association(df: pd.DataFrame) -> None:
     """WEAT/SEAT probe: every test has X, Y, A and B items, one protected attribute, no blank text."""
-    required = KINDS["association"].required
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ProbeSchemaError(f"The association probe lacks the column(s): {', '.join(missing)}. "
-                               f"Required: {', '.join(required)}.")
-    if len(df) == 0:
-        raise ProbeSchemaError("The association probe is empty.")
+    required = _require_columns(df, "association", "association")
     problems = []
     for column in required:
         bad = _blank(df[column])
