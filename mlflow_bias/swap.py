@@ -18,9 +18,11 @@ each swap. Text without a marker comes back unchanged, with `changed == False` a
 - race: first names to the paired name of the same gender and the other perceived race
   (Emily<->Lakisha, Greg<->Jamal), as aligned in the lexicon.
 
-The her/his rule uses a list of closed-class words, not a parser: "her" before a noun phrase that
-starts with an adverb other than -ly ("her very old car") is read right, but rarer constructions
-can be misread. The tests hold a table of the cases it is meant to get right.
+The her/his rule uses a list of closed-class words and of causative verbs ("let her know", "help
+her find": object), not a parser; constructions such as "made her happy" or "told her John was
+late" are misread. Neutral mode fixes the verb right after the pronoun only: questions ("Is she
+ready?") and a second, coordinated verb ("she runs and jumps") keep the singular. The tests hold
+a table of the cases it is meant to get right.
 """
 
 from __future__ import annotations
