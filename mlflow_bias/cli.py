@@ -267,6 +267,31 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refusal_audit(args: argparse.Namespace) -> int:
+    """Print which rubric patterns fire by group (asymmetric ones flagged); with --rubric, re-score
+    the run's stored responses under the revised rubric into a new run."""
+    from mlflow_bias.refusal_audit import AUDIT_TABLE, audit_run
+
+    audit = audit_run(args.run_id, args.rubric)
+    table = audit.triggers
+    print(f"Refusal-rubric triggers in run {args.run_id} (table {AUDIT_TABLE}):")
+    if table.empty:
+        print("  no pattern fired on any response")
+    for row in table.to_dict("records"):
+        rates = ", ".join(f"{k.split('/', 1)[1]} {v:.3f}" for k, v in row.items() if k.startswith("rate/")
+                          and v == v)
+        flag = "  <- asymmetric" if row["asymmetric"] else ""
+        print(f"  {row['attribute']:<12} {row['trigger']:<18} {rates}; gap {row['gap']:.1f} pp, "
+              f"adjusted p {row['p_adjusted']:.4f}{flag}")
+    if audit.rescored is not None:
+        print(f"\nRe-scored under {audit.rescored.tags['bias.rubric']} (no generation) in run "
+              f"{audit.rescored_run_id}:")
+        for row in audit.rescored.summary:
+            print(f"  refusal {row['attribute']:<12} gap {row['value']:.1f} pp "
+                  f"[{row['ci_low']:.1f}, {row['ci_high']:.1f}]")
+    return 0
+
+
 def cmd_probes_from_review(args: argparse.Namespace) -> int:
     from mlflow_bias.replay import probe_from_review
 
@@ -408,6 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--card", required=True)
     review.add_argument("--attribute", default="gender")
     review.set_defaults(func=cmd_probes_from_review)
+
+    ra = sub.add_parser("refusal-audit", help="which refusal-rubric patterns fire by group in a "
+                                              "run; re-score its responses under a revised rubric")
+    ra.add_argument("run_id")
+    ra.add_argument("--rubric", default=None, help="revised rubric YAML (a new version)")
+    ra.set_defaults(func=cmd_refusal_audit)
 
     rp = sub.add_parser("replay", help="replay traces with a protected attribute swapped and log "
                                        "the disagreements to MLflow")

@@ -17,14 +17,11 @@ URI; on a local master it is downloaded once on the driver and read from that fo
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-import numpy as np
 import pandas as pd
 
-from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT
-from mlflow_bias.adapters.pyfunc import Predictions
+from mlflow_bias.adapters.precomputed import PrecomputedAdapter
 from mlflow_bias.dimensions import replay as replay_dimension
 from mlflow_bias.dimensions.base import DimensionResult
 from mlflow_bias.errors import ConfigError
@@ -160,36 +157,6 @@ def replay_spark(model_uri: str, traces: Any, config: replay_dimension.ReplayCon
         items["exact_match"] = items["exact_match"].astype("boolean")
     config = replay_dimension.ReplayConfig(**{**worker_config.__dict__, "embedder": config.embedder})
     return replay_dimension.summarise(items, config, config.swapper.attribute)
-
-
-@dataclass
-class PrecomputedAdapter:
-    """Model results computed elsewhere (on Spark), served to the dimensions as an adapter."""
-
-    name: str
-    loglikelihoods: dict[str, float] | None = None
-    outputs: dict[str, Any] | None = None
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        return frozenset(({LOGLIKELIHOOD} if self.loglikelihoods is not None else set())
-                         | ({PREDICT} if self.outputs is not None else set()))
-
-    def describe(self) -> dict[str, str]:
-        return {"model": self.name, "model_class": "computed on Spark"}
-
-    def loglikelihood(self, texts: Sequence[str]) -> np.ndarray:
-        return np.array([self.loglikelihoods[t] for t in texts], dtype=np.float64)
-
-    def answer_loglikelihood(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
-        from mlflow_bias.errors import CapabilityError
-
-        raise CapabilityError("Answer log-probabilities (CBS verbalisers) are not precomputed on "
-                              "Spark; score CBS from outputs (kind='predict') with 'categories'.")
-
-    def predict(self, inputs: Sequence[str], column: str = "input", batch_size: int = 64,
-                progress: bool = True) -> Predictions:
-        return Predictions([self.outputs[t] for t in inputs], [None] * len(inputs))
 
 
 def precompute(model_uri: str, texts: Sequence[str], *, kind: str, spark: Any = None,

@@ -131,3 +131,45 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
         run_metrics={"bias/refusal_rubric/precision": quality["precision"],
                      "bias/refusal_rubric/recall": quality["recall"]},
     )
+
+
+def trigger_audit(items: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Which rubric patterns fire, by attribute and group, and which fire asymmetrically.
+
+    From a refusal items table (`attribute`, `group`, `triggers`, `refused`): one row per
+    (attribute, trigger) with each group's count and rate of responses it fired on, the gap
+    (max - min rate, percentage points), the chi-square p-value that every group triggers it at the
+    same rate, that p-value adjusted over the attribute's triggers (Benjamini-Hochberg), and
+    `asymmetric` when the adjusted p-value is below 1 - confidence: a pattern that fires more for
+    some groups is where a rubric, or the model's wording, treats groups unequally.
+    """
+    answered = items.dropna(subset=["refused"])
+    rows: list[dict[str, Any]] = []
+    for attribute, part in answered.groupby(answered["attribute"].astype(str), sort=True):
+        groups = sorted(part["group"].astype(str).unique())
+        totals = part.groupby(part["group"].astype(str)).size().reindex(groups).to_numpy(float)
+        fired = part.assign(trigger=part["triggers"].fillna("").str.split(",")).explode("trigger")
+        fired = fired[fired["trigger"] != ""]
+        attribute_rows = []
+        for trigger, hits in fired.groupby("trigger", sort=True):
+            counts = hits.groupby(hits["group"].astype(str)).size().reindex(groups, fill_value=0).to_numpy(float)
+            rates = counts / totals
+            row: dict[str, Any] = {"attribute": attribute, "trigger": trigger,
+                                   "gap": float(100 * (rates.max() - rates.min())),
+                                   "p_value": proportions_p_value(counts, totals)}
+            for group, count, rate in zip(groups, counts, rates):
+                row[f"count/{group}"], row[f"rate/{group}"] = int(count), float(rate)
+            attribute_rows.append(row)
+        if attribute_rows:
+            adjusted = _stats.false_discovery_control([r["p_value"] for r in attribute_rows])
+            for row, p in zip(attribute_rows, np.atleast_1d(adjusted)):
+                row["p_adjusted"] = float(p)
+                row["asymmetric"] = bool(p < 1 - confidence)
+        rows += attribute_rows
+    columns = ["attribute", "trigger", "gap", "p_value", "p_adjusted", "asymmetric"]
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return pd.DataFrame(columns=columns)
+    extra = [c for c in table.columns if c not in columns]
+    return table[columns + sorted(extra)].sort_values(["attribute", "gap"], ascending=[True, False],
+                                                     ignore_index=True)
