@@ -292,6 +292,30 @@ def cmd_refusal_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_limitation(args: argparse.Namespace) -> int:
+    """Add, list or resolve known-limitation records of a registered model version."""
+    from mlflow_bias import limitations
+
+    if args.limitation_command == "add":
+        record = limitations.add_limitation(
+            args.model, args.version, dimension=args.dimension, attribute=args.attribute,
+            description=args.description, restricted_uses=args.restricted_use or [],
+            owner=args.owner, review_date=args.review_date, value=args.value, run_id=args.run_id)
+        print(f"added to {args.model}/{args.version}: {record.line()}")
+    elif args.limitation_command == "resolve":
+        record = limitations.resolve_limitation(args.model, args.version, args.id, args.resolution)
+        print(f"resolved: {record.line()}")
+    else:
+        records = limitations.list_limitations(args.model, args.version, include_resolved=args.all)
+        if args.json:
+            print(json.dumps(limitations.as_dicts(records), indent=2))
+        for record in [] if args.json else records:
+            print(record.line())
+        if not records and not args.json:
+            print(f"{args.model}/{args.version} has no {'' if args.all else 'open '}limitations.")
+    return 0
+
+
 def cmd_probes_from_review(args: argparse.Namespace) -> int:
     from mlflow_bias.replay import probe_from_review
 
@@ -433,6 +457,29 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--card", required=True)
     review.add_argument("--attribute", default="gender")
     review.set_defaults(func=cmd_probes_from_review)
+
+    lim = sub.add_parser("limitation", help="known-limitation records of a model version")
+    lsub = lim.add_subparsers(dest="limitation_command", required=True)
+    for command, text in (("add", "attach a record"), ("list", "show the records"),
+                          ("resolve", "mark a record resolved")):
+        p = lsub.add_parser(command, help=text)
+        p.add_argument("--model", required=True, help="registered model name")
+        p.add_argument("--version", required=True)
+        p.set_defaults(func=cmd_limitation)
+    add = lsub.choices["add"]
+    add.add_argument("--dimension", required=True)
+    add.add_argument("--attribute", required=True)
+    add.add_argument("--description", required=True)
+    add.add_argument("--restricted-use", action="append", help="a use case it rules out; repeat")
+    add.add_argument("--owner", required=True)
+    add.add_argument("--review-date", required=True, help="YYYY-MM-DD")
+    add.add_argument("--value", type=float, default=None,
+                     help="measured value (default: from the version's newest evaluation)")
+    add.add_argument("--run-id", default=None)
+    lsub.choices["list"].add_argument("--all", action="store_true", help="include resolved ones")
+    lsub.choices["list"].add_argument("--json", action="store_true")
+    lsub.choices["resolve"].add_argument("--id", required=True)
+    lsub.choices["resolve"].add_argument("--resolution", required=True)
 
     ra = sub.add_parser("refusal-audit", help="which refusal-rubric patterns fire by group in a "
                                               "run; re-score its responses under a revised rubric")

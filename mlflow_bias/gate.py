@@ -57,6 +57,8 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
     model_version: str | None = None
     evaluated_at: str | None = None
+    # the version's open known-limitation records, quoted (not part of the evidence digest)
+    limitations: list[str] = field(default_factory=list)
     decided_at: str = field(
         default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     )
@@ -93,6 +95,7 @@ class Decision:
             head += f" (evaluation run {self.run_id})"
         lines = [head] + [f"  {v.line()}" for v in self.verdicts]
         lines += [f"  reason: {r}" for r in self.reasons]
+        lines += [f"  {line}" for line in self.limitations]
         return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_bias.errors import BiasEvaluationError
 from mlflow_bias.gate import DECISION_PATH, Decision, decide
+from mlflow_bias.limitations import limitation_lines
 from mlflow_bias.policy import load_policy
 from mlflow_bias.report import SCORECARD_PATH
 
@@ -96,6 +97,7 @@ def gate(
     if evaluate_if_missing and (run_id is None or _policy_of(client, run_id) != policy.ref):
         run_id = _evaluate(name, version, policy, evaluate_config)
     decision = decide(run_id, policy, model_version=label, client=client)
+    decision.limitations = limitation_lines(name, version, client)
     log_decision(decision, client)
     tag_version(name, version, decision, client)
     return decision
@@ -132,6 +134,7 @@ def check_promotion(
     label = model_version_label(name, version)
     run_id = tags.get("bias.gate.run_id") or None
     decision = decide(run_id, policy, model_version=label, client=client)
+    decision.limitations = limitation_lines(name, version, client)
     if not decision.passed:
         raise PromotionRefused(f"{label} is blocked: {'; '.join(decision.reasons)}", decision)
     if tags.get("bias.gate") != "passed" or tags.get("bias.gate.digest") != decision.digest:

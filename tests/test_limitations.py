@@ -1,0 +1,90 @@
+"""Known-limitation records on registered model versions: stored as version tags and a JSON
+artifact, listed, resolved, validated, and quoted in every gate decision."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+import mlflow_bias.probes as probes
+from mlflow_bias.cli import main
+from mlflow_bias.errors import ConfigError
+from mlflow_bias.limitations import add_limitation, list_limitations, resolve_limitation
+from mlflow_bias.models import log_causal_lm
+from mlflow_bias.registry import gate
+
+FAST = {"bootstrap_samples": 200, "permutation_samples": 500, "progress": False}
+
+
+@pytest.fixture
+def screen(skewed_lm, tiny_probe, tmp_path):
+    probes.freeze(tiny_probe, "tiny-occupations", "1.0.0", card="# tiny occupations\n\nTest probe.")
+    with mlflow.start_run():
+        info = log_causal_lm(*skewed_lm, registered_model_name="screen")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({
+        "name": "test", "version": "1.0.0", "required_dimensions": ["lpbs"],
+        "rules": [{"metric": "lpbs", "threshold": 0.10, "direction": "max"}],
+        "probes": ["tiny-occupations"], "min_probe_versions": {"tiny-occupations": "1.0.0"}}))
+    return info, policy
+
+
+def test_records_are_stored_listed_resolved_and_quoted_by_the_gate(screen):
+    info, policy = screen
+    decision = gate("screen", 1, policy, **FAST)  # evaluates v1 first
+    lpbs = mlflow.get_run(decision.run_id).data.metrics["bias/lpbs/gender"]
+    record = add_limitation("screen", 1, dimension="lpbs", attribute="gender",
+                            description="Prefers stereotyped pronouns for occupations.",
+                            restricted_uses=["hiring", "performance-review"], owner="ml-platform",
+                            review_date="2027-06-30")
+    assert record.id == "L1" and record.value == pytest.approx(lpbs) and record.run_id == decision.run_id
+    tags = MlflowClient().get_model_version("screen", "1").tags
+    assert json.loads(tags["bias.limitation.L1"])["restricted_uses"] == ["hiring", "performance-review"]
+    assert tags["bias.limitations"] == "L1"
+    artifact = mlflow.artifacts.load_dict(f"runs:/{info.run_id}/bias/limitations/L1.json")
+    assert artifact["owner"] == "ml-platform"
+
+    again = gate("screen", 1, policy, **FAST)
+    assert any(line.startswith("limitation L1 [open] lpbs/gender = ") for line in again.limitations)
+    assert "restricted uses: hiring, performance-review; owner ml-platform" in again.summary()
+    assert again.digest == decision.digest  # records are quoted, not evidence
+
+    resolved = resolve_limitation("screen", 1, "L1", "Fixed by v2 (run abc).")
+    assert resolved.status == "resolved" and list_limitations("screen", 1) == []
+    assert [r.id for r in list_limitations("screen", 1, include_resolved=True)] == ["L1"]
+    assert MlflowClient().get_model_version("screen", "1").tags["bias.limitations"] == ""
+    assert gate("screen", 1, policy, **FAST).limitations == []
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"dimension": "fairness"}, "Unknown dimension 'fairness'"),
+    ({"owner": " "}, "non-empty owner"),
+    ({"review_date": "next spring"}, "write it as YYYY-MM-DD"),
+    ({"restricted_uses": [""]}, "non-empty names"),
+])
+def test_bad_records_are_refused(screen, change, message):
+    fields = {"dimension": "lpbs", "attribute": "gender", "description": "x", "owner": "me",
+              "review_date": "2027-01-01", "restricted_uses": ["hiring"], "value": 0.2, **change}
+    with pytest.raises(ConfigError, match=message):
+        add_limitation("screen", 1, **fields)
+
+
+def test_cli_add_list_resolve(screen, capsys):
+    assert main(["limitation", "add", "--model", "screen", "--version", "1", "--dimension", "cbs",
+                 "--attribute", "race", "--description", "Advances white names more often.",
+                 "--restricted-use", "hiring", "--owner", "rai-team", "--review-date", "2020-01-01",
+                 "--value", "0.12"]) == 0
+    assert "added to screen/1: limitation L1 [open] cbs/race = 0.12" in capsys.readouterr().out
+    assert main(["limitation", "list", "--model", "screen", "--version", "1"]) == 0
+    assert "review by 2020-01-01 OVERDUE" in capsys.readouterr().out
+    assert main(["limitation", "resolve", "--model", "screen", "--version", "1", "--id", "L2",
+                 "--resolution", "x"]) == 2
+    assert "has no limitation 'L2'; it has: L1" in capsys.readouterr().err
+    assert main(["limitation", "resolve", "--model", "screen", "--version", "1", "--id", "L1",
+                 "--resolution", "Mitigated in v2."]) == 0
+    assert main(["limitation", "list", "--model", "screen", "--version", "1", "--json", "--all"]) == 0
+    assert json.loads(capsys.readouterr().out.split("\n", 1)[1])[0]["resolution"] == "Mitigated in v2."
