@@ -22,6 +22,7 @@ from mlflow_bias.errors import BiasEvaluationError
 from mlflow_bias.probes import verify
 
 PASSED, BLOCKED = "passed", "blocked"
+PASSED_WITH_WAIVER = "passed-with-waiver"
 DECISION_PATH = "bias/gate_decision.json"
 
 
@@ -57,6 +58,8 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
     model_version: str | None = None
     evaluated_at: str | None = None
+    # failed thresholds waived by a known-limitation record (part of the evidence)
+    waivers: list[str] = field(default_factory=list)
     # the version's open known-limitation records, quoted (not part of the evidence digest)
     limitations: list[str] = field(default_factory=list)
     decided_at: str = field(
@@ -65,7 +68,7 @@ class Decision:
 
     @property
     def passed(self) -> bool:
-        return self.status == PASSED
+        return self.status in (PASSED, PASSED_WITH_WAIVER)
 
     @property
     def digest(self) -> str:
@@ -78,6 +81,7 @@ class Decision:
             "model_version": self.model_version,
             "verdicts": [asdict(v) for v in self.verdicts],
             "reasons": self.reasons,
+            "waivers": self.waivers,
         }
         return hashlib.sha256(json.dumps(evidence, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -95,6 +99,7 @@ class Decision:
             head += f" (evaluation run {self.run_id})"
         lines = [head] + [f"  {v.line()}" for v in self.verdicts]
         lines += [f"  reason: {r}" for r in self.reasons]
+        lines += [f"  waiver: {w}" for w in self.waivers]
         lines += [f"  {line}" for line in self.limitations]
         return "\n".join(lines)
 
@@ -179,6 +184,27 @@ def _relogged(client: MlflowClient, run_id: str, keys: list[str]) -> list[str]:
     return [k for k in keys if len(client.get_metric_history(run_id, k)) > 1]
 
 
+def _waiver(decision: Decision, policy: Policy, dimension: str, attribute: str,
+            client: MlflowClient, now: _dt.datetime | None) -> tuple[str, str] | None:
+    """("valid", the record) that waives a failed (dimension, attribute), ("expired", why) when
+    its review date has passed, or None when the policy or the version allows no waiver."""
+    if dimension not in policy.waivable_dimensions or not decision.model_version:
+        return None
+    from mlflow_bias.limitations import list_limitations
+
+    name, _, version = decision.model_version.rpartition("/")
+    records = [r for r in list_limitations(name, version, client=client)
+               if r.dimension == dimension and r.attribute == attribute]
+    if not records:
+        return None
+    today = (now or _dt.datetime.now(_dt.timezone.utc)).date()
+    current = [r for r in records if _dt.date.fromisoformat(r.review_date) >= today]
+    if not current:
+        latest = max(records, key=lambda r: r.review_date)
+        return "expired", f"waiver {latest.id} expired on {latest.review_date}"
+    return "valid", current[0].line()
+
+
 def decide(
     run_id: str | None,
     policy: Any = None,
@@ -199,7 +225,8 @@ def decide(
     except Exception as exc:  # noqa: BLE001 - the gate fails closed on its own errors
         decision.verdicts.clear()
         decision.reasons.append(f"the gate could not decide: {type(exc).__name__}: {exc}")
-    decision.status = PASSED if not decision.reasons and decision.verdicts else BLOCKED
+    passing = not decision.reasons and decision.verdicts
+    decision.status = (PASSED_WITH_WAIVER if decision.waivers else PASSED) if passing else BLOCKED
     if decision.status == BLOCKED and not decision.reasons:
         decision.reasons.append("no rule of the policy matched any logged metric")
     return decision
@@ -245,7 +272,14 @@ def _decide_into(decision: Decision, run_id: str, policy: Policy, client: Mlflow
             decision.verdicts.append(verdict)
             judged += [key, f"{key}/ci_low", f"{key}/ci_high"]
             if verdict.verdict == "fail":
-                reasons.append(verdict.line())
+                attribute = _segments(key, rule.dimension)[-1 if rule.statistic is None else -2]
+                waiver = _waiver(decision, policy, rule.dimension, attribute, client, now)
+                if waiver is None:
+                    reasons.append(verdict.line())
+                elif waiver[0] == "expired":
+                    reasons.append(f"{verdict.line()}; its {waiver[1]}")
+                else:
+                    decision.waivers.append(f"{verdict.line()} waived by {waiver[1]}")
     relogged = _relogged(client, run_id, [k for k in judged if k in metrics])
     if relogged:
         reasons.append(f"metric(s) {', '.join(relogged)} were logged more than once in the "

@@ -59,6 +59,9 @@ class Policy:
     min_evaluation_policy_version: str | None = None
     protected_aliases: tuple[str, ...] = ("champion", "production")
     drift_tolerance: dict[str, float] = field(default_factory=dict)
+    # dimensions whose failed threshold an open, owned, unexpired known-limitation record on the
+    # model version may waive (the decision then reads passed-with-waiver, never passed)
+    waivable_dimensions: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -76,7 +79,7 @@ class Policy:
 _KEYS = {
     "name", "version", "description", "rules", "required_dimensions", "probes",
     "min_probe_versions", "allow_unregistered_probes", "max_evaluation_age_days",
-    "min_evaluation_policy_version", "protected_aliases", "drift_tolerance",
+    "min_evaluation_policy_version", "protected_aliases", "drift_tolerance", "waivable_dimensions",
 }
 _RULE_KEYS = {"metric", "threshold", "direction", "decide_on", "absolute"}
 
@@ -143,6 +146,10 @@ def parse_policy(raw: Any, source: str = "<dict>") -> Policy:
     if age is not None and (not isinstance(age, (int, float)) or age <= 0):
         raise _fail(source, "max_evaluation_age_days must be a positive number of days or null.")
     min_policy = raw.get("min_evaluation_policy_version")
+    waivable = tuple(str(d) for d in (raw.get("waivable_dimensions") or ()))
+    unknown_waivable = sorted(set(waivable) - ruled)
+    if unknown_waivable:
+        raise _fail(source, f"waivable dimension(s) {', '.join(unknown_waivable)} have no rule to waive.")
     return Policy(
         name=str(raw["name"]),
         version=version,
@@ -158,6 +165,7 @@ def parse_policy(raw: Any, source: str = "<dict>") -> Policy:
         ),
         protected_aliases=tuple(raw.get("protected_aliases") or ("champion", "production")),
         drift_tolerance={str(k): float(v) for k, v in (raw.get("drift_tolerance") or {}).items()},
+        waivable_dimensions=waivable,
     )
 
 

@@ -137,7 +137,7 @@ def check_promotion(
     decision.limitations = limitation_lines(name, version, client)
     if not decision.passed:
         raise PromotionRefused(f"{label} is blocked: {'; '.join(decision.reasons)}", decision)
-    if tags.get("bias.gate") != "passed" or tags.get("bias.gate.digest") != decision.digest:
+    if tags.get("bias.gate") != decision.status or tags.get("bias.gate.digest") != decision.digest:
         raise PromotionRefused(
             f"{label} has no gate decision matching its evaluation under policy {policy.ref} "
             f"(bias.gate={tags.get('bias.gate', 'missing')}); run `mlflow-bias gate --model "

@@ -88,3 +88,53 @@ def test_cli_add_list_resolve(screen, capsys):
                  "--resolution", "Mitigated in v2."]) == 0
     assert main(["limitation", "list", "--model", "screen", "--version", "1", "--json", "--all"]) == 0
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1])[0]["resolution"] == "Mitigated in v2."
+
+
+def _policy(tmp_path, **changes):
+    path = tmp_path / "waiver-policy.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "test", "version": "1.0.0", "required_dimensions": ["lpbs"],
+        "rules": [{"metric": "lpbs", "threshold": 0.10, "direction": "max"}],
+        "probes": ["tiny-occupations"], "min_probe_versions": {"tiny-occupations": "1.0.0"},
+        **changes}))
+    return path
+
+
+def test_a_waiver_passes_with_the_record_quoted_and_an_expired_one_blocks(screen, tmp_path):
+    import datetime as dt
+
+    from mlflow_bias.registry import PromotionRefused, promote
+
+    waivable = _policy(tmp_path, waivable_dimensions=["lpbs"])
+    blocked = gate("screen", 1, waivable, **FAST)
+    assert blocked.status == "blocked" and "lpbs" in blocked.reasons[0]
+    add_limitation("screen", 1, dimension="lpbs", attribute="gender", description="Known skew.",
+                   restricted_uses=["hiring"], owner="rai-team",
+                   review_date=(dt.date.today() + dt.timedelta(days=30)).isoformat())
+    waived = gate("screen", 1, waivable, **FAST)
+    assert waived.status == "passed-with-waiver" and waived.passed and waived.reasons == []
+    assert "waived by limitation L1 [open] lpbs/gender" in waived.summary()
+    assert MlflowClient().get_model_version("screen", "1").tags["bias.gate"] == "passed-with-waiver"
+    promote("screen", 1, "champion", waivable)
+    assert str(MlflowClient().get_model_version_by_alias("screen", "champion").version) == "1"
+
+    # the same record under a policy that waives nothing blocks
+    strict = gate("screen", 1, _policy(tmp_path / "..", waivable_dimensions=[]), **FAST)
+    assert strict.status == "blocked", strict.summary()
+
+    # an expired waiver blocks, and says so
+    resolve_limitation("screen", 1, "L1", "superseded")
+    add_limitation("screen", 1, dimension="lpbs", attribute="gender", description="Known skew.",
+                   restricted_uses=["hiring"], owner="rai-team", review_date="2020-01-01")
+    expired = gate("screen", 1, waivable, **FAST)
+    assert expired.status == "blocked" and "its waiver L2 expired on 2020-01-01" in expired.reasons[0], expired.summary()
+    with pytest.raises(PromotionRefused, match="expired on 2020-01-01"):
+        promote("screen", 1, "production", waivable)
+
+
+def test_waivable_dimensions_need_a_rule():
+    from mlflow_bias.policy import PolicyError, parse_policy
+
+    with pytest.raises(PolicyError, match="waivable dimension\\(s\\) cbs have no rule"):
+        parse_policy({"name": "p", "version": "1.0.0", "waivable_dimensions": ["cbs"],
+                      "rules": [{"metric": "lpbs", "threshold": 0.1}]})
