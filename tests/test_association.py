@@ -356,3 +356,21 @@ def test_too_few_units_and_mixed_word_and_sentence_rows(random_sets):
                                  AssociationConfig(permutation_samples=252, **FAST))
     d, p, _ = numpy_weat(x, y, a, b)
     assert result.metrics["weat/p_value"] == pytest.approx(p) and result.metrics["seat/p_value"] == pytest.approx(p)
+
+
+def test_unequal_word_clusters_are_weighted_by_their_sentences(random_sets):
+    """Words with different numbers of sentences: the statistic is a mean over sentences."""
+    x, y, a, b = random_sets
+    sizes_x, sizes_y = [1, 4, 2, 3, 1], [3, 1, 1, 5, 2]
+    rng = np.random.default_rng(4)
+    xs = np.repeat(x, sizes_x, axis=0) + 0.3 * rng.normal(size=(sum(sizes_x), 16))
+    ys = np.repeat(y, sizes_y, axis=0) + 0.3 * rng.normal(size=(sum(sizes_y), 16))
+    words_x, words_y = np.repeat(np.arange(5), sizes_x), np.repeat(np.arange(5, 10), sizes_y)
+    ours = weat(xs, ys, a, b, permutation_samples=252, bootstrap_samples=50, seed=0,
+                x_clusters=words_x, y_clusters=words_y)
+    s = np.concatenate([association.associations(xs, a, b), association.associations(ys, a, b)])
+    word = np.concatenate([words_x, words_y])
+    observed = s[: len(xs)].mean() - s[len(xs):].mean()
+    hits = sum(s[np.isin(word, chosen)].mean() - s[~np.isin(word, chosen)].mean() >= observed - 1e-12
+               for chosen in itertools.combinations(range(10), 5))
+    assert ours.p_value == pytest.approx(hits / 252, abs=1e-12)
