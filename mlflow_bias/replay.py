@@ -139,13 +139,14 @@ def _mlflow_traces(experiment: str, max_traces: int | None) -> pd.DataFrame:
 def _stream_file(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     import datasets
 
-    builders = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+    from mlflow_bias.dimensions.representation import FILE_READERS
+
     if not path.is_file():
         raise ConfigError(f"No trace file at {path}. Pass a CSV/JSONL/parquet file, a DataFrame, or "
                           "mlflow:<experiment> for MLflow traces.")
-    if path.suffix.lower() not in builders:
+    if path.suffix.lower() not in FILE_READERS:
         raise ConfigError(f"{path.name}: trace files must be .csv, .jsonl or .parquet.")
-    stream = datasets.load_dataset(builders[path.suffix.lower()], data_files=str(path),
+    stream = datasets.load_dataset(FILE_READERS[path.suffix.lower()], data_files=str(path),
                                    split="train", streaming=True)
     for batch in stream.iter(batch_size=chunk_size):
         yield pd.DataFrame(batch)

@@ -64,7 +64,8 @@ DEFAULT_CONTEXT_TERMS: tuple[str, ...] = (
     "architect", "firefighter", "chef", "janitor", "developer", "designer", "professor",
     "farmer", "soldier", "police officer", "dancer", "writer",
 )
-_FILE_READERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet",
+# File suffix -> the `datasets` builder that streams it (shared with trace replay).
+FILE_READERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet",
                  ".pq": "parquet"}
 _ATTRIBUTE_METRICS = ("gap", "none_rate", "multiple_rate")
 _PEEK_ROWS = 100
@@ -429,7 +430,7 @@ def _open(data: TrainingData, batch_size: int) -> _Source:
         if not path.is_file():
             raise TrainingDataError(f"No file at {path}. Pass a CSV, JSONL or parquet file, a pandas "
                                     "DataFrame or a datasets.Dataset.")
-        reader = _FILE_READERS.get(path.suffix.lower())
+        reader = FILE_READERS.get(path.suffix.lower())
         if reader is None:
             raise TrainingDataError(f"Cannot read {path}: use a .csv, .jsonl or .parquet file.")
         try:
