@@ -34,6 +34,8 @@ class BiasConfig:
     model_version: label for the `bias.model_version` tag (default: derived from the model).
     progress: show progress bars. share_prefixes: reuse shared token prefixes (faster, same numbers).
     max_new_tokens: length of the greedy answers a transformers model gives the output dimensions.
+    ranking_k: the top-k cut-off of the ranking dimension's shares (default 10, at most a list's
+    length).
     """
 
     batch_size: int = 32
@@ -54,6 +56,7 @@ class BiasConfig:
     progress: bool = True
     share_prefixes: bool = True
     max_new_tokens: int = 48
+    ranking_k: int | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> "BiasConfig":
@@ -65,15 +68,16 @@ class BiasConfig:
                 f"Unknown evaluator_config key(s) for 'bias': {', '.join(unknown)}. "
                 f"Valid keys: {', '.join(names)}."
             )
-        for key in ("batch_size", "bootstrap_samples", "permutation_samples", "seed", "max_new_tokens"):
-            if key in raw:
+        for key in ("batch_size", "bootstrap_samples", "permutation_samples", "seed", "max_new_tokens",
+                    "ranking_k"):
+            if key in raw and not (key == "ranking_k" and raw[key] is None):
                 try:
                     raw[key] = int(raw[key])
                 except (TypeError, ValueError) as exc:
                     raise ConfigError(f"evaluator_config '{key}' must be an integer, "
                                       f"got {raw[key]!r}.") from exc
-        for key in ("batch_size", "bootstrap_samples", "permutation_samples"):
-            if key in raw and raw[key] < 1:
+        for key in ("batch_size", "bootstrap_samples", "permutation_samples", "ranking_k"):
+            if raw.get(key) is not None and raw[key] < 1:
                 raise ConfigError(f"evaluator_config '{key}' must be at least 1, got {raw[key]}.")
         if "confidence" in raw and not 0 < float(raw["confidence"]) < 1:
             raise ConfigError("evaluator_config 'confidence' must be between 0 and 1, e.g. 0.95.")

@@ -44,3 +44,8 @@ class ModelPackageMissingError(BiasEvaluationError):
 class TrainingDataError(BiasEvaluationError):
     """A training dataset cannot be audited or mitigated as given (unreadable, empty, a column
     missing or of the wrong kind)."""
+
+
+class RerankInfeasibleError(ConfigError):
+    """Re-ranking constraints that a candidate list cannot meet (too few candidates of a group,
+    minimum shares adding up to more than 1, an exposure ratio no reordering reaches)."""

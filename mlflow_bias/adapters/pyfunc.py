@@ -81,6 +81,21 @@ class PyfuncOutputs:
                         errors.append(f"{type(exc).__name__}: {exc}")
         return Predictions(outputs, errors)
 
+    def predict_frames(self, frames: Sequence[pd.DataFrame], progress: bool = True) -> Predictions:
+        """Call the model once per DataFrame (e.g. whole candidate lists with several columns) and
+        return each raw result unflattened (scores, or a table such as a ranking); a frame whose
+        call raises gets its error message instead."""
+        outputs: list[Any] = []
+        errors: list[str | None] = []
+        for frame in tqdm(frames, desc="predict", unit="batch", disable=not progress, leave=False):
+            try:
+                outputs.append(self._call(frame))
+                errors.append(None)
+            except Exception as exc:  # noqa: BLE001 - reported for the frame's rows
+                outputs.append(None)
+                errors.append(f"{type(exc).__name__}: {exc}")
+        return Predictions(outputs, errors)
+
 
 def _pyfunc_name(model: Any) -> str:
     metadata = getattr(model, "metadata", None)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from mlflow_bias.dimensions import association, cbs, lpbs, parity, refusal
+from mlflow_bias.dimensions import association, cbs, lpbs, parity, ranking, refusal
 from mlflow_bias.dimensions.base import DimensionResult
 
 DIMENSIONS: dict[str, ModuleType] = {
     lpbs.NAME: lpbs, cbs.NAME: cbs, refusal.NAME: refusal, parity.NAME: parity,
-    association.NAME: association,
+    association.NAME: association, ranking.NAME: ranking,
 }
 
 
@@ -22,4 +22,4 @@ def dimensions_usable_with(capabilities: frozenset[str] | set[str]) -> list[str]
     return [name for name, module in DIMENSIONS.items() if module.REQUIRES in capabilities]
 
 
-__all__ = ["DIMENSIONS", "DimensionResult", "association", "cbs", "dimensions_usable_with", "lpbs", "parity", "refusal"]
+__all__ = ["DIMENSIONS", "DimensionResult", "association", "cbs", "dimensions_usable_with", "lpbs", "parity", "ranking", "refusal"]

@@ -13,6 +13,7 @@ from mlflow_bias.probes.schemas import (
     validate,
     validate_decisions,
     validate_pairs,
+    validate_ranking,
     validate_sets,
 )
 from mlflow_bias.probes.store import (
@@ -54,6 +55,7 @@ __all__ = [
     "validate",
     "validate_decisions",
     "validate_pairs",
+    "validate_ranking",
     "validate_sets",
     "verify",
 ]

@@ -57,6 +57,13 @@ KINDS: dict[str, ProbeKind] = {
             (),
             "WEAT/SEAT target (X, Y) and attribute (A, B) words or sentences",
         ),
+        ProbeKind(
+            "ranking",
+            "ranking",
+            BASE + ("list_id", "group", "input"),
+            ("label",),
+            "candidate lists to rank, one row per candidate with its group",
+        ),
     )
 }
 
@@ -70,7 +77,10 @@ def detect_kind(df: pd.DataFrame) -> ProbeKind:
     columns = set(df.columns)
     matches = [k for k in KINDS.values() if set(k.required) <= columns]
     if matches:
-        return max(matches, key=lambda k: len(k.required))
+        # ties (e.g. a ranking probe with labels also has every decisions column) go to the kind
+        # whose columns explain more of the probe's
+        return max(matches, key=lambda k: (len(k.required),
+                                           len(columns & set(k.required + k.optional))))
     closest = min(KINDS.values(), key=lambda k: len(set(k.required) - columns))
     missing = [c for c in closest.required if c not in columns]
     raise ProbeSchemaError(
@@ -223,12 +233,45 @@ def validate_association(df: pd.DataFrame) -> None:
         raise ProbeSchemaError("The association probe is malformed: " + "; ".join(problems) + ".")
 
 
+def validate_ranking(df: pd.DataFrame) -> None:
+    """Ranking probe: unique ids, every list of one attribute with at least two groups and two
+    candidates, optional 0/1 relevance labels; one error listing every problem."""
+    required = _require_columns(df, "ranking", "ranking")
+    problems = []
+    for column in required:
+        bad = _blank(df[column])
+        if bad.any():
+            problems.append(f"{int(bad.sum())} row(s) with an empty {column!r}")
+    if df["id"].duplicated().any():
+        problems.append(f"duplicate ids: {', '.join(map(str, df.loc[df['id'].duplicated(), 'id'].head(3)))} "
+                        "(every candidate row needs its own id)")
+    if "label" in df.columns:
+        labels = pd.to_numeric(df["label"], errors="coerce")
+        bad = ~labels.isin([0, 1]) & df["label"].notna()
+        if bad.any():
+            problems.append(f"label must be 0 or 1 (relevance) or empty; found "
+                            f"{sorted(map(str, set(df.loc[bad, 'label'])))[:5]}")
+    lists = df.groupby(df["list_id"].astype(str))
+    mixed = [k for k, part in lists if part["attribute"].nunique() > 1]
+    if mixed:
+        problems.append(f"list(s) {', '.join(mixed[:5])} mix attributes (each list compares the "
+                        "groups of one attribute)")
+    single = [f"{k} ({part['group'].iloc[0]!r})" for k, part in lists
+              if part["group"].nunique() < 2 and k not in mixed]
+    if single:
+        problems.append(f"list(s) {', '.join(single[:5])} hold one group only; a ranking compares "
+                        "at least two groups in the same list")
+    if problems:
+        raise ProbeSchemaError("The ranking probe is malformed: " + "; ".join(problems) + ".")
+
+
 _VALIDATORS = {
     "counterfactual_pairs": validate_pairs,
     "counterfactual_sets": validate_sets,
     "refusal": lambda df: validate_sets(df, "refusal"),
     "decisions": validate_decisions,
     "association": validate_association,
+    "ranking": validate_ranking,
 }
 
 
