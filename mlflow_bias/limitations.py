@@ -5,14 +5,16 @@ run that measured it, a description, the use cases it rules out, an owner and a 
 record is a model-version tag `bias.limitation.<id>` holding the record as JSON (so it travels
 with the version and is seen by every client and the `bias-gate` server), `bias.limitations`
 lists the open ids, and a JSON copy is logged to the version's source run
-(`bias/limitations/<id>.json`). Gate decisions quote the open records.
+(`bias/limitations/<id>.json`). Gate decisions quote the open records, and an open record's
+restricted uses keep the version off aliases a policy binds to those use cases (`alias_use_cases`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Sequence
 
 from mlflow.tracking import MlflowClient
@@ -119,14 +121,73 @@ def _store(client: MlflowClient, record: Limitation, source_run_id: str | None) 
         client.log_dict(source_run_id, asdict(record), f"bias/limitations/{record.id}.json")
 
 
+class LimitationRecordError(ConfigError):
+    """A stored limitation record that cannot be read; whatever depends on it must fail closed."""
+
+
+_ID = re.compile(r"^L\d+$")
+_FIELDS = {f.name for f in fields(Limitation)}
+
+
+def _parse(model: str, version: str, key: str, value: str) -> Limitation:
+    """The record in tag `key`, checked field by field: a tag edited into something else is an
+    error, never a silently different record."""
+    where = f"the model-version tag {key} of {model}/{version}"
+    try:
+        raw = json.loads(value)
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        extra = sorted(set(raw) - _FIELDS)
+        if extra:
+            raise ValueError(f"unknown field(s) {', '.join(extra)}")
+        record = Limitation(**raw)  # a missing field raises TypeError
+        if record.id != key[len(TAG_PREFIX):] or not _ID.match(record.id):
+            raise ValueError(f"its id {record.id!r} does not match the tag")
+        if record.status not in ("open", "resolved"):
+            raise ValueError(f"status {record.status!r} is neither 'open' nor 'resolved'")
+        if not isinstance(record.restricted_uses, list) or not all(
+                isinstance(u, str) for u in record.restricted_uses):
+            raise ValueError("restricted_uses is not a list of names")
+        _dt.date.fromisoformat(record.review_date)
+    except (TypeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        raise LimitationRecordError(
+            f"{where} is not a valid limitation record ({exc}); it was changed outside "
+            "mlflow-bias. Restore it from bias/limitations/<id>.json in the version's source run "
+            "or add the record again.") from exc
+    return record
+
+
 def list_limitations(model: str, version: str | int, *, include_resolved: bool = False,
                      client: MlflowClient | None = None) -> list[Limitation]:
-    """The version's limitation records (open ones only unless `include_resolved`)."""
+    """The version's limitation records (open ones only unless `include_resolved`); a record
+    that cannot be read raises LimitationRecordError."""
     client = client or MlflowClient()
     tags = client.get_model_version(model, str(version)).tags
-    records = [Limitation(**json.loads(v)) for k, v in tags.items() if k.startswith(TAG_PREFIX)]
+    records = [_parse(model, str(version), k, v) for k, v in tags.items() if k.startswith(TAG_PREFIX)]
     records.sort(key=lambda r: int(r.id[1:]))
     return [r for r in records if include_resolved or r.status == "open"]
+
+
+def restricting(model: str, version: str | int, use_case: str,
+                client: MlflowClient | None = None) -> list[Limitation]:
+    """The version's open records that rule out `use_case` (names compared without regard to
+    case). A record listed in the `bias.limitations` tag counts as open even if its own tag says
+    resolved (the two are written together; a mismatch is a half-written or edited record), and
+    an id listed there without a record raises LimitationRecordError."""
+    client = client or MlflowClient()
+    version = str(version)
+    tags = client.get_model_version(model, version).tags
+    records = {r.id: r for r in list_limitations(model, version, include_resolved=True, client=client)}
+    listed = [i for i in (tags.get(OPEN_TAG) or "").split(",") if i.strip()]
+    unknown = [i for i in listed if i not in records]
+    if unknown:
+        raise LimitationRecordError(
+            f"{model}/{version} lists open limitation(s) {', '.join(unknown)} in its {OPEN_TAG} tag "
+            "but has no such record: its limitation records were changed outside mlflow-bias.")
+    wanted = use_case.strip().casefold()
+    return [r for r in records.values()
+            if (r.status == "open" or r.id in listed)
+            and any(u.strip().casefold() == wanted for u in r.restricted_uses)]
 
 
 def resolve_limitation(model: str, version: str | int, limitation_id: str, resolution: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -62,6 +63,9 @@ class Policy:
     # dimensions whose failed threshold an open, owned, unexpired known-limitation record on the
     # model version may waive (the decision then reads passed-with-waiver, never passed)
     waivable_dimensions: tuple[str, ...] = ()
+    # alias -> use case: promotion to such an alias is always gated (protected or not) and refused
+    # for a version with an open known-limitation record restricting that use case
+    alias_use_cases: dict[str, str] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -69,8 +73,13 @@ class Policy:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the policy's content: two files with the same rules have the same digest."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+        """SHA-256 of the policy's content: two files with the same rules have the same digest.
+
+        `alias_use_cases` is left out: it changes no decision, only where a decided version may be
+        promoted, and it is checked afresh at every promotion (the server may override it)."""
+        content = asdict(self)
+        content.pop("alias_use_cases")
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
     def rules_for(self, dimension: str) -> list[Rule]:
         return [r for r in self.rules if r.dimension == dimension]
@@ -80,6 +89,7 @@ _KEYS = {
     "name", "version", "description", "rules", "required_dimensions", "probes",
     "min_probe_versions", "allow_unregistered_probes", "max_evaluation_age_days",
     "min_evaluation_policy_version", "protected_aliases", "drift_tolerance", "waivable_dimensions",
+    "alias_use_cases",
 }
 _RULE_KEYS = {"metric", "threshold", "direction", "decide_on", "absolute"}
 
@@ -94,6 +104,45 @@ def _version(source: str, key: str, value: Any) -> str:
     except InvalidVersion as exc:
         raise _fail(source, f"{key} {value!r} is not a version such as 1.0.0.") from exc
     return str(value)
+
+
+# MLflow's rules for registered-model alias names (mlflow.utils.validation keeps them private)
+_ALIAS_NAME = re.compile(r"^[\w\-]+$")
+_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
+MAX_ALIAS_LENGTH = 255
+
+
+def alias_name_problem(alias: Any) -> str | None:
+    """Why `alias` cannot be an MLflow registered-model alias, or None when it can."""
+    if not isinstance(alias, str) or not alias:
+        return f"alias {alias!r} must be a non-empty string"
+    if not _ALIAS_NAME.match(alias):
+        return (f"alias {alias!r} is not a valid MLflow alias: names may only contain "
+                "alphanumerics, underscores (_) and dashes (-)")
+    if len(alias) > MAX_ALIAS_LENGTH:
+        return f"alias {alias[:20]!r}... is longer than MLflow's {MAX_ALIAS_LENGTH} characters"
+    if alias.lower() == "latest" or _VERSION_ALIAS.match(alias):
+        return f"alias {alias!r} is reserved by MLflow ('latest' and v<number> refer to versions)"
+    return None
+
+
+def parse_alias_use_cases(raw: Any, source: str = "<dict>") -> dict[str, str]:
+    """Validate an `alias_use_cases` mapping (alias -> use case); None means no bindings."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _fail(source, "alias_use_cases must map aliases to use cases, e.g. "
+                            "{hiring-production: hiring}.")
+    bindings = {}
+    for alias, use_case in raw.items():
+        problem = alias_name_problem(alias)
+        if problem:
+            raise _fail(source, f"alias_use_cases: {problem}.")
+        if not isinstance(use_case, str) or not use_case.strip():
+            raise _fail(source, f"alias_use_cases.{alias}: the use case must be a non-empty string "
+                                f"such as 'hiring', not {use_case!r}.")
+        bindings[alias] = use_case.strip()
+    return bindings
 
 
 def parse_policy(raw: Any, source: str = "<dict>") -> Policy:
@@ -166,6 +215,7 @@ def parse_policy(raw: Any, source: str = "<dict>") -> Policy:
         protected_aliases=tuple(raw.get("protected_aliases") or ("champion", "production")),
         drift_tolerance={str(k): float(v) for k, v in (raw.get("drift_tolerance") or {}).items()},
         waivable_dimensions=waivable,
+        alias_use_cases=parse_alias_use_cases(raw.get("alias_use_cases"), source),
     )
 
 

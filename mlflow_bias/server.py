@@ -1,20 +1,25 @@
 """`mlflow server --app-name bias-gate`: the MLflow tracking server, refusing (403) any request that
-would point a protected alias at a model version whose bias gate has not passed.
+would point a protected alias at a model version whose bias gate has not passed, or a use-bound
+alias at such a version or at one with an open known limitation restricting the alias's use case.
 
-Settings (environment of the server): `MLFLOW_BIAS_POLICY` (policy YAML; default policy otherwise)
-and `MLFLOW_BIAS_PROTECTED_ALIASES` (comma-separated; default: the policy's protected aliases).
-Every other request goes through unchanged. If the check itself fails, the alias is not set.
+Settings (environment of the server): `MLFLOW_BIAS_POLICY` (policy YAML; default policy otherwise),
+`MLFLOW_BIAS_PROTECTED_ALIASES` (comma-separated; default: the policy's protected aliases) and
+`MLFLOW_BIAS_ALIAS_USE_CASES` (`alias=use-case` pairs, comma-separated; default: the policy's
+`alias_use_cases`). A use-bound alias is gated even when it is not protected. Every other request
+goes through unchanged. If the check itself fails (a malformed setting included), the alias is not
+set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from mlflow_bias.policy import Policy, load_policy
+from mlflow_bias.policy import Policy, load_policy, parse_alias_use_cases
 from mlflow_bias.registry import PromotionRefused, check_promotion
 
 _logger = logging.getLogger(__name__)
@@ -26,6 +31,23 @@ def protected_aliases(policy: Policy) -> set[str]:
     if configured is not None:
         return {a.strip() for a in configured.split(",") if a.strip()}
     return set(policy.protected_aliases)
+
+
+def alias_use_cases(policy: Policy) -> dict[str, str]:
+    """alias -> use case: `MLFLOW_BIAS_ALIAS_USE_CASES` (e.g. `hiring-production=hiring,
+    support-bot=customer-support`; empty: none) when set, else the policy's `alias_use_cases`."""
+    configured = os.environ.get("MLFLOW_BIAS_ALIAS_USE_CASES")
+    if configured is None:
+        return dict(policy.alias_use_cases)
+    pairs = {}
+    for item in (i.strip() for i in configured.split(",")):
+        if not item:
+            continue
+        alias, sep, use_case = item.partition("=")
+        if not sep:
+            raise ValueError(f"MLFLOW_BIAS_ALIAS_USE_CASES: {item!r} is not alias=use-case")
+        pairs[alias.strip()] = use_case
+    return parse_alias_use_cases(pairs, "MLFLOW_BIAS_ALIAS_USE_CASES")
 
 
 def _server_client():
@@ -49,11 +71,13 @@ def enforce_protected_aliases() -> Any:
     try:
         body = request.get_json(silent=True) or {}
         policy = load_policy(os.environ.get("MLFLOW_BIAS_POLICY"))
+        # the bindings are not part of the policy digest, so overriding them keeps decisions valid
+        policy = dataclasses.replace(policy, alias_use_cases=alias_use_cases(policy))
         alias = str(body.get("alias", ""))
-        if alias not in protected_aliases(policy):
+        if alias not in protected_aliases(policy) | set(policy.alias_use_cases):
             return None
         name, version = str(body.get("name", "")), str(body.get("version", ""))
-        check_promotion(name, version, policy, client=_server_client())
+        check_promotion(name, version, policy, client=_server_client(), alias=alias)
         _logger.info("bias gate: %s/%s may hold alias %s", name, version, alias)
         return None
     except PromotionRefused as refused:

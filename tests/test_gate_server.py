@@ -1,8 +1,11 @@
 """Server-side enforcement: a real `mlflow server --app-name bias-gate` on 127.0.0.1, driven with
-MlflowClient and raw REST calls."""
+MlflowClient and raw REST calls: protected aliases, waivers and their expiry, aliases bound to a use
+case, and unreadable limitation records."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import socket
 import subprocess
@@ -18,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import mlflow_bias.probes as probes
+from mlflow_bias.limitations import add_limitation, resolve_limitation
 from mlflow_bias.models import log_causal_lm
 from mlflow_bias.registry import gate
 
@@ -27,7 +31,11 @@ POLICY = {
     "rules": [{"metric": "lpbs", "threshold": 0.10, "direction": "max"}],
     "required_dimensions": ["lpbs"], "probes": ["tiny-occupations"],
     "protected_aliases": ["champion", "production"],
+    "waivable_dimensions": ["lpbs"],
+    "alias_use_cases": {"hiring-production": "hiring"},
 }
+# the server's override of the policy's bindings: eu-hiring is bound only here
+ALIAS_USE_CASES = "hiring-production=hiring, support-bot=customer-support, eu-hiring=hiring"
 
 
 def _free_port() -> int:
@@ -51,6 +59,7 @@ def server(tmp_path, skewed_lm, balanced_lm, tiny_probe):
 
     port = _free_port()
     env = {**os.environ, "MLFLOW_BIAS_POLICY": str(policy_path),
+           "MLFLOW_BIAS_ALIAS_USE_CASES": ALIAS_USE_CASES,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     log = open(tmp_path / "server.log", "w")
@@ -87,7 +96,7 @@ def _set_alias(url: str, name: str, alias: str, version: str) -> requests.Respon
                          json={"name": name, "alias": alias, "version": version}, timeout=30)
 
 
-def test_server_enforces_protected_aliases(server):
+def test_server_enforces_protected_aliases(server, tmp_path):
     remote = MlflowClient(tracking_uri=server, registry_uri=server)
 
     # passed version: promoted, through the client and through REST
@@ -121,3 +130,79 @@ def test_server_enforces_protected_aliases(server):
     # other requests are untouched
     assert requests.get(f"{server}/api/2.0/mlflow/registered-models/get",
                         params={"name": "screen"}, timeout=30).status_code == 200
+
+    # on the same server (a start and two gated versions are slow): waivers, their expiry,
+    # use-bound aliases and unreadable limitation records
+    _waivers_use_bound_aliases_and_unreadable_records(server, remote, tmp_path / "policy.yaml")
+
+
+def _refusal(response: requests.Response) -> str:
+    assert response.status_code == 403, response.text
+    assert response.json()["error_code"] == "PERMISSION_DENIED"
+    return response.json()["message"]
+
+
+def _alias_version(client: MlflowClient, alias: str) -> str:
+    return str(client.get_model_version_by_alias("screen", alias).version)
+
+
+def _waivers_use_bound_aliases_and_unreadable_records(server: str, remote: MlflowClient,
+                                                      policy_path: Path) -> None:
+    future = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+
+    # use restriction: v2 passes, but an open record restricting hiring keeps it off hiring aliases
+    add_limitation("screen", 2, dimension="lpbs", attribute="gender",
+                   description="Ranks resumes that use she lower.", restricted_uses=["hiring"],
+                   owner="rai-team", review_date=future, client=remote)
+    for alias in ("hiring-production", "eu-hiring"):  # bound by the policy / by the server's env
+        message = _refusal(_set_alias(server, "screen", alias, "2"))
+        assert f"bias gate refused alias '{alias}'" in message
+        assert f"may not hold alias '{alias}', which is bound to use case 'hiring'" in message
+        assert "limitation L1 (lpbs/gender: Ranks resumes that use she lower.)" in message
+        assert "Resolve the limitation" in message and "an alias not bound to 'hiring'" in message
+    with pytest.raises(MlflowException, match="bound to use case 'hiring'.*limitation L1"):
+        remote.set_registered_model_alias("screen", "hiring-production", "2")
+    assert _set_alias(server, "screen", "support-bot", "2").status_code == 200
+    remote.set_registered_model_alias("screen", "champion", "2")
+    resolve_limitation("screen", 2, "L1", "Re-ranked and re-evaluated.", client=remote)
+    assert _set_alias(server, "screen", "hiring-production", "2").status_code == 200
+    assert _alias_version(remote, "hiring-production") == "2"
+
+    # a use-bound alias is gated although it is not protected: blocked v1 is refused
+    assert "screen/1 is blocked" in _refusal(_set_alias(server, "screen", "support-bot", "1"))
+
+    # waiver: v1 fails lpbs (waivable); an open, owned, unexpired record waives it once re-gated
+    add_limitation("screen", 1, dimension="lpbs", attribute="gender",
+                   description="Prefers he for engineers.", restricted_uses=["hiring"],
+                   owner="rai-team", review_date=future, client=remote)
+    waived = gate("screen", 1, policy_path, evaluate_if_missing=False, client=remote)
+    assert waived.status == "passed-with-waiver" and waived.reasons == [], waived.summary()
+    assert "waived by limitation L1 [open] lpbs/gender" in waived.summary()
+    assert any(line.startswith("limitation L1 [open] lpbs/gender") for line in waived.limitations)
+    assert remote.get_model_version("screen", "1").tags["bias.gate"] == "passed-with-waiver"
+    quoted = mlflow.artifacts.load_dict(f"runs:/{waived.run_id}/bias/gate_decision.json")
+    assert quoted["status"] == "passed-with-waiver" and "limitation L1" in quoted["waivers"][0]
+    remote.set_registered_model_alias("screen", "champion", "1")
+    assert _set_alias(server, "screen", "production", "1").status_code == 200
+    assert _set_alias(server, "screen", "support-bot", "1").status_code == 200
+    # ... but not to an alias bound to the use case the waiving record restricts
+    message = _refusal(_set_alias(server, "screen", "hiring-production", "1"))
+    assert "use case 'hiring'" in message and "limitation L1 (lpbs/gender: Prefers he" in message
+    assert _alias_version(remote, "hiring-production") == "2"
+
+    # expiry: the record's review date moved into the past blocks, and the server names it
+    record = json.loads(remote.get_model_version("screen", "1").tags["bias.limitation.L1"])
+    remote.set_model_version_tag("screen", "1", "bias.limitation.L1",
+                                 json.dumps({**record, "review_date": "2020-01-01"}))
+    message = _refusal(_set_alias(server, "screen", "production", "1"))
+    assert "screen/1 is blocked" in message and "its waiver L1 expired on 2020-01-01" in message
+    assert gate("screen", 1, policy_path, evaluate_if_missing=False, client=remote).status == "blocked"
+
+    # fail closed: an unreadable record refuses every gated alias, even for a passing version
+    remote.set_model_version_tag("screen", "2", "bias.limitation.L1", "{edited by hand")
+    for alias in ("champion", "support-bot", "hiring-production"):
+        message = _refusal(_set_alias(server, "screen", alias, "2"))
+        assert "known-limitation records could not be read" in message
+        assert "bias.limitation.L1 of screen/2 is not a valid limitation record" in message
+    assert _alias_version(remote, "champion") == "1"
+    assert _set_alias(server, "screen", "staging", "2").status_code == 200  # not gated

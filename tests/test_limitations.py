@@ -105,7 +105,8 @@ def test_a_waiver_passes_with_the_record_quoted_and_an_expired_one_blocks(screen
 
     from mlflow_bias.registry import PromotionRefused, promote
 
-    waivable = _policy(tmp_path, waivable_dimensions=["lpbs"])
+    waivable = _policy(tmp_path, waivable_dimensions=["lpbs"],
+                       alias_use_cases={"hiring-production": "hiring", "support-bot": "customer-support"})
     blocked = gate("screen", 1, waivable, **FAST)
     assert blocked.status == "blocked" and "lpbs" in blocked.reasons[0]
     add_limitation("screen", 1, dimension="lpbs", attribute="gender", description="Known skew.",
@@ -117,6 +118,11 @@ def test_a_waiver_passes_with_the_record_quoted_and_an_expired_one_blocks(screen
     assert MlflowClient().get_model_version("screen", "1").tags["bias.gate"] == "passed-with-waiver"
     promote("screen", 1, "champion", waivable)
     assert str(MlflowClient().get_model_version_by_alias("screen", "champion").version) == "1"
+    # the waiver does not open an alias bound to a use case its record restricts
+    with pytest.raises(PromotionRefused, match="alias 'hiring-production', which is bound to use "
+                                               "case 'hiring': open limitation L1 \\(lpbs/gender"):
+        promote("screen", 1, "hiring-production", waivable)
+    promote("screen", 1, "support-bot", waivable)
 
     # the same record under a policy that waives nothing blocks
     strict = gate("screen", 1, _policy(tmp_path / "..", waivable_dimensions=[]), **FAST)
@@ -138,3 +144,109 @@ def test_waivable_dimensions_need_a_rule():
     with pytest.raises(PolicyError, match="waivable dimension\\(s\\) cbs have no rule"):
         parse_policy({"name": "p", "version": "1.0.0", "waivable_dimensions": ["cbs"],
                       "rules": [{"metric": "lpbs", "threshold": 0.1}]})
+
+
+def _passing(tmp_path, **changes):
+    """A policy under which the skewed v1 passes, with two use-bound aliases."""
+    return _policy(tmp_path, rules=[{"metric": "lpbs", "threshold": 1.0, "direction": "max"}],
+                   protected_aliases=["champion"],
+                   alias_use_cases={"hiring-production": "hiring", "support-bot": "customer-support"},
+                   **changes)
+
+
+def _alias(alias):
+    return str(MlflowClient().get_model_version_by_alias("screen", alias).version)
+
+
+def test_use_bound_alias_is_refused_while_an_open_record_restricts_its_use(screen, tmp_path, capsys):
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_bias.registry import PromotionRefused, check_promotion, promote
+
+    policy = _passing(tmp_path)
+    assert gate("screen", 1, policy, **FAST).status == "passed"
+    add_limitation("screen", 1, dimension="lpbs", attribute="gender",
+                   description="Ranks resumes that use she lower.",
+                   restricted_uses=["Hiring", "performance-review"], owner="rai-team",
+                   review_date="2027-06-30")
+    with pytest.raises(PromotionRefused) as refused:
+        promote("screen", 1, "hiring-production", policy)
+    message = refused.value.message
+    assert "screen/1 may not hold alias 'hiring-production', which is bound to use case 'hiring'" in message
+    assert "open limitation L1 (lpbs/gender: Ranks resumes that use she lower.) restricts" in message
+    assert "mlflow-bias limitation resolve --model screen --version 1 --id L1" in message
+    assert "or promote to an alias not bound to 'hiring'" in message
+    with pytest.raises(MlflowException):
+        MlflowClient().get_model_version_by_alias("screen", "hiring-production")
+
+    assert main(["promote", "--model", "screen", "--version", "1", "--alias", "hiring-production",
+                 "--policy", str(policy)]) == 1
+    assert "refused: screen/1 may not hold alias 'hiring-production'" in capsys.readouterr().err
+
+    # aliases bound to another use, or to none, are allowed (the record is still quoted)
+    promote("screen", 1, "support-bot", policy)
+    assert "limitation L1 [open]" in promote("screen", 1, "champion", policy).limitations[0]
+    check_promotion("screen", 1, policy)  # without an alias: no use to check
+    assert (_alias("support-bot"), _alias("champion")) == ("1", "1")
+
+    resolve_limitation("screen", 1, "L1", "Re-ranked and re-evaluated.")
+    assert main(["promote", "--model", "screen", "--version", "1", "--alias", "hiring-production",
+                 "--policy", str(policy)]) == 0
+    assert _alias("hiring-production") == "1"
+
+
+def test_use_bound_alias_is_gated_even_when_not_protected(screen, tmp_path):
+    from mlflow_bias.registry import PromotionRefused, promote
+
+    policy = _policy(tmp_path, protected_aliases=["champion"], alias_use_cases={"support-bot": "support"})
+    assert gate("screen", 1, policy, **FAST).status == "blocked"
+    with pytest.raises(PromotionRefused, match="screen/1 is blocked"):
+        promote("screen", 1, "support-bot", policy)
+
+
+def test_unreadable_records_refuse_promotion(screen, tmp_path, capsys):
+    from mlflow_bias.registry import PromotionRefused, promote
+
+    policy = _passing(tmp_path)
+    gate("screen", 1, policy, **FAST)
+    add_limitation("screen", 1, dimension="lpbs", attribute="gender", description="Known skew.",
+                   restricted_uses=["hiring"], owner="rai-team", review_date="2027-06-30")
+    client = MlflowClient()
+    good = client.get_model_version("screen", "1").tags["bias.limitation.L1"]
+    record = json.loads(good)
+    for broken in ("{edited by hand", json.dumps({**record, "restricted_uses": "hiring"}),
+                   json.dumps({**record, "status": "waived"}), json.dumps({**record, "id": "L9"}),
+                   json.dumps({k: v for k, v in record.items() if k != "owner"})):
+        client.set_model_version_tag("screen", "1", "bias.limitation.L1", broken)
+        for alias in ("champion", "support-bot", "hiring-production"):
+            with pytest.raises(PromotionRefused, match="known-limitation records could not be read.*"
+                                                       "bias.limitation.L1 of screen/1 is not a valid"):
+                promote("screen", 1, alias, policy)
+    assert main(["limitation", "list", "--model", "screen", "--version", "1"]) == 2
+    assert "is not a valid limitation record" in capsys.readouterr().err
+
+    # a record marked resolved by hand while still listed open keeps restricting its use
+    client.set_model_version_tag("screen", "1", "bias.limitation.L1", json.dumps({**record, "status": "resolved"}))
+    with pytest.raises(PromotionRefused, match="open limitation L1"):
+        promote("screen", 1, "hiring-production", policy)
+    promote("screen", 1, "support-bot", policy)
+    # an open id without a record refuses
+    client.set_model_version_tag("screen", "1", "bias.limitations", "L1,L7")
+    with pytest.raises(PromotionRefused, match="lists open limitation\\(s\\) L7 .* but has no such record"):
+        promote("screen", 1, "hiring-production", policy)
+    client.set_model_version_tag("screen", "1", "bias.limitation.L1", good)
+    client.set_model_version_tag("screen", "1", "bias.limitations", "L1")
+    promote("screen", 1, "champion", policy)
+
+
+def test_a_waiver_fails_closed_on_an_unreadable_record(screen, tmp_path):
+    waivable = _policy(tmp_path, waivable_dimensions=["lpbs"])
+    gate("screen", 1, waivable, **FAST)
+    add_limitation("screen", 1, dimension="lpbs", attribute="gender", description="Known skew.",
+                   restricted_uses=["hiring"], owner="rai-team", review_date="2099-01-01")
+    MlflowClient().set_model_version_tag("screen", "1", "bias.limitation.L1", "[]")
+    from mlflow_bias.gate import decide
+
+    run_id = MlflowClient().get_model_version("screen", "1").tags["bias.gate.run_id"]
+    blocked = decide(run_id, waivable, model_version="screen/1")
+    assert blocked.status == "blocked" and "not a valid limitation record" in blocked.reasons[0]
