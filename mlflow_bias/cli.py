@@ -113,6 +113,33 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return 0 if decision.passed else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render a run's scorecard (its `bias/scorecard.json`) as a self-contained HTML file."""
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_bias.errors import BiasEvaluationError
+    from mlflow_bias.report import SCORECARD_PATH, render_html
+    from mlflow_bias.tracking import model_version_context
+
+    client = MlflowClient()
+    try:
+        path = client.download_artifacts(args.run_id, SCORECARD_PATH)
+    except Exception as exc:  # noqa: BLE001 - an unknown run or a run that is no bias evaluation
+        raise BiasEvaluationError(f"Run {args.run_id} has no {SCORECARD_PATH} ({exc}); pass the id of "
+                                  "a bias evaluation run.") from exc
+    card = json.loads(Path(path).read_text(encoding="utf-8"))
+    limitations, description = model_version_context(card, client)
+    output = Path(args.output or f"scorecard-{args.run_id}.html")
+    output.write_text(render_html(card, limitations=limitations, model_description=description),
+                      encoding="utf-8")
+    print(f"Wrote {output}")
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(output.resolve().as_uri())
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     """Exit 0 when the alias was set, 1 when promotion was refused."""
     from mlflow_bias.registry import PromotionRefused, promote
@@ -388,6 +415,13 @@ def build_parser() -> argparse.ArgumentParser:
     ga.add_argument("--json", action="store_true", help="print the decision as JSON")
     ga.add_argument("--no-progress", action="store_true")
     ga.set_defaults(func=cmd_gate)
+
+    rep = sub.add_parser("report", help="write a run's scorecard as a self-contained HTML page")
+    rep.add_argument("run_id", help="the bias evaluation run")
+    rep.add_argument("--output", "-o", default=None,
+                     help="HTML file to write (default: scorecard-<run_id>.html)")
+    rep.add_argument("--open", action="store_true", help="open the page in a browser")
+    rep.set_defaults(func=cmd_report)
 
     pr = sub.add_parser("promote", help="set an alias on a version only if its bias gate passed")
     pr.add_argument("--model", required=True)

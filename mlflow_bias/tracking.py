@@ -65,3 +65,61 @@ def log_probe_input(run_id: str, df: pd.DataFrame, name: str, digest: str) -> No
 
 def log_json(run_id: str, payload: dict[str, Any], path: str) -> None:
     MlflowClient().log_dict(run_id, payload, path)
+
+
+def registered_version(label: str | None) -> tuple[str, str] | None:
+    """(name, version) when `label` (a `bias.model_version`) names a registered model version."""
+    if not label or "/" not in label or label.startswith(("models:", "runs:")):
+        return None
+    name, _, version = label.rpartition("/")
+    return (name, version) if name and version.isdigit() else None
+
+
+def model_version_context(scorecard: dict[str, Any], client: MlflowClient | None = None
+                          ) -> tuple[list[Any] | None, str | None]:
+    """The open known-limitation records and the description of the scorecard's model version,
+    when it is a registered version (else None, None)."""
+    registered = registered_version((scorecard.get("model") or {}).get("version"))
+    if registered is None:
+        return None, None
+    from mlflow_bias.limitations import list_limitations
+
+    client = client or MlflowClient()
+    try:
+        description = client.get_model_version(*registered).description or None
+        return list_limitations(*registered, client=client), description
+    except Exception:  # noqa: BLE001 - a label that only looks like a registered version
+        return None, None
+
+
+def log_scorecard_html(run_id: str, scorecard: dict[str, Any], *, policy: Any = None,
+                       client: MlflowClient | None = None) -> bool:
+    """Render the scorecard page and its charts and log them to the run (`bias/scorecard.html`,
+    `bias/plots/*.png`), with the model version's open known-limitation records and description
+    when the run's model is a registered version.
+
+    The page is a view of `bias/scorecard.json`: when it cannot be made, a warning is logged and
+    False returned; the evaluation or decision it shows stands.
+    """
+    import logging
+    import tempfile
+    from pathlib import Path
+
+    from mlflow_bias.report import HTML_PATH, PLOTS_DIR, render_report
+
+    logger = logging.getLogger(__name__)
+    client = client or MlflowClient()
+    try:
+        limitations, description = model_version_context(scorecard, client)
+        html, plots = render_report(scorecard, policy=policy, limitations=limitations,
+                                    model_description=description)
+        if plots:
+            with tempfile.TemporaryDirectory() as tmp:
+                for plot in plots:
+                    (Path(tmp) / plot.name).write_bytes(plot.png)
+                client.log_artifacts(run_id, tmp, PLOTS_DIR)
+        client.log_text(run_id, html, HTML_PATH)
+        return True
+    except Exception:  # noqa: BLE001 - the page is a view; the numbers are already logged
+        logger.warning("Could not render the HTML scorecard of run %s.", run_id, exc_info=True)
+        return False
