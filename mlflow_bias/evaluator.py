@@ -24,13 +24,14 @@ from mlflow_bias.dimensions.association import AssociationConfig
 from mlflow_bias.dimensions.cbs import CBSConfig
 from mlflow_bias.dimensions.lpbs import LPBSConfig
 from mlflow_bias.dimensions.parity import ParityConfig
+from mlflow_bias.dimensions.ranking import RankingConfig
 from mlflow_bias.dimensions.refusal import RefusalConfig
 from mlflow_bias.parsing import CategoryParser, DecisionParser, Verbalisers
 from mlflow_bias.audit import log_representation
 from mlflow_bias.errors import BiasEvaluationError, ConfigError
 from mlflow_bias.policy import Policy, load_policy
 from mlflow_bias.refusal_rubric import load_rubric
-from mlflow_bias.report import SCORECARD_PATH, Scorecard
+from mlflow_bias.report import SCORECARD_PATH, Scorecard, policy_summary
 
 _logger = logging.getLogger(__name__)
 MODEL_TYPE = "bias"
@@ -131,6 +132,8 @@ def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, pol
         )
     if dimension == "association":
         return AssociationConfig(**outputs)
+    if dimension == "ranking":
+        return RankingConfig(**outputs, k=config.ranking_k)
     raise ConfigError(f"No configuration known for dimension {dimension!r}.")
 
 
@@ -259,6 +262,7 @@ class BiasEvaluator(ModelEvaluator):
         scorecard = Scorecard(
             model={"version": version_label, "model_id": model_id or link_model_id, **adapter.describe()},
             config=_public_config(config),
+            policy=policy_summary(policy),
         )
         tags = {
             "bias.model_version": version_label,
@@ -299,11 +303,15 @@ class BiasEvaluator(ModelEvaluator):
                                            _dimension_status(result)})
         except Exception as exc:
             scorecard.status, scorecard.error = "failed", f"{type(exc).__name__}: {exc}"
-            tracking.log_json(run_id, scorecard.to_dict(), SCORECARD_PATH)
+            card = scorecard.to_dict()
+            tracking.log_json(run_id, card, SCORECARD_PATH)
+            tracking.log_scorecard_html(run_id, card)
             tracking.log_tags(run_id, {"bias.status": "failed", "bias.error": str(exc)[:5000]})
             raise
         scorecard.status = "completed"
-        tracking.log_json(run_id, scorecard.to_dict(), SCORECARD_PATH)
+        card = scorecard.to_dict()
+        tracking.log_json(run_id, card, SCORECARD_PATH)
+        tracking.log_scorecard_html(run_id, card)
         tracking.log_tags(run_id, {"bias.status": "completed"})
         for warning in scorecard.warnings:
             _logger.warning(warning)

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_bias.errors import BiasEvaluationError
 from mlflow_bias.gate import DECISION_PATH, Decision, decide
-from mlflow_bias.limitations import limitation_lines
+from mlflow_bias.limitations import limitation_lines, restricting
 from mlflow_bias.policy import load_policy
 from mlflow_bias.report import SCORECARD_PATH
 
@@ -20,7 +20,7 @@ MAX_TAG_CHARS = 5000
 
 
 class PromotionRefused(BiasEvaluationError):
-    """Promotion to a protected alias was refused; `decision` says why."""
+    """Promotion to a gated (protected or use-bound) alias was refused; `decision` says why."""
 
     def __init__(self, message: str, decision: Decision | None = None) -> None:
         super().__init__(message)
@@ -47,7 +47,8 @@ def latest_evaluation(name: str, version: str | int, client: MlflowClient | None
 
 
 def log_decision(decision: Decision, client: MlflowClient | None = None) -> None:
-    """Write the decision to its evaluation run (JSON, tag) and into the run's scorecard."""
+    """Write the decision to its evaluation run (JSON, tag) and into the run's scorecard (JSON and
+    the HTML page, which then shows the decision and the version's known limitations)."""
     if decision.run_id is None:
         return
     client = client or MlflowClient()
@@ -62,6 +63,9 @@ def log_decision(decision: Decision, client: MlflowClient | None = None) -> None
         card = json.load(f)
     card["gate"] = payload
     client.log_dict(decision.run_id, card, SCORECARD_PATH)
+    from mlflow_bias.tracking import log_scorecard_html
+
+    log_scorecard_html(decision.run_id, card, client=client)
 
 
 def tag_version(name: str, version: str | int, decision: Decision, client: MlflowClient | None = None) -> None:
@@ -124,17 +128,32 @@ def _evaluate(name: str, version: str | int, policy, config: dict[str, Any]) -> 
 
 
 def check_promotion(
-    name: str, version: str | int, policy: Any = None, client: MlflowClient | None = None
+    name: str, version: str | int, policy: Any = None, client: MlflowClient | None = None,
+    alias: str | None = None,
 ) -> Decision:
     """Recompute the version's decision from its gated evaluation run and check it against the
-    version's `bias.gate.digest`. Raise PromotionRefused unless it passes; never trust a tag alone."""
+    version's `bias.gate.digest`. Raise PromotionRefused unless it passes; never trust a tag alone.
+
+    `passed` and `passed-with-waiver` both pass. When `alias` is bound to a use case by the
+    policy's `alias_use_cases`, also refuse a version with an open known-limitation record that
+    restricts that use case (a waiving record included). Records that cannot be read refuse."""
     client = client or MlflowClient()
     policy = load_policy(policy)
     tags = client.get_model_version(name, str(version)).tags
     label = model_version_label(name, version)
     run_id = tags.get("bias.gate.run_id") or None
     decision = decide(run_id, policy, model_version=label, client=client)
-    decision.limitations = limitation_lines(name, version, client)
+    use_case = policy.alias_use_cases.get(alias) if alias else None
+    try:
+        decision.limitations = limitation_lines(name, version, client)
+        restricted = restricting(name, version, use_case, client) if use_case else []
+    except Exception as exc:  # noqa: BLE001 - fail closed: unreadable records refuse
+        raise PromotionRefused(
+            f"{label} cannot be promoted: its known-limitation records could not be read, so "
+            f"whether they restrict {f'alias {alias!r}' if alias else 'the alias'} is unknown: "
+            f"{getattr(exc, 'message', None) or f'{type(exc).__name__}: {exc}'}",
+            decision,
+        ) from exc
     if not decision.passed:
         raise PromotionRefused(f"{label} is blocked: {'; '.join(decision.reasons)}", decision)
     if tags.get("bias.gate") != decision.status or tags.get("bias.gate.digest") != decision.digest:
@@ -144,6 +163,16 @@ def check_promotion(
             f"{name} --version {version}` first.",
             decision,
         )
+    if restricted:
+        records = "; ".join(f"limitation {r.id} ({r.dimension}/{r.attribute}: {r.description})"
+                            for r in restricted)
+        raise PromotionRefused(
+            f"{label} may not hold alias '{alias}', which is bound to use case '{use_case}': "
+            f"open {records} restricts that use. Resolve the limitation (`mlflow-bias limitation "
+            f"resolve --model {name} --version {version} --id {restricted[0].id} --resolution "
+            f"...`) or promote to an alias not bound to '{use_case}'.",
+            decision,
+        )
     return decision
 
 
@@ -151,8 +180,9 @@ def promote(
     name: str, version: str | int, alias: str = "champion", policy: Any = None,
     client: MlflowClient | None = None,
 ) -> Decision:
-    """Point `alias` at the version if its gate passes under the current policy; else refuse."""
+    """Point `alias` at the version if its gate passes under the current policy (and, for an
+    alias bound to a use case, no open limitation restricts that use); else refuse."""
     client = client or MlflowClient()
-    decision = check_promotion(name, version, policy, client)
+    decision = check_promotion(name, version, policy, client, alias=alias)
     client.set_registered_model_alias(name, alias, str(version))
     return decision

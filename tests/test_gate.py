@@ -76,11 +76,42 @@ def test_default_policy_has_the_article_thresholds():
         ({"thresholds": {}}, "unknown key\\(s\\) thresholds"),
         ({"required_dimensions": ["lpbs", "cbs"]}, "required dimension\\(s\\) cbs have no rule"),
         ({"rules": [{"metric": "lpbs", "threshold": 0.1}, {"metric": "lpbs", "threshold": 0.2}]}, "more than one rule for lpbs"),
+        ({"alias_use_cases": ["hiring-production"]}, "alias_use_cases must map aliases to use cases"),
+        ({"alias_use_cases": {"hiring production": "hiring"}}, "alias 'hiring production' is not a valid MLflow alias"),
+        ({"alias_use_cases": {"latest": "hiring"}}, "alias 'latest' is reserved by MLflow"),
+        ({"alias_use_cases": {"V2": "hiring"}}, "alias 'V2' is reserved by MLflow"),
+        ({"alias_use_cases": {"hiring-production": " "}}, "alias_use_cases.hiring-production: the use case must be a non-empty string"),
+        ({"alias_use_cases": {"hiring-production": None}}, "use case must be a non-empty string .* not None"),
     ],
 )
 def test_invalid_policies_are_refused_with_the_reason(change, message):
     with pytest.raises(PolicyError, match=message):
         parse_policy(policy_dict(**change))
+
+
+def test_alias_use_cases_are_parsed_and_left_out_of_the_digest():
+    bound = parse_policy(policy_dict(alias_use_cases={"hiring-production": " hiring ", "support_bot": "support"}))
+    assert bound.alias_use_cases == {"hiring-production": "hiring", "support_bot": "support"}
+    assert bound.digest == parse_policy(policy_dict()).digest  # bindings change no decision
+    assert load_policy().alias_use_cases == {}
+
+
+def test_server_alias_use_cases_from_the_environment(monkeypatch):
+    from mlflow_bias.server import alias_use_cases
+
+    policy = parse_policy(policy_dict(alias_use_cases={"hiring-production": "hiring"}))
+    monkeypatch.delenv("MLFLOW_BIAS_ALIAS_USE_CASES", raising=False)
+    assert alias_use_cases(policy) == {"hiring-production": "hiring"}
+    monkeypatch.setenv("MLFLOW_BIAS_ALIAS_USE_CASES", "hiring-production=hiring, support-bot=customer-support")
+    assert alias_use_cases(policy) == {"hiring-production": "hiring", "support-bot": "customer-support"}
+    monkeypatch.setenv("MLFLOW_BIAS_ALIAS_USE_CASES", "")
+    assert alias_use_cases(policy) == {}
+    monkeypatch.setenv("MLFLOW_BIAS_ALIAS_USE_CASES", "hiring-production")
+    with pytest.raises(ValueError, match="'hiring-production' is not alias=use-case"):
+        alias_use_cases(policy)
+    monkeypatch.setenv("MLFLOW_BIAS_ALIAS_USE_CASES", "latest=hiring")
+    with pytest.raises(PolicyError, match="MLFLOW_BIAS_ALIAS_USE_CASES: alias_use_cases: alias 'latest' is reserved"):
+        alias_use_cases(policy)
 
 
 def test_policy_file_errors(tmp_path):
