@@ -13,6 +13,8 @@ order given, float64:
 
 from __future__ import annotations
 
+import sys
+
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -114,6 +116,9 @@ def _sentence_model_name(model: Any) -> str:
 
 
 def is_sentence_transformer(model: Any) -> bool:
+    # an instance implies its module was imported: skip the (seconds-long) import otherwise
+    if "sentence_transformers" not in sys.modules:
+        return False
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:  # pragma: no cover - a declared dependency
