@@ -45,6 +45,12 @@ def _causal_lm_from_pyfunc(model: Any, **options: Any) -> HFCausalLM | None:
         return None
     if lm.get_output_embeddings() is None:
         return None
+    # the prompt template an MLflow transformers model was logged with is part of the model: its
+    # pyfunc formats every request with it, so the adapter does too
+    metadata = getattr(getattr(model, "metadata", None), "metadata", None) or {}
+    template = metadata.get("prompt_template")
+    if template:
+        options = {**options, "prompt_template": template}
     return _causal_lm(lm, tokenizer, model, **options)
 
 

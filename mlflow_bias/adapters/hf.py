@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from mlflow_bias.adapters.base import EMBED, GENERATE, LOGLIKELIHOOD, PREDICT
 from mlflow_bias.adapters.embedding import embed_sorted, mean_pool
 from mlflow_bias.adapters.pyfunc import Predictions
-from mlflow_bias.errors import CapabilityError
+from mlflow_bias.errors import CapabilityError, ConfigError
 
 # Rows of hidden states sent through the vocabulary projection at once: bounds the logits held
 # in memory to about LOGIT_CHUNK_ELEMENTS floats whatever the batch size.
@@ -118,7 +118,13 @@ class HFCausalLM:
         name: str | None = None,
         max_new_tokens: int = 48,
         seed: int = 0,
+        prompt_template: str | None = None,
     ) -> None:
+        if prompt_template is not None and "{prompt}" not in prompt_template:
+            raise ConfigError(
+                f"prompt_template {prompt_template!r} has no '{{prompt}}' placeholder; write where "
+                "the request goes, e.g. 'Answer briefly.\\n{prompt}'."
+            )
         if not hasattr(model, "get_output_embeddings") or model.get_output_embeddings() is None:
             raise CapabilityError(
                 f"{type(model).__name__} has no language-modelling head, so it cannot give "
@@ -137,16 +143,20 @@ class HFCausalLM:
         self._cache_arg = "cache" if "cache" in forward else "past_key_values"
         self.max_new_tokens = max_new_tokens
         self.seed = seed
+        self.prompt_template = prompt_template
         self._generated: dict[tuple[str, int], str] = {}  # (input, max_new_tokens) -> output
 
     # -- the protocol -------------------------------------------------------------------------
     def describe(self) -> dict[str, str]:
-        return {
+        described = {
             "model": str(self.name),
             "model_class": type(self.model).__name__,
             "dtype": str(self.model.dtype).replace("torch.", ""),
             "context_token": str(self._context_id),
         }
+        if self.prompt_template:
+            described["prompt_template"] = self.prompt_template
+        return described
 
     def weights_digest(self) -> str:
         """SHA-256 over the parameter names and values: identifies an in-memory model's weights."""
@@ -168,7 +178,11 @@ class HFCausalLM:
 
     # -- outputs ------------------------------------------------------------------------------
     def _prompt(self, text: str) -> str:
-        """The text as the model expects a user turn: through its chat template when it has one."""
+        """The text as the model expects a user turn: formatted by the model's prompt template (the
+        `prompt_template` an MLflow transformers model was logged with), then through the chat
+        template when the tokenizer has one."""
+        if self.prompt_template:
+            text = self.prompt_template.format(prompt=text)
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
