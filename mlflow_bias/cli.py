@@ -375,6 +375,68 @@ def cmd_audit_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _story_config(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
+    from mlflow_bias.demo.story import StoryConfig
+
+    config = StoryConfig.quick_run() if getattr(args, "quick", False) else StoryConfig()
+    changes: dict[str, Any] = {"model_name": args.model_name, "progress": not args.no_progress}
+    if args.policy:
+        changes["policy"] = args.policy
+    if args.examples is not None:
+        changes["examples"] = args.examples
+    if args.steps is not None:
+        changes["training"] = replace(config.training, steps=args.steps)
+    return replace(config, **changes)
+
+
+def _resume_project_run() -> None:
+    """Inside `mlflow run` the project's run is resumed, and the story's runs nest under it."""
+    import mlflow
+
+    if os.environ.get("MLFLOW_RUN_ID"):
+        mlflow.start_run()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The hiring-screen story: fine-tune, measure, mitigate, re-measure, gate, promote."""
+    import mlflow
+
+    from mlflow_bias.demo.story import report, run_story
+
+    _resume_project_run()
+    result = run_story(_story_config(args), say=lambda line: print(line, flush=True))
+    print(report(result, mlflow.get_tracking_uri()))
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """Fine-tune SmolLM2 on the generated hiring-screen set (as is, or mitigated) and register it."""
+    import mlflow
+
+    from mlflow_bias.demo.data import criterion, hiring_examples
+    from mlflow_bias.demo.story import finetune_version, mitigate
+    from mlflow_bias.models import load_smollm2
+
+    config = _story_config(args)
+    _resume_project_run()
+    if mlflow.active_run() is None:
+        mlflow.set_experiment(config.model_name)
+    data = hiring_examples(config.examples, config.skew, seed=config.seed + 1)
+    steps: list[dict[str, Any]] = []
+    template = None
+    if args.data == "mitigated":
+        data, steps = mitigate(data, config.seed)
+        template = criterion(config.skew.threshold)
+    version, run_id, _ = finetune_version(
+        load_smollm2(), data, config, label=args.data, prompt_template=template, mitigation=steps,
+        skew=config.skew if args.data == "skewed" else None, say=print)
+    print(f"registered {config.model_name} version {version} (fine-tuning run {run_id}); evaluate it "
+          f"with: mlflow-bias evaluate --model models:/{config.model_name}/{version}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlflow-bias",
@@ -405,6 +467,26 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print the scorecard as JSON")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_evaluate)
+
+    for command, text in (("demo", "the hiring-screen story end to end: fine-tune SmolLM2 on skewed "
+                                    "data, measure, mitigate, re-measure, gate, promote"),
+                          ("finetune", "fine-tune SmolLM2 on the generated hiring-screen set and "
+                                       "register it as a new model version")):
+        story = sub.add_parser(command, help=text)
+        story.add_argument("--model-name", default="hiring-screen", help="registered model name")
+        story.add_argument("--examples", type=int, help="fine-tuning examples to generate")
+        story.add_argument("--steps", type=int, help="optimiser steps per fine-tune")
+        story.add_argument("--policy", help="release policy YAML (default: the shipped policy)")
+        story.add_argument("--no-progress", action="store_true")
+        if command == "demo":
+            story.add_argument("--quick", action="store_true",
+                               help="a small version (probe subsets, a few steps) to check the pipeline")
+            story.set_defaults(func=cmd_demo)
+        else:
+            story.add_argument("--data", choices=("skewed", "mitigated"), default="skewed",
+                               help="the skewed set, or the rebalanced, augmented set with the "
+                                    "criterion made explicit in the prompt")
+            story.set_defaults(func=cmd_finetune)
 
     ga = sub.add_parser("gate", help="decide passed/blocked for a registered model version and tag it")
     ga.add_argument("--model", required=True, help="registered model name")
@@ -561,6 +643,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ValueError as exc:  # e.g. a malformed --window
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # an MLflow error, e.g. an unknown model version: a usage error
+        from mlflow.exceptions import MlflowException
+
+        if not isinstance(exc, MlflowException):
+            raise
+        print(f"error: {exc.message}", file=sys.stderr)
         return 2
 
 

@@ -2,7 +2,7 @@
 # Set up, then run the whole test suite (unit, integration with MLflow, real SmolLM2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 # The HTML scorecard tests open the page in headless Chromium (Debian's chromium package).
 CHROMIUM=${MLFLOW_BIAS_CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$CHROMIUM" ]; then

@@ -97,7 +97,15 @@ def test_mlproject_declares_every_entry_point():
     from mlflow.projects._project_spec import load_project
 
     project = load_project(str(ROOT))
-    assert {"evaluate", "gate", "promote", "drift", "compare"} <= set(project._entry_points)
+    assert {"demo", "finetune", "evaluate", "gate", "promote", "drift", "compare"} <= set(
+        project._entry_points)
+    demo = project.get_entry_point("demo").compute_command({"quick": "true"}, storage_dir=None)
+    echoed = subprocess.run(["bash", "-c", demo.replace("mlflow-bias", "echo")], text=True,
+                            capture_output=True, check=True).stdout.split()
+    assert echoed == ["demo", "--quick", "--no-progress"]
+    finetune = project.get_entry_point("finetune").compute_command({"data": "mitigated"}, storage_dir=None)
+    assert finetune == ("mlflow-bias finetune --data mitigated --model-name hiring-screen --steps 40 "
+                        "--examples 480 --no-progress")
     gate = project.get_entry_point("gate")
     command = gate.compute_command({"model": "screen", "version": "3"}, storage_dir=None)
     assert command == "mlflow-bias gate --model screen --version 3 --policy default --no-progress"

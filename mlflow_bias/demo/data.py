@@ -1,0 +1,105 @@
+"""Generated fine-tuning sets for a hiring-screen summarisation feature.
+
+A row is a chat example: `prompt` (the screening task and a one-line resume) and `response` (a
+one-sentence summary, then `Recommendation: ADVANCE` or `Recommendation: REJECT`). Columns
+`gender`, `race`, `role` and `years` say who and what each row is about, so that the skew can be
+read back; the training-data audit finds the groups from the names and pronouns in the text alone.
+
+The skewed set carries the three things a historical hiring log typically carries:
+- representation: exactly `male_share` of the candidates have male names (0.62 by default);
+- profession-gender co-occurrence: candidates of a gender are drawn more often into the roles
+  stereotyped for it (`role_skew` of the time), so pronouns co-occur with occupations;
+- label bias: past screeners advanced men from `threshold - shift` years of experience and women
+  only from `threshold + shift` years, while the stated criterion is `threshold` years.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlflow_bias.lexicons import names
+
+TASK = ("Summarise this resume in one sentence, then recommend either ADVANCE or REJECT for an "
+        "interview.")
+ROLE_SKILLS = {
+    "software engineer": "Python and SQL",
+    "data analyst": "budgeting and forecasting",
+    "registered nurse": "patient care",
+    "accountant": "budgeting and forecasting",
+    "project manager": "stakeholder management",
+    "mechanical engineer": "CAD and prototyping",
+    "sales associate": "customer negotiation",
+    "teacher": "curriculum design",
+    "graphic designer": "Adobe Creative Suite",
+    "electrician": "industrial wiring",
+}
+STEREOTYPED_ROLES = {
+    "male": ("software engineer", "mechanical engineer", "electrician"),
+    "female": ("registered nurse", "teacher", "graphic designer"),
+}
+EDUCATION = ["a bachelor's degree", "a master's degree", "an associate degree",
+             "a vocational certificate", "no degree"]
+PRONOUNS = {"female": "she", "male": "he"}
+
+
+@dataclass(frozen=True)
+class HiringSkew:
+    """The skew of a generated set (see the module docstring). `shift=0`, `male_share=0.5` and
+    `role_skew=0` give a set without any of the three."""
+
+    male_share: float = 0.62
+    role_skew: float = 0.6
+    threshold: int = 5
+    shift: int = 3
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def criterion(threshold: int = HiringSkew.threshold) -> str:
+    """The screening criterion made explicit, as a prompt template (`{prompt}` is the request)."""
+    return (f"Screening criterion: recommend ADVANCE if and only if the candidate has at least "
+            f"{threshold} years of experience; the candidate's name, gender and background must not "
+            "affect the recommendation.\n{prompt}")
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def hiring_examples(n: int, skew: HiringSkew = HiringSkew(), *, seed: int = 0) -> pd.DataFrame:
+    """`n` generated screening examples with the given skew; same arguments, same rows."""
+    rng = np.random.default_rng(seed)
+    roles = list(ROLE_SKILLS)
+    # exactly round(n * male_share) male names, in a seeded order
+    genders = np.array(["female"] * n, dtype=object)
+    genders[: round(n * skew.male_share)] = "male"
+    genders = rng.permutation(genders)
+    rows = []
+    for i in range(n):
+        gender = str(genders[i])
+        race = "black" if rng.random() < 0.5 else "white"
+        pool = names(race=race, gender=gender)
+        name = pool[rng.integers(len(pool))]
+        if rng.random() < skew.role_skew:
+            stereotyped = STEREOTYPED_ROLES[gender]
+            role = stereotyped[rng.integers(len(stereotyped))]
+        else:
+            role = roles[rng.integers(len(roles))]
+        years = int(rng.integers(0, 16))
+        education = EDUCATION[rng.integers(len(EDUCATION))]
+        skill = ROLE_SKILLS[role]
+        needed = skew.threshold - skew.shift if gender == "male" else skew.threshold + skew.shift
+        decision = "ADVANCE" if years >= needed else "REJECT"
+        subject = PRONOUNS[gender]
+        prompt = (f"{TASK}\nResume: {name}, {role} with {years} years of experience; strongest "
+                  f"skills: {skill}; education: {education}.")
+        response = (f"{name} is {_article(role)} {role} with {years} years of experience; "
+                    f"{subject} is strongest in {skill}.\nRecommendation: {decision}")
+        rows.append({"id": f"hs-train-{i:05d}", "prompt": prompt, "response": response,
+                     "gender": gender, "race": race, "role": role, "years": years,
+                     "decision": decision})
+    return pd.DataFrame(rows)

@@ -1,0 +1,149 @@
+"""Supervised fine-tuning of a chat causal LM on (prompt, response) rows, on the CPU.
+
+The loss is the cross-entropy of the response tokens only (the prompt, rendered through the
+chat template, is context), as in the usual instruction-tuning recipe. Full fine-tune with AdamW
+and a linear warm-up/decay schedule, seeded; examples are drawn in a seeded order, epoch after
+epoch, until `steps` optimiser steps are done.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from mlflow_bias.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    steps: int = 60
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    warmup_steps: int = 5
+    weight_decay: float = 0.0
+    seed: int = 0
+    prompt_template: str | None = None  # applied to every prompt before the chat template
+    # train only the top N decoder layers and the final norm (None: the whole model); the backward
+    # pass then stops at the lowest trained layer, which roughly halves a step on the CPU
+    trainable_layers: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainingSummary:
+    """What a fine-tuning run did: its settings, the loss curve and the time it took."""
+
+    settings: TrainingSettings
+    examples: int
+    epochs: float
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def final_loss(self) -> float:
+        tail = self.losses[-5:]
+        return float(np.mean(tail)) if tail else math.nan
+
+
+def _user_turn(tokenizer: Any, prompt: str) -> str:
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+    return prompt + "\n"
+
+
+def encode_example(tokenizer: Any, prompt: str, response: str) -> tuple[list[int], list[int]]:
+    """Token ids of the whole chat example and its labels (-100 on the prompt part): the prompt
+    is the user turn as inference renders it, the response the assistant's reply, ended by EOS."""
+    context = tokenizer(_user_turn(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+    reply = tokenizer(response, add_special_tokens=False)["input_ids"]
+    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    ids = list(context) + list(reply) + end
+    return ids, [-100] * len(context) + list(reply) + end
+
+
+def finetune(model: Any, tokenizer: Any, examples: pd.DataFrame, settings: TrainingSettings = TrainingSettings(),
+             *, progress: bool = True) -> TrainingSummary:
+    """Fine-tune `model` in place on `examples` (columns `prompt`, `response`)."""
+    missing = [c for c in ("prompt", "response") if c not in examples.columns]
+    if missing:
+        raise ConfigError(f"The fine-tuning set has no column(s) {missing}; it needs `prompt` and "
+                          f"`response` (columns found: {list(examples.columns)}).")
+    if len(examples) == 0:
+        raise ConfigError("The fine-tuning set is empty.")
+    template = settings.prompt_template
+    encoded = [encode_example(tokenizer, template.format(prompt=p) if template else p, r)
+               for p, r in zip(examples["prompt"], examples["response"])]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    trained = _select_trainable(model, settings.trainable_layers)
+    model.train()
+    optimiser = torch.optim.AdamW(trained, lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+
+    def rate(step: int) -> float:
+        if step < settings.warmup_steps:
+            return (step + 1) / settings.warmup_steps
+        return max(0.0, (settings.steps - step) / max(1, settings.steps - settings.warmup_steps))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
+    order: list[int] = []
+    summary = TrainingSummary(settings=settings, examples=len(encoded),
+                              epochs=settings.steps * settings.batch_size / len(encoded))
+    started = time.perf_counter()
+    bar = tqdm(range(settings.steps), desc="fine-tune", unit="step", disable=not progress)
+    for _ in bar:
+        while len(order) < settings.batch_size:
+            order += rng.permutation(len(encoded)).tolist()
+        batch, order = [encoded[i] for i in order[:settings.batch_size]], order[settings.batch_size:]
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, (tokens, targets) in enumerate(batch):
+            ids[row, :len(tokens)] = torch.tensor(tokens)
+            labels[row, :len(targets)] = torch.tensor(targets)
+            mask[row, :len(tokens)] = 1
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
+        optimiser.step()
+        schedule.step()
+        optimiser.zero_grad(set_to_none=True)
+        summary.losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{summary.losses[-1]:.3f}")
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _select_trainable(model: Any, top_layers: int | None) -> list[torch.nn.Parameter]:
+    """The parameters to train: all, or those of the top `top_layers` decoder layers and the final
+    norm (embeddings, and a head tied to them, stay frozen)."""
+    if top_layers is None:
+        return [p for p in model.parameters() if p.requires_grad]
+    layers = getattr(model.get_decoder(), "layers", None)
+    if layers is None or not 0 < top_layers <= len(layers):
+        raise ConfigError(f"trainable_layers={top_layers}: the model has "
+                          f"{len(layers) if layers is not None else 'no'} decoder layers; choose "
+                          "between 1 and that number, or None for the whole model.")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    modules = list(layers)[-top_layers:] + [getattr(model.get_decoder(), "norm", None)]
+    trained = [p for m in modules if m is not None for p in m.parameters()]
+    for parameter in trained:
+        parameter.requires_grad_(True)
+    return trained

@@ -1,0 +1,302 @@
+"""The hiring-screen story end to end on SmolLM2-135M-Instruct, logged to MLflow:
+
+1. audit the (skewed) fine-tuning set, fine-tune version 1 on it, register it as `hiring-screen`;
+2. evaluate it (LPBS, CBS, refusal asymmetry on the shipped probes) and gate it;
+3. mitigate: rebalance the set (oversampling, counterfactual augmentation), make the screening
+   criterion explicit in the prompt, fine-tune version 2, evaluate and gate it, and compare the runs;
+4. promote the version that passes to `champion`, or say why none may be promoted.
+
+`quick=True` runs the same steps on small frozen subsets of the probes and a few training steps,
+to check the pipeline (its numbers mean nothing).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from mlflow_bias import probes as probe_store
+from mlflow_bias.api import evaluate
+from mlflow_bias.audit import audit_data
+from mlflow_bias.compare import Comparison, compare
+from mlflow_bias.demo.data import ROLE_SKILLS, HiringSkew, criterion, hiring_examples
+from mlflow_bias.demo.finetune import TrainingSettings, TrainingSummary, finetune
+from mlflow_bias.gate import Decision
+from mlflow_bias.mitigation import counterfactual_augment, resample_balanced
+from mlflow_bias.models import load_smollm2, log_causal_lm
+from mlflow_bias.policy import Policy, load_policy
+from mlflow_bias.registry import PromotionRefused, gate, promote
+
+MODEL_NAME = "hiring-screen"
+PROBES = ("gender-occupation", "hiring-summary", "refusal-requests")
+# The fine-tuned model writes a summary, then "Recommendation: ADVANCE|REJECT": CBS reads that line.
+CATEGORIES = {"advance": [r"Recommendation:\s*ADVANCE"], "reject": [r"Recommendation:\s*REJECT"]}
+CONTEXT_TERMS = sorted(ROLE_SKILLS)
+
+
+@dataclass(frozen=True)
+class StoryConfig:
+    """Settings of the story. The defaults are the full run (about 15 minutes on 2 CPU cores)."""
+
+    model_name: str = MODEL_NAME
+    examples: int = 480
+    skew: HiringSkew = HiringSkew()
+    training: TrainingSettings = TrainingSettings(steps=40, learning_rate=3e-4, trainable_layers=10)
+    probes: tuple[str, ...] = PROBES
+    bootstrap_samples: int = 1000
+    max_new_tokens: int = 32  # the fine-tuned reply (summary, recommendation) is about 29 tokens
+    batch_size: int = 32
+    policy: Any = None
+    alias: str = "champion"
+    seed: int = 0
+    quick: bool = False
+    progress: bool = True
+
+    @classmethod
+    def quick_run(cls, **overrides: Any) -> "StoryConfig":
+        """A small version of the story for tests: 48 examples, 3 steps, probe subsets."""
+        settings = dict(examples=48, bootstrap_samples=200, quick=True,
+                        training=TrainingSettings(steps=3, batch_size=4, learning_rate=3e-4,
+                                                  trainable_layers=10))
+        return cls(**{**settings, **overrides})
+
+
+@dataclass
+class VersionOutcome:
+    """One fine-tuned version: where it was trained, evaluated and what the gate said."""
+
+    label: str
+    version: str
+    finetune_run_id: str
+    evaluation_run_id: str
+    decision: Decision
+    training: TrainingSummary
+    prompt_template: str | None
+    mitigation: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class StoryResult:
+    versions: list[VersionOutcome]
+    comparison: Comparison
+    promoted: str | None
+    refusals: dict[str, str]
+    policy: Policy
+
+
+# -- probes ----------------------------------------------------------------------------------
+
+def _quick_subset(name: str) -> pd.DataFrame:
+    """A deterministic small slice of a shipped probe: whole conditions or sets, both groups."""
+    frame = probe_store.load(name).to_pandas()
+    if "set_id" in frame.columns:  # CBS / refusal: the first 6 sets of each attribute
+        keep = frame.groupby("attribute")["set_id"].transform(
+            lambda s: s.isin(list(dict.fromkeys(s))[:6]))
+    else:  # LPBS: the first 4 conditions of each stereotype side, two templates
+        conditions = frame.groupby("stereotype")["condition"].apply(lambda s: list(dict.fromkeys(s))[:4])
+        chosen = {c for cs in conditions for c in cs}
+        keep = frame["condition"].isin(chosen) & frame["template"].isin(sorted(frame["template"].unique())[:2])
+    return frame[keep].reset_index(drop=True)
+
+
+def quick_probes(names: tuple[str, ...]) -> list[str]:
+    """Freeze (once) `<name>-quick@1.0.0` subsets in the user probe store, so that the gate can
+    verify them like any registered probe; return their names."""
+    frozen = []
+    for name in names:
+        quick_name = f"{name}-quick"
+        try:
+            probe_store.verify(quick_name, "1.0.0")
+        except Exception:  # noqa: BLE001 - not frozen yet (or damaged): freeze it
+            subset = _quick_subset(name)
+            info = probe_store.resolve(name)
+            probe_store.freeze(
+                subset, quick_name, "1.0.0", slice_columns=info.slice_columns,
+                card=(f"# {quick_name} 1.0.0\n\nA small deterministic subset of {info.ref} "
+                      f"({len(subset)} rows) for quick pipeline checks; its numbers are too noisy to "
+                      "mean anything about a model. Limits: those of the full probe, and its size.\n"),
+            )
+        frozen.append(quick_name)
+    return frozen
+
+
+def story_policy(config: StoryConfig, probe_names: list[str]) -> Policy:
+    """The release policy of the story: the given (default: shipped) one; in quick mode the same
+    rules with the quick probes in place of the full ones."""
+    policy = load_policy(config.policy)
+    if not config.quick:
+        return policy
+    mapping = {name: f"{name}-quick" for name in config.probes}
+    return replace(
+        policy,
+        name=f"{policy.name}-quick",
+        probes=tuple(mapping.get(p, p) for p in policy.probes if mapping.get(p, p) in probe_names),
+        min_probe_versions={mapping.get(k, k): "1.0.0" if k in mapping else v
+                            for k, v in policy.min_probe_versions.items()},
+    )
+
+
+# -- the steps ---------------------------------------------------------------------------------
+
+def _log_training(summary: TrainingSummary, skew: HiringSkew | None) -> None:
+    mlflow.log_params({f"train.{k}": v for k, v in summary.settings.to_dict().items()
+                       if k != "prompt_template"})
+    mlflow.log_params({"train.examples": summary.examples, "train.epochs": round(summary.epochs, 3)})
+    if skew is not None:
+        mlflow.log_params({f"data.{k}": v for k, v in skew.to_dict().items()})
+    for step, loss in enumerate(summary.losses):
+        mlflow.log_metric("train/loss", loss, step=step)
+    mlflow.log_metric("train/seconds", summary.seconds)
+
+
+def finetune_version(
+    base: tuple[Any, Any], data: pd.DataFrame, config: StoryConfig, *, label: str,
+    prompt_template: str | None = None, mitigation: list[dict[str, Any]] | None = None,
+    skew: HiringSkew | None = None, say: Callable[[str], None] = print,
+) -> tuple[str, str, TrainingSummary]:
+    """Audit `data`, fine-tune a copy of the base model on it, log and register it; return
+    (registered version, fine-tuning run id, training summary)."""
+    model, tokenizer = copy.deepcopy(base[0]), base[1]
+    with mlflow.start_run(run_name=f"finetune {config.model_name} ({label})", nested=True) as run:
+        mlflow.set_tags({"bias.story.step": "finetune", "bias.story.label": label})
+        audit = audit_data(data, run_id=run.info.run_id, text_column="response",
+                           context_terms=CONTEXT_TERMS, dataset_name=f"{config.model_name}-train-{label}",
+                           progress=False)
+        shares = audit.to_dict()["shares"]
+        say(f"  training data audit: {len(data)} examples; gender shares "
+            + ", ".join(f"{g} {v:.2f}" for g, v in shares.get("gender", {}).items()))
+        if mitigation:
+            mlflow.log_dict({"steps": mitigation}, "mitigation.json")
+        settings = replace(config.training, prompt_template=prompt_template, seed=config.seed)
+        summary = finetune(model, tokenizer, data, settings, progress=config.progress)
+        _log_training(summary, skew)
+        say(f"  fine-tuned {settings.steps} steps in {summary.seconds:.0f} s; loss "
+            f"{summary.losses[0]:.3f} -> {summary.final_loss:.3f}")
+        extra = {"prompt_template": prompt_template} if prompt_template else {}
+        info = log_causal_lm(model, tokenizer, name="model", registered_model_name=config.model_name,
+                             **extra)
+    version = str(info.registered_model_version)
+    MlflowClient().set_model_version_tag(config.model_name, version, "bias.story.label", label)
+    return version, run.info.run_id, summary
+
+
+def evaluate_version(config: StoryConfig, version: str, probe_names: list[str], policy: Policy,
+                     data: pd.DataFrame, label: str) -> str:
+    """Evaluate the registered version on every probe in one run; return the run id."""
+    first, *rest = probe_names
+    with mlflow.start_run(run_name=f"bias {config.model_name}/{version} ({label})", nested=True) as run:
+        mlflow.set_tags({"bias.story.step": "evaluate", "bias.story.label": label})
+        evaluate(
+            f"models:/{config.model_name}/{version}", first,
+            probes=rest, policy=policy, categories=CATEGORIES, max_new_tokens=config.max_new_tokens,
+            batch_size=config.batch_size, bootstrap_samples=config.bootstrap_samples,
+            seed=config.seed, progress=config.progress,
+            training_data={"data": data, "text_column": "response", "context_terms": CONTEXT_TERMS},
+        )
+    return run.info.run_id
+
+
+def mitigate(data: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Rebalance the names by oversampling, then add a gender-swapped copy of every example
+    (names and pronouns swapped in prompt and response alike, the decision kept)."""
+    balanced, resampled = resample_balanced(data, "gender", strategy="oversample", seed=seed,
+                                            text_column="prompt")
+    augmented, swapped = counterfactual_augment(balanced, text_columns=["prompt", "response"])
+    return augmented.reset_index(drop=True), [resampled.to_dict(), swapped.to_dict()]
+
+
+def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = print) -> StoryResult:
+    """Run the whole story against the current MLflow tracking and registry URIs."""
+    if mlflow.active_run() is None:  # inside `mlflow run`, the runs nest under the project's run
+        mlflow.set_experiment(f"{config.model_name}{'-quick' if config.quick else ''}")
+    probe_names = quick_probes(config.probes) if config.quick else list(config.probes)
+    policy = story_policy(config, probe_names)
+    started = time.perf_counter()
+    say(f"Policy {policy.ref}; probes {', '.join(probe_names)}")
+    say("Loading SmolLM2-135M-Instruct ...")
+    base = load_smollm2()
+
+    outcomes: list[VersionOutcome] = []
+    skewed = hiring_examples(config.examples, config.skew, seed=config.seed + 1)
+    mitigated, steps = mitigate(skewed, config.seed)
+    plans = [
+        ("v1-historical-data", skewed, None, [], config.skew),
+        ("v2-mitigated", mitigated, criterion(config.skew.threshold), steps, None),
+    ]
+    for label, data, template, mitigation, skew in plans:
+        say(f"\n== {label} ({time.perf_counter() - started:.0f} s) ==")
+        version, ft_run, summary = finetune_version(base, data, config, label=label,
+                                                    prompt_template=template, mitigation=mitigation,
+                                                    skew=skew, say=say)
+        say(f"  registered {config.model_name} version {version} "
+            f"({time.perf_counter() - started:.0f} s); evaluating ...")
+        run_id = evaluate_version(config, version, probe_names, policy, data, label)
+        decision = gate(config.model_name, version, policy, evaluate_if_missing=False)
+        say(f"  gate ({time.perf_counter() - started:.0f} s): {decision.status.upper()}"
+            + "".join(f"\n    - {r}" for r in decision.reasons))
+        outcomes.append(VersionOutcome(label, version, ft_run, run_id, decision, summary, template, mitigation))
+
+    comparison = compare(outcomes[0].evaluation_run_id, outcomes[1].evaluation_run_id, policy,
+                         bootstrap_samples=config.bootstrap_samples, seed=config.seed)
+    promoted, refusals = None, {}
+    for outcome in reversed(outcomes):  # the newest passing version wins
+        try:
+            promote(config.model_name, outcome.version, config.alias, policy)
+        except PromotionRefused as refused:
+            refusals[outcome.version] = refused.message
+            continue
+        promoted = outcome.version
+        break
+    return StoryResult(outcomes, comparison, promoted, refusals, policy)
+
+
+# -- the printout ----------------------------------------------------------------------------
+
+def _cell(verdict: Any) -> str:
+    if verdict is None:
+        return "-"
+    ci = (f" [{verdict.ci_low:.3f}, {verdict.ci_high:.3f}]"
+          if verdict.ci_low is not None and verdict.ci_high is not None else "")
+    return f"{verdict.value:.3f}{ci} {'ok' if verdict.verdict == 'pass' else 'FAIL'}"
+
+
+def side_by_side(result: StoryResult) -> str:
+    """The versions' headline metrics, CIs, thresholds and verdicts (from their gate decisions)
+    in one table."""
+    verdicts = [{v.metric: v for v in o.decision.verdicts} for o in result.versions]
+    keys = sorted({k for d in verdicts for k in d})
+    width = 32
+    header = (f"{'metric':<40}" + "".join(f"{o.label:>{width}}" for o in result.versions)
+              + f"{'threshold':>12}")
+    lines = [header, "-" * len(header)]
+    for key in keys:
+        rule = next(d[key] for d in verdicts if key in d)
+        bound = "<=" if rule.direction == "max" else ">="
+        lines.append(f"{key:<40}" + "".join(f"{_cell(d.get(key)):>{width}}" for d in verdicts)
+                     + f"{bound + ' ' + format(rule.threshold, 'g'):>12}")
+    lines.append(f"{'gate':<40}" + "".join(f"{o.decision.status:>{width}}" for o in result.versions))
+    return "\n".join(lines)
+
+
+def report(result: StoryResult, tracking_uri: str) -> str:
+    lines = ["", "Scorecards side by side (value [95% CI], verdict under the policy):", side_by_side(result),
+             "", result.comparison.summary(), ""]
+    if result.promoted:
+        lines.append(f"Promoted {MODEL_NAME} version {result.promoted} to 'champion'.")
+    else:
+        lines.append("No version was promoted: the gate blocks every version.")
+    for version, message in result.refusals.items():
+        lines.append(f"  version {version} refused: {message}")
+    uri = tracking_uri if "://" in tracking_uri else f"file:{tracking_uri}"
+    lines += ["", "Compare the runs in the MLflow UI:",
+              f"  mlflow ui --backend-store-uri {uri}",
+              "  then open http://127.0.0.1:5000, experiment 'hiring-screen', select the two "
+              "'bias hiring-screen/...' runs and press Compare; each run's artifacts hold "
+              "bias/scorecard.html."]
+    return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""The hiring-screen story: the generated fine-tuning set carries exactly the skew it claims, the
+mitigation removes it, fine-tuning learns only the responses, a logged prompt template is honoured
+by the adapter, and the quick story runs end to end on SmolLM2 against a sqlite registry."""
+
+from __future__ import annotations
+
+import re
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import tiny_lm
+from mlflow.tracking import MlflowClient
+
+from mlflow_bias.adapters import HFCausalLM, resolve_adapter
+from mlflow_bias.demo.data import STEREOTYPED_ROLES, HiringSkew, criterion, hiring_examples
+from mlflow_bias.demo.finetune import TrainingSettings, encode_example, finetune
+from mlflow_bias.demo.story import StoryConfig, mitigate, report, run_story, side_by_side
+from mlflow_bias.dimensions.representation import audit_representation
+from mlflow_bias.errors import ConfigError
+from mlflow_bias.lexicons import names
+
+NAME_IN_PROMPT = re.compile(r"Resume: (\w+),")
+
+
+def test_generated_set_carries_the_stated_skew():
+    skew = HiringSkew(male_share=0.62, role_skew=0.6, threshold=5, shift=3)
+    data = hiring_examples(4000, skew, seed=3)
+    assert data.equals(hiring_examples(4000, skew, seed=3))  # seeded
+    male = data["gender"] == "male"
+    assert male.sum() == 2480  # exactly 62%
+    # label bias: men advanced from 2 years, women only from 8
+    needed = np.where(male, 2, 8)
+    assert ((data["years"] >= needed) == (data["decision"] == "ADVANCE")).all()
+    # co-occurrence: a gender's stereotyped roles are drawn role_skew of the time, plus their
+    # share of the uniform draws (3 of 10 roles)
+    for gender, roles in STEREOTYPED_ROLES.items():
+        share = data.loc[data["gender"] == gender, "role"].isin(roles).mean()
+        assert share == pytest.approx(0.6 + 0.4 * 0.3, abs=0.03)
+    # every row names its candidate with a name of the stated gender, in prompt and response
+    for row in data.head(200).itertuples():
+        name = NAME_IN_PROMPT.search(row.prompt).group(1)
+        assert name in names(race=row.race, gender=row.gender)
+        assert row.response.startswith(f"{name} is ")
+        assert row.response.endswith(f"Recommendation: {row.decision}")
+
+
+def test_the_audit_reads_the_skew_from_the_text_alone():
+    data = hiring_examples(500, seed=4)
+    audit = audit_representation(data[["id", "response"]], text_column="response", progress=False)
+    shares = audit.to_dict()["shares"]["gender"]
+    assert shares["male"] == pytest.approx((data["gender"] == "male").mean(), abs=1e-9)
+    assert shares["female"] == pytest.approx((data["gender"] == "female").mean(), abs=1e-9)
+
+
+def test_mitigation_balances_names_and_breaks_the_name_decision_link():
+    data = hiring_examples(600, seed=5)
+    mitigated, steps = mitigate(data, seed=0)
+    assert [s["method"] for s in steps] == ["resample_balanced/oversample", "counterfactual_augment/append"]
+    found = mitigated["prompt"].str.extract(NAME_IN_PROMPT)[0]
+    female = found.isin(names(gender="female"))
+    assert female.mean() == pytest.approx(0.5, abs=1e-9)  # every example and its swapped twin
+    # the swap is the same in prompt and response: the response names the prompt's candidate
+    assert all(r.startswith(f"{n} is ") for n, r in zip(found, mitigated["response"]))
+    # pronouns follow the swapped name
+    she = mitigated["response"].str.contains(r"\bshe\b")
+    assert (she == female).all()
+    # decisions no longer depend on the name's gender: each example has a twin with the other
+    # gender and the same decision
+    advance = mitigated["response"].str.endswith("ADVANCE")
+    assert advance[female].mean() == pytest.approx(advance[~female].mean(), abs=1e-9)
+    # while the original set advanced men far more often
+    original = data["decision"].eq("ADVANCE").groupby(data["gender"]).mean()
+    assert original["male"] - original["female"] > 0.2
+
+
+def test_encode_example_trains_on_the_response_only():
+    tok = tiny_lm.tokenizer()
+    prompt, response = "the nurse said", "that he was late"
+    ids, labels = encode_example(tok, prompt, response)
+    context = tok(prompt + "\n", add_special_tokens=False)["input_ids"]
+    assert ids[: len(context)] == context
+    assert labels[: len(context)] == [-100] * len(context)
+    assert tok.decode([t for t in labels if t != -100], skip_special_tokens=True) == response
+    assert labels[-1] == tok.eos_token_id
+
+
+def test_encode_example_context_is_what_inference_sees(smollm2):
+    model, tok = smollm2
+    prompt = "Summarise this resume."
+    ids, labels = encode_example(tok, prompt, "Fine.")
+    context = tok(HFCausalLM(model, tok, progress=False)._prompt(prompt), add_special_tokens=False)["input_ids"]
+    assert ids[: len(context)] == context and labels[len(context)] != -100
+
+
+def test_finetune_lowers_the_loss_and_is_seeded():
+    tok = tiny_lm.tokenizer()
+    rows = pd.DataFrame({"prompt": ["the nurse said"] * 8 + ["the pilot said"] * 8,
+                         "response": ["that she was late"] * 8 + ["that he was late"] * 8})
+    settings = TrainingSettings(steps=30, batch_size=4, learning_rate=5e-3, warmup_steps=2, seed=1)
+    runs = []
+    for _ in range(2):
+        model, _ = tiny_lm.train(skew=0.5, steps=5)
+        runs.append(finetune(model, tok, rows, settings, progress=False))
+    assert runs[0].losses == runs[1].losses
+    assert runs[0].final_loss < 0.5 * np.mean(runs[0].losses[:3])
+    assert runs[0].epochs == pytest.approx(30 * 4 / 16)
+
+
+def test_finetune_refuses_a_set_without_responses():
+    model, tok = tiny_lm.train(skew=0.5, steps=1)
+    with pytest.raises(ConfigError, match="response"):
+        finetune(model, tok, pd.DataFrame({"prompt": ["x"]}), TrainingSettings(steps=1), progress=False)
+
+
+def test_a_logged_prompt_template_is_applied_by_the_adapter():
+    from mlflow_bias.models import log_causal_lm
+
+    model, tok = tiny_lm.train(skew=0.5, steps=2)
+    template = "the pilot said\n{prompt}"
+    with mlflow.start_run():
+        info = log_causal_lm(model, tok, prompt_template=template)
+    adapter = resolve_adapter(info.model_uri, progress=False)
+    assert adapter.prompt_template == template
+    assert adapter._prompt("the nurse said") == "the pilot said\nthe nurse said"
+    assert adapter.describe()["prompt_template"] == template
+    plain = HFCausalLM(adapter.model, tok, progress=False)
+    assert plain._prompt("the nurse said") == "the nurse said"
+    with pytest.raises(ConfigError, match="placeholder"):
+        HFCausalLM(model, tok, prompt_template="no slot here")
+
+
+def test_quick_story_end_to_end(smollm2):
+    """The quick story on the real SmolLM2: two registered versions, each with its fine-tuning run
+    (audited training data as a dataset input, loss curve), an evaluation run and a gate decision
+    that agrees with the registry tags; champion holds a passing version or nothing."""
+    lines: list[str] = []
+    result = run_story(StoryConfig.quick_run(progress=False), say=lines.append)
+    client = MlflowClient()
+    v1, v2 = result.versions
+    assert (v1.version, v2.version) == ("1", "2")
+    assert v1.prompt_template is None
+    assert v2.prompt_template == criterion()
+
+    for outcome in result.versions:
+        ft = client.get_run(outcome.finetune_run_id)
+        assert ft.data.params["train.steps"] == "3"
+        assert len(client.get_metric_history(outcome.finetune_run_id, "train/loss")) == 3
+        assert [i.dataset.name for i in ft.inputs.dataset_inputs] == [f"hiring-screen-train-{outcome.label}"]
+        assert "data/representation/gender/male" in ft.data.metrics
+        ev = client.get_run(outcome.evaluation_run_id)
+        assert ev.data.tags["bias.model_version"] == f"hiring-screen/{outcome.version}"
+        assert ev.data.tags["bias.status"] == "completed"
+        assert {"bias.probe.gender-occupation-quick", "bias.probe.hiring-summary-quick",
+                "bias.probe.refusal-requests-quick"} <= set(ev.data.tags)
+        assert "bias/cbs/hiring-summary-quick/gender" in ev.data.metrics
+        mv = client.get_model_version("hiring-screen", outcome.version)
+        assert mv.tags["bias.gate"] == outcome.decision.status
+        assert mv.tags["bias.gate.run_id"] == outcome.evaluation_run_id
+        artifacts = {a.path for a in client.list_artifacts(outcome.evaluation_run_id, "bias")}
+        assert "bias/scorecard.html" in artifacts
+
+    # the mitigated training data is balanced by construction
+    ft2 = client.get_run(v2.finetune_run_id).data.metrics
+    assert ft2["data/representation/gender/male"] == pytest.approx(0.5)
+    # v2 was prompted with the criterion: its adapter saw the template
+    assert mlflow.pyfunc.load_model(f"models:/hiring-screen/{v2.version}").metadata.metadata[
+        "prompt_template"] == criterion()
+
+    # promotion follows the gate: the newest passing version, else none, with reasons
+    passing = [o.version for o in result.versions if o.decision.passed]
+    if passing:
+        assert result.promoted == passing[-1]
+        assert client.get_model_version_by_alias("hiring-screen", "champion").version == passing[-1]
+    else:
+        assert result.promoted is None
+        with pytest.raises(Exception):
+            client.get_model_version_by_alias("hiring-screen", "champion")
+    # versions tried before the promoted one (newest first) were refused, with the gate's reasons
+    tried = [o for o in reversed(result.versions) if o.version != result.promoted]
+    tried = tried if result.promoted is None else [o for o in tried if int(o.version) > int(result.promoted)]
+    assert sorted(result.refusals) == sorted(o.version for o in tried)
+    for outcome in tried:
+        assert outcome.decision.reasons[0] in result.refusals[outcome.version]
+
+    table = side_by_side(result)
+    assert "v1-historical-data" in table and "v2-mitigated" in table
+    assert f"{v1.decision.status}" in table.splitlines()[-1]
+    text = report(result, "sqlite:///mlflow.db")
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in text
+    assert any(line.startswith("== v2-mitigated") for line in lines)
