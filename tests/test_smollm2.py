@@ -211,3 +211,15 @@ def test_smollm2_replays_a_small_trace_set(smollm2):
     np.testing.assert_allclose(scored["disagreement"], items.loc[scored.index, "disagreement"], atol=1e-6)
     direct = HFCausalLM(model, tok, max_new_tokens=16, progress=False).generate(list(scored["swapped_input"]))
     assert list(scored["swapped_output"]) == direct
+
+
+def test_generation_with_a_shared_prompt_prefix_gives_the_same_answers(smollm2):
+    """The chat template and the probe's instruction are computed once per batch and copied to
+    every row; the greedy answers must be those of the plain batched generation."""
+    model, tok = smollm2
+    inputs = probes.load("hiring-summary").to_pandas()["input"].tolist()[:10]
+    shared = HFCausalLM(model, tok, batch_size=5, max_new_tokens=12, progress=False)
+    plain = HFCausalLM(model, tok, batch_size=5, max_new_tokens=12, progress=False, share_prefixes=False)
+    encoded = [tok(shared._prompt(t), add_special_tokens=False)["input_ids"] for t in inputs[:5]]
+    assert shared._shared_prefix(encoded) > 30  # template, system prompt and instruction
+    assert shared.generate(inputs) == plain.generate(inputs)

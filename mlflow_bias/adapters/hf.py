@@ -192,7 +192,13 @@ class HFCausalLM:
     @torch.inference_mode()
     def generate(self, inputs: Sequence[str]) -> list[str]:
         """Greedy continuations (deterministic), batched with left padding, sorted by length, and
-        cached per (input, max_new_tokens) so two dimensions never generate the same text twice."""
+        cached per (input, max_new_tokens) so two dimensions never generate the same text twice.
+
+        With `share_prefixes`, the tokens every prompt of a batch starts with (chat template,
+        system prompt, a probe's instruction) are run once and their key/value cache is copied to
+        every row: the batch then holds [shared prefix][padding][own suffix], the padding masked
+        out and the suffix's positions continuing the prefix's, which is the same computation as
+        without sharing (greedy tokens agree; logits to float rounding)."""
         todo = sorted({t for t in inputs if (t, self.max_new_tokens) not in self._generated},
                       key=len, reverse=True)
         pad_id = self.tokenizer.pad_token_id
@@ -201,22 +207,45 @@ class HFCausalLM:
         for start in tqdm(starts, desc="generate", unit="batch", disable=not self.progress, leave=False):
             batch = todo[start : start + self.batch_size]
             encoded = [self.tokenizer(self._prompt(t), add_special_tokens=False)["input_ids"] for t in batch]
-            width = max(map(len, encoded))
-            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            shared = self._shared_prefix(encoded) if self.share_prefixes else 0
+            width = max(map(len, encoded)) - shared
+            ids = torch.full((len(batch), shared + width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), shared + width), dtype=torch.long)
             for i, row in enumerate(encoded):  # left padding: generation continues every row
-                ids[i, width - len(row):] = torch.tensor(row)
-                mask[i, width - len(row):] = 1
+                ids[i, :shared] = torch.tensor(row[:shared], dtype=torch.long)
+                mask[i, :shared] = 1
+                ids[i, shared + width - (len(row) - shared):] = torch.tensor(row[shared:], dtype=torch.long)
+                mask[i, shared + width - (len(row) - shared):] = 1
+            device = self.model.device
+            extra = {}
+            if shared:
+                output = self.model(input_ids=ids[:1, :shared].to(device), use_cache=True)
+                cache = getattr(output, "cache", None) or output.past_key_values
+                cache.batch_repeat_interleave(len(batch))
+                extra[self._cache_arg] = cache
             torch.manual_seed(self.seed)
             out = self.model.generate(
-                input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
-                max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=pad_id,
+                input_ids=ids.to(device), attention_mask=mask.to(device),
+                max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=pad_id, **extra,
             )
-            for text, row in zip(batch, out[:, width:]):
+            for text, row in zip(batch, out[:, ids.shape[1]:]):
                 self._generated[(text, self.max_new_tokens)] = self.tokenizer.decode(
                     row, skip_special_tokens=True
                 ).strip()
         return [self._generated[(t, self.max_new_tokens)] for t in inputs]
+
+    @staticmethod
+    def _shared_prefix(encoded: Sequence[list[int]], minimum: int = 8) -> int:
+        """Length of the token prefix every row shares, leaving each row at least one own token
+        (generation needs a last prompt token to start from); 0 when shorter than `minimum` or for
+        a single row, where sharing saves nothing."""
+        if len(encoded) < 2:
+            return 0
+        length = min(len(row) for row in encoded) - 1
+        first = encoded[0]
+        for row in encoded[1:]:
+            length = min(length, _common_prefix_length(first, row))
+        return length if length >= minimum else 0
 
     def predict(self, inputs: Sequence[str], column: str = "input", batch_size: int | None = None,
                 progress: bool | None = None) -> Predictions:
