@@ -160,7 +160,7 @@ _COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "none": "#0969da", "waived": "#
 _PALETTE = ["#0969da", "#bf8700", "#8250df", "#1a7f37", "#cf222e", "#57606a", "#e16f24", "#1b7c83"]
 # Row keys of a dimension summary that the page shows in their own columns or tables.
 _SHOWN_KEYS = {"attribute", "value", "ci_low", "ci_high", "p_value", "noise_floor", "n_items",
-               "slices", "rates", "groups", "probabilities", "unit"}
+               "slices", "rates", "groups", "probabilities", "unit", "group_n"}
 
 
 @dataclass(frozen=True)
@@ -612,12 +612,23 @@ def _group_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot |
         ys = list(range(len(names)))[::-1]
         values = [100 * float(rates[g]) for g in names]
         ax.barh(ys, values, height=0.55, color=_PALETTE[0])
+        counts = row.get("group_n") or {}
+        intervals = [_wilson(float(rates[g]), int(counts[g])) if counts.get(g) else (None, None)
+                     for g in names]
+        if any(low is not None for low, _ in intervals):
+            ax.errorbar(values, ys, xerr=_errors(values, [None if lo is None else 100 * lo for lo, _ in intervals],
+                                                 [None if hi is None else 100 * hi for _, hi in intervals]),
+                        fmt="none", ecolor=_COLORS["ink"], capsize=3, elinewidth=1.2)
+            names_shown = [f"{g}\nn={counts.get(g, '?')}" for g in names]
+        else:
+            names_shown = names
         for y, v in zip(ys, values):
-            ax.text(v, y, f" {v:.1f}%", va="center", fontsize=8)
-        ax.set_yticks(ys, names)
+            ax.text(v, y, f" {v:.1f}%", va="bottom", fontsize=8)
+        ax.set_yticks(ys, names_shown)
         ax.set_ylim(-0.7, len(names) - 0.3)
-        ax.set_xlim(0, max(values + [1.0]) * 1.18)
-        ax.set_xlabel("refusal rate (%)" if name == "refusal" else "rate (%)", fontsize=9)
+        ax.set_xlim(0, max(values + [1.0] + [100 * hi for _, hi in intervals if hi is not None]) * 1.18)
+        ax.set_xlabel(("refusal rate (%)" if name == "refusal" else "rate (%)")
+                      + (" with 95% Wilson interval" if counts else ""), fontsize=9)
         title = f"{attribute}: rate per group"
     elif isinstance(rates, dict) and rates and all(isinstance(v, dict) for v in rates.values()):
         names = list(rates)
@@ -634,10 +645,18 @@ def _group_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot |
                 if w >= 0.08:
                     ax.text(l + w / 2, y, f"{100 * w:.0f}%", ha="center", va="center", fontsize=8, color="white")
             left = [l + w for l, w in zip(left, widths)]
-        ax.set_yticks(ys, names)
+        counts = row.get("group_n") or {}
+        if counts and categories:  # the first category's share, with a 95% Wilson interval
+            first = [float(rates[g].get(categories[0]) or 0.0) for g in names]
+            intervals = [_wilson(v, int(counts[g])) if counts.get(g) else (None, None)
+                         for g, v in zip(names, first)]
+            ax.errorbar(first, ys, xerr=_errors(first, [lo for lo, _ in intervals], [hi for _, hi in intervals]),
+                        fmt="none", ecolor=_COLORS["ink"], capsize=3, elinewidth=1.2)
+        ax.set_yticks(ys, [f"{g}\nn={counts[g]}" if g in counts else g for g in names])
         ax.set_ylim(-0.7, len(names) - 0.3)
         ax.set_xlim(0, 1)
-        ax.set_xlabel("share of the group's outputs per category", fontsize=9)
+        ax.set_xlabel("share of the group's outputs per category"
+                      + (f" ('{categories[0]}' with 95% Wilson interval)" if counts else ""), fontsize=9)
         ax.legend(fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0),
                   ncols=min(4, len(categories)))
         title = f"{attribute}: output categories per group"

@@ -168,7 +168,8 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
         row: dict[str, Any] = {"attribute": attribute, "value": value, "ci_low": float(low),
                                "ci_high": float(high), "p_value": None, "noise_floor": None,
                                "flip_rate": flip_rate, "n_items": len(part), "n_sets": len(sets),
-                               "rates": {}}
+                               "rates": {},
+                               "group_n": {g: int(n) for g, n in zip(groups, counts.sum(axis=(0, 2)))}}
         for g, group in enumerate(groups):
             row["rates"][group] = {}
             for k, category in enumerate(categories):

@@ -118,6 +118,7 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
                         "ci_high": float(high), "p_value": p_value, "noise_floor": None,
                         "unit": "percentage points", "n_items": len(part), "n_sets": len(sets),
                         "rates": {g: float(r) for g, r in zip(groups, rates)},
+                        "group_n": {g: int(n) for g, n in zip(groups, totals.sum(axis=0))},
                         "slices": score_slices(answered, config.slice_columns,
                                                lambda sub: _gap_score(*_set_tallies(
                                                    sub, sorted(sub["set_id"].astype(str).unique()),
