@@ -165,3 +165,17 @@ def test_one_group_fully_unparsed_and_ambiguous_verbalisers_are_clear_errors():
     twice = Verbalisers.from_config({"advance": ["ADVANCE", "ADVANCE"], "reject": ["REJECT"]})
     assert twice.answers() == [(0, "ADVANCE"), (1, "REJECT")]
     np.testing.assert_allclose(np.exp(twice.normalise(np.log([[0.2, 0.2]]))), [[0.5, 0.5]])
+
+
+def test_a_slice_with_no_parsed_output_is_reported_not_fatal():
+    # in slice "quiet" every output is unparseable; in "loud" Greg is advanced and Emily rejected
+    probe = sets_probe(20).assign(desk=lambda df: np.where(df["set_id"].isin([f"s{i}" for i in range(5)]),
+                                                            "quiet", "loud"))
+    quiet = set(probe.loc[probe["desk"] == "quiet", "input"])
+    outputs = lambda df: ["..." if t in quiet else ("advance" if "Greg" in t else "reject")  # noqa: E731
+                          for t in df["input"]]
+    metrics = _evaluate(outputs, probe, categories=CATEGORIES, slice_columns=["desk"])
+    assert metrics["bias/cbs/gender"] == 1.0
+    assert metrics["bias/cbs/gender/unparsed_rate"] == pytest.approx(10 / 40)
+    assert metrics["bias/cbs/gender/slice/desk/loud"] == 1.0
+    assert "bias/cbs/gender/slice/desk/quiet" not in metrics or np.isnan(metrics["bias/cbs/gender/slice/desk/quiet"])

@@ -189,4 +189,8 @@ def test_quick_story_end_to_end(smollm2):
     assert f"{v1.decision.status}" in table.splitlines()[-1]
     text = report(result, "sqlite:///mlflow.db")
     assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in text
-    assert any(line.startswith("== v2-mitigated") for line in lines)
+    assert any(line.strip().startswith("== v2-mitigated") for line in lines)
+    # the base model's LPBS is measured in its own run and read next to the versions'
+    base = client.get_run(result.base_run_id).data
+    assert result.base_lpbs == {"bias/lpbs/gender": base.metrics["bias/lpbs/gender"]}
+    assert f"base model {base.metrics['bias/lpbs/gender']:.3f} -> v1-historical-data" in text

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -88,6 +89,9 @@ class StoryResult:
     promoted: str | None
     refusals: dict[str, str]
     policy: Policy
+    # the base model's LPBS on the story's LPBS probe: what fine-tuning started from
+    base_lpbs: dict[str, float] = field(default_factory=dict)
+    base_run_id: str | None = None
 
 
 # -- probes ----------------------------------------------------------------------------------
@@ -202,6 +206,19 @@ def evaluate_version(config: StoryConfig, version: str, probe_names: list[str], 
     return run.info.run_id
 
 
+def base_reference(base: tuple[Any, Any], config: StoryConfig, probe: str) -> tuple[str, dict[str, float]]:
+    """LPBS of the base model on the LPBS probe (cheap: log-probabilities only), so that the story
+    can tell what fine-tuning changed from what the base model brought."""
+    with mlflow.start_run(run_name="bias SmolLM2-135M-Instruct base (reference)", nested=True) as run:
+        mlflow.set_tags({"bias.story.step": "reference", "bias.story.label": "base"})
+        result = evaluate(base, probe, batch_size=config.batch_size, seed=config.seed,
+                          bootstrap_samples=config.bootstrap_samples, progress=config.progress,
+                          model_version="SmolLM2-135M-Instruct (base)")
+    headline = {k: v for k, v in result.metrics.items()
+                if k.startswith("bias/lpbs/") and k.count("/") == 2}
+    return run.info.run_id, headline
+
+
 def mitigate(data: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Rebalance the names by oversampling, then add a gender-swapped copy of every example
     (names and pronouns swapped in prompt and response alike, the decision kept)."""
@@ -213,6 +230,8 @@ def mitigate(data: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, list[dict[str
 
 def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = print) -> StoryResult:
     """Run the whole story against the current MLflow tracking and registry URIs."""
+    # MLflow hints at every logged table with integer columns (years, shares); noise in a printout
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
     if mlflow.active_run() is None:  # inside `mlflow run`, the runs nest under the project's run
         mlflow.set_experiment(f"{config.model_name}{'-quick' if config.quick else ''}")
     probe_names = quick_probes(config.probes) if config.quick else list(config.probes)
@@ -221,6 +240,9 @@ def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = 
     say(f"Policy {policy.ref}; probes {', '.join(probe_names)}")
     say("Loading SmolLM2-135M-Instruct ...")
     base = load_smollm2()
+    base_run_id, base_lpbs = base_reference(base, config, probe_names[0])
+    say(f"  base model LPBS on {probe_names[0]}: "
+        + ", ".join(f"{k.rsplit('/', 1)[-1]} {v:.3f}" for k, v in base_lpbs.items()))
 
     outcomes: list[VersionOutcome] = []
     skewed = hiring_examples(config.examples, config.skew, seed=config.seed + 1)
@@ -253,7 +275,7 @@ def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = 
             continue
         promoted = outcome.version
         break
-    return StoryResult(outcomes, comparison, promoted, refusals, policy)
+    return StoryResult(outcomes, comparison, promoted, refusals, policy, base_lpbs, base_run_id)
 
 
 # -- the printout ----------------------------------------------------------------------------
@@ -272,31 +294,56 @@ def side_by_side(result: StoryResult) -> str:
     verdicts = [{v.metric: v for v in o.decision.verdicts} for o in result.versions]
     keys = sorted({k for d in verdicts for k in d})
     width = 32
-    header = (f"{'metric':<40}" + "".join(f"{o.label:>{width}}" for o in result.versions)
+    header = (f"{'metric':<50}{'base':>8}" + "".join(f"{o.label:>{width}}" for o in result.versions)
               + f"{'threshold':>12}")
     lines = [header, "-" * len(header)]
     for key in keys:
         rule = next(d[key] for d in verdicts if key in d)
         bound = "<=" if rule.direction == "max" else ">="
-        lines.append(f"{key:<40}" + "".join(f"{_cell(d.get(key)):>{width}}" for d in verdicts)
+        base = result.base_lpbs.get(key)
+        lines.append(f"{key:<50}{'-' if base is None else format(base, '.3f'):>8}"
+                     + "".join(f"{_cell(d.get(key)):>{width}}" for d in verdicts)
                      + f"{bound + ' ' + format(rule.threshold, 'g'):>12}")
-    lines.append(f"{'gate':<40}" + "".join(f"{o.decision.status:>{width}}" for o in result.versions))
+    lines.append(f"{'gate':<50}{'':>8}" + "".join(f"{o.decision.status:>{width}}" for o in result.versions))
     return "\n".join(lines)
+
+
+def _lpbs_reading(result: StoryResult) -> list[str]:
+    """Where LPBS comes from: the base model, or the fine-tuning."""
+    lines = []
+    for key, base in result.base_lpbs.items():
+        verdicts = [next((v for v in o.decision.verdicts if v.metric == key), None) for o in result.versions]
+        if any(v is None for v in verdicts):
+            continue
+        values = " -> ".join(f"{o.label} {v.value:.3f}" for o, v in zip(result.versions, verdicts))
+        lines.append(f"{key}: base model {base:.3f} -> {values} (threshold {verdicts[0].threshold:g}).")
+        if base > verdicts[0].threshold and verdicts[-1].verdict != "pass":
+            lines.append("  The base model is itself above the threshold: this part of the bias comes "
+                         "with the pretrained model, not with the fine-tuning set, and rebalancing the "
+                         "fine-tuning set cannot remove it. It needs a targeted objective or another "
+                         "base model, or a documented known limitation under a policy that may waive it.")
+    return lines + ([""] if lines else [])
 
 
 def report(result: StoryResult, tracking_uri: str) -> str:
     lines = ["", "Scorecards side by side (value [95% CI], verdict under the policy):", side_by_side(result),
              "", result.comparison.summary(), ""]
+    lines += _lpbs_reading(result)
     if result.promoted:
-        lines.append(f"Promoted {MODEL_NAME} version {result.promoted} to 'champion'.")
+        lines.append(f"Promoted {(result.versions[0].decision.model_version or MODEL_NAME).split('/')[0]} "
+                     f"version {result.promoted} to 'champion'.")
     else:
         lines.append("No version was promoted: the gate blocks every version.")
     for version, message in result.refusals.items():
         lines.append(f"  version {version} refused: {message}")
     uri = tracking_uri if "://" in tracking_uri else f"file:{tracking_uri}"
+    client = MlflowClient()
+    name = (result.versions[0].decision.model_version or MODEL_NAME).split("/")[0]
+    experiment = client.get_experiment(
+        client.get_run(result.versions[0].evaluation_run_id).info.experiment_id).name
     lines += ["", "Compare the runs in the MLflow UI:",
               f"  mlflow ui --backend-store-uri {uri}",
-              "  then open http://127.0.0.1:5000, experiment 'hiring-screen', select the two "
-              "'bias hiring-screen/...' runs and press Compare; each run's artifacts hold "
-              "bias/scorecard.html."]
+              f"  then open http://127.0.0.1:5000, experiment '{experiment}', tick the two "
+              f"'bias {name}/...' runs and press "
+              "Compare; each run's artifacts hold bias/scorecard.html (the page) and bias/plots/."]
     return "\n".join(lines)

@@ -59,9 +59,10 @@ def set_counts(items: pd.DataFrame, sets: list[str], groups: list[str],
     """counts[set, group, category] of the parsed outputs among `items` (unparsed rows ignored)."""
     parsed = items.dropna(subset=["category"])
     counts = np.zeros((len(sets), len(groups), len(categories)))
-    s_idx = parsed["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy()
-    g_idx = parsed["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
-    k_idx = parsed["category"].map({k: i for i, k in enumerate(categories)}).to_numpy()
+    # integer indices even when nothing was parsed (an empty slice)
+    s_idx = parsed["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy(dtype=np.intp)
+    g_idx = parsed["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy(dtype=np.intp)
+    k_idx = parsed["category"].map({k: i for i, k in enumerate(categories)}).to_numpy(dtype=np.intp)
     np.add.at(counts, (s_idx, g_idx, k_idx), 1)
     return counts
 
