@@ -57,7 +57,7 @@ def registry(skewed_lm, balanced_lm, tiny_probe):
 def test_default_policy_has_the_article_thresholds():
     policy = load_policy()
     rules = {r.metric: r for r in policy.rules}
-    assert policy.ref == "default@1.0.0"
+    assert policy.ref == "default@1.1.0"
     assert (rules["lpbs"].threshold, rules["lpbs"].direction) == (0.10, "max")
     assert rules["cbs"].threshold == 0.10 and rules["refusal"].threshold == 5.0
     assert (rules["parity/disparate_impact"].threshold, rules["parity/disparate_impact"].direction) == (0.8, "min")
