@@ -503,3 +503,22 @@ def test_end_to_end_logged_reranker_is_evaluated_and_gated():
                for r in blocked.reasons)
     assert {v.metric for v in passed.verdicts} == {"bias/ranking/gender/exposure_ratio",
                                                    "bias/ranking/gender/topk_share_gap"}
+
+
+def test_numeric_list_ids_give_the_same_p_values_as_their_strings():
+    """The within-list shuffle must keep every candidate in its own list whatever the ids' type:
+    ids 1..30 as integers and as strings are the same lists."""
+    probe = ranking_probe()
+    numbers = {lid: i + 1 for i, lid in enumerate(dict.fromkeys(probe["list_id"]))}
+    as_int = probe.assign(list_id=probe["list_id"].map(numbers))
+    as_str = probe.assign(list_id=as_int["list_id"].astype(str))
+    config = ranking.RankingConfig(**FAST)
+
+    def by_skill(df):  # no group bonus: mid-range p-values, where a mixed-up shuffle shows
+        return [float(x.split("skill=")[1]) for x in df["input"]]
+
+    with_ints = ranking.compute(resolve_adapter(by_skill), as_int, config).metrics
+    with_strs = ranking.compute(resolve_adapter(by_skill), as_str, config).metrics
+    assert 0.05 < with_strs["gender/exposure_ratio/p_value"] < 1
+    assert with_ints["gender/exposure_ratio/p_value"] == with_strs["gender/exposure_ratio/p_value"]
+    assert with_ints["gender/topk_share_gap/p_value"] == with_strs["gender/topk_share_gap/p_value"]

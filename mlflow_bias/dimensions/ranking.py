@@ -217,9 +217,12 @@ def _permutation_p_values(part: pd.DataFrame, groups: list[str], ratio: float, g
                           config: RankingConfig) -> dict[str, float]:
     """Shuffle group labels within each list: P(ratio <= observed), P(gap >= observed), with the
     +1 correction."""
-    part = part.sort_values(["list_id", "rank"], kind="stable")
     list_ids = sorted(part["list_id"].astype(str).unique())
     l_idx = part["list_id"].astype(str).map({v: i for i, v in enumerate(list_ids)}).to_numpy()
+    # rows ordered by list index (the shuffle below relies on it), then rank; sorting on the raw
+    # ids would order numeric ids 1, 2, ..., 10 unlike their string index
+    order = np.lexsort((part["rank"].to_numpy(), l_idx))
+    part, l_idx = part.iloc[order], l_idx[order]
     g_idx = part["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
     exposure = part["exposure"].to_numpy()
     in_top = part["in_topk"].to_numpy(dtype=float)
