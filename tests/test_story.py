@@ -79,7 +79,7 @@ def test_encode_example_trains_on_the_response_only():
     tok = tiny_lm.tokenizer()
     prompt, response = "the nurse said", "that he was late"
     ids, labels = encode_example(tok, prompt, response)
-    context = tok(prompt + "\n", add_special_tokens=False)["input_ids"]
+    context = tok(prompt, add_special_tokens=False)["input_ids"]
     assert ids[: len(context)] == context
     assert labels[: len(context)] == [-100] * len(context)
     assert tok.decode([t for t in labels if t != -100], skip_special_tokens=True) == response
@@ -89,8 +89,11 @@ def test_encode_example_trains_on_the_response_only():
 def test_encode_example_context_is_what_inference_sees(smollm2):
     model, tok = smollm2
     prompt = "Summarise this resume."
-    ids, labels = encode_example(tok, prompt, "Fine.")
-    context = tok(HFCausalLM(model, tok, progress=False)._prompt(prompt), add_special_tokens=False)["input_ids"]
+    template = criterion()
+    ids, labels = encode_example(tok, prompt, "Fine.", template)
+    served = HFCausalLM(model, tok, progress=False, prompt_template=template)._prompt(prompt)
+    assert served.count("Screening criterion") == 1 and prompt in served
+    context = tok(served, add_special_tokens=False)["input_ids"]
     assert ids[: len(context)] == context and labels[len(context)] != -100
 
 

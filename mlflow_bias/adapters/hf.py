@@ -98,6 +98,19 @@ def plan_prefix_groups(
     return groups
 
 
+def user_turn(tokenizer: Any, text: str, prompt_template: str | None = None) -> str:
+    """The text as a model expects a user turn: formatted by the model's prompt template (the
+    `prompt_template` an MLflow transformers model was logged with), then through the chat
+    template when the tokenizer has one. Inference and fine-tuning both build prompts here."""
+    if prompt_template:
+        text = prompt_template.format(prompt=text)
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
+    return text
+
+
 class HFCausalLM:
     """A transformers causal LM and its tokenizer, scored in memory.
 
@@ -178,16 +191,7 @@ class HFCausalLM:
 
     # -- outputs ------------------------------------------------------------------------------
     def _prompt(self, text: str) -> str:
-        """The text as the model expects a user turn: formatted by the model's prompt template (the
-        `prompt_template` an MLflow transformers model was logged with), then through the chat
-        template when the tokenizer has one."""
-        if self.prompt_template:
-            text = self.prompt_template.format(prompt=text)
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
-            )
-        return text
+        return user_turn(self.tokenizer, text, self.prompt_template)
 
     @torch.inference_mode()
     def generate(self, inputs: Sequence[str]) -> list[str]:

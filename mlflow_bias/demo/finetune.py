@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from mlflow_bias.adapters.hf import user_turn
 from mlflow_bias.errors import ConfigError
 
 
@@ -54,17 +55,12 @@ class TrainingSummary:
         return float(np.mean(tail)) if tail else math.nan
 
 
-def _user_turn(tokenizer: Any, prompt: str) -> str:
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                             add_generation_prompt=True)
-    return prompt + "\n"
-
-
-def encode_example(tokenizer: Any, prompt: str, response: str) -> tuple[list[int], list[int]]:
+def encode_example(tokenizer: Any, prompt: str, response: str,
+                   prompt_template: str | None = None) -> tuple[list[int], list[int]]:
     """Token ids of the whole chat example and its labels (-100 on the prompt part): the prompt
-    is the user turn as inference renders it, the response the assistant's reply, ended by EOS."""
-    context = tokenizer(_user_turn(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+    is the user turn exactly as inference renders it (`user_turn`), the response the assistant's
+    reply, ended by EOS."""
+    context = tokenizer(user_turn(tokenizer, prompt, prompt_template), add_special_tokens=False)["input_ids"]
     reply = tokenizer(response, add_special_tokens=False)["input_ids"]
     end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     ids = list(context) + list(reply) + end
@@ -80,8 +76,7 @@ def finetune(model: Any, tokenizer: Any, examples: pd.DataFrame, settings: Train
                           f"`response` (columns found: {list(examples.columns)}).")
     if len(examples) == 0:
         raise ConfigError("The fine-tuning set is empty.")
-    template = settings.prompt_template
-    encoded = [encode_example(tokenizer, template.format(prompt=p) if template else p, r)
+    encoded = [encode_example(tokenizer, p, r, settings.prompt_template)
                for p, r in zip(examples["prompt"], examples["response"])]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
