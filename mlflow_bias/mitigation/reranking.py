@@ -53,6 +53,7 @@ has NDCG 1 (every order is ideal).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence, Union
 
@@ -145,6 +146,7 @@ def failure_probability(minimums: Sequence[int], p: float) -> float:
     return float(max(0.0, 1.0 - dist.sum()))
 
 
+@functools.lru_cache(maxsize=256)  # a bisection per (k, p, alpha), reused across lists and calls
 def adjusted_alpha(k: int, p: float, alpha: float, *, iterations: int = 60) -> float:
     """FA*IR's multiple-testing adjustment: the largest alpha_c <= alpha whose table m(1..k)
     rejects a fairly drawn ranking (some prefix fails) with probability at most alpha."""
