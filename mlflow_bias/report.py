@@ -148,6 +148,11 @@ DIMENSION_ABOUT = {
     "parity": ("Decision parity",
                "Selection and true-positive rates per group on decisions with known outcomes: "
                "statistical parity, disparate impact, equal opportunity and equalised odds."),
+    "ranking": ("Ranking exposure",
+                "How evenly a ranking spreads attention over groups: the exposure ratio (lowest "
+                "group's mean position exposure 1/log2(1 + rank) over the highest; 1 is parity) and "
+                "the top-k share gap (how far a group's share of the top k is from its share of the "
+                "list)."),
     "association": ("Embedding association (WEAT/SEAT)",
                     "Effect size of the association between target and attribute word sets in the "
                     "model's embeddings, with a permutation p-value; 0 is no association."),
