@@ -78,18 +78,27 @@ def registered_version(label: str | None) -> tuple[str, str] | None:
 def model_version_context(scorecard: dict[str, Any], client: MlflowClient | None = None
                           ) -> tuple[list[Any] | None, str | None]:
     """The open known-limitation records and the description of the scorecard's model version,
-    when it is a registered version (else None, None)."""
+    when it is a registered version (else None, None). Records that cannot be read are not hidden:
+    a warning saying so is added to `scorecard["warnings"]` for the page to show."""
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_bias.limitations import LimitationRecordError, list_limitations
+
     registered = registered_version((scorecard.get("model") or {}).get("version"))
     if registered is None:
         return None, None
-    from mlflow_bias.limitations import list_limitations
-
     client = client or MlflowClient()
     try:
         description = client.get_model_version(*registered).description or None
-        return list_limitations(*registered, client=client), description
-    except Exception:  # noqa: BLE001 - a label that only looks like a registered version
+    except MlflowException:  # a label that only looks like a registered version
         return None, None
+    try:
+        return list_limitations(*registered, client=client), description
+    except LimitationRecordError as exc:
+        scorecard.setdefault("warnings", []).append(
+            f"The known-limitation records of {'/'.join(registered)} cannot be read, so the gate "
+            f"refuses to promote it until they are fixed: {exc.message}")
+        return None, description
 
 
 def log_scorecard_html(run_id: str, scorecard: dict[str, Any], *, policy: Any = None,

@@ -538,3 +538,20 @@ def test_a_failed_evaluation_logs_its_page(skewed_lm, monkeypatch):
     assert _parse(html).rows["bias/lpbs/gender"]["cells"][3] == f"{lpbs:.3f}"
     assert any(a.path.endswith("lpbs-headline.png")
                for a in MlflowClient().list_artifacts(run_id, PLOTS_DIR))
+
+
+def test_unreadable_limitation_records_become_a_warning_on_the_page():
+    from mlflow_bias.limitations import TAG_PREFIX
+    from mlflow_bias.tracking import model_version_context
+
+    client = MlflowClient()
+    client.create_registered_model("screen")
+    client.create_model_version("screen", source="file:/nowhere", description="a screen")
+    client.set_model_version_tag("screen", "1", f"{TAG_PREFIX}L1", "{not json")  # a damaged record
+    card = {"model": {"version": "screen/1"}, "warnings": []}
+    assert model_version_context(card, client) == (None, "a screen")
+    assert card["warnings"] and "screen/1 cannot be read" in card["warnings"][0]
+    assert "L1" in card["warnings"][0]
+    # a label that only looks like a registered version: nothing to add
+    other = {"model": {"version": "elsewhere/3"}, "warnings": []}
+    assert model_version_context(other, client) == (None, None) and other["warnings"] == []
