@@ -209,16 +209,23 @@ def validate_sets(df: pd.DataFrame, kind: str = "counterfactual_sets") -> None:
         raise ProbeSchemaError(f"The {label} probe is malformed: " + "; ".join(problems) + ".")
 
 
-def validate_association(df: pd.DataFrame) -> None:
-    """WEAT/SEAT probe: every test has X, Y, A and B items, one protected attribute, no blank text."""
-    required = _require_columns(df, "association", "association")
+def _blank_and_duplicate_problems(df: pd.DataFrame, required: tuple[str, ...], hint: str = "") -> list[str]:
+    """Problems shared by every probe kind's check: empty required cells and repeated ids."""
     problems = []
     for column in required:
         bad = _blank(df[column])
         if bad.any():
             problems.append(f"{int(bad.sum())} row(s) with an empty {column!r}")
     if df["id"].duplicated().any():
-        problems.append(f"duplicate ids: {', '.join(map(str, df.loc[df['id'].duplicated(), 'id'].head(3)))}")
+        problems.append(f"duplicate ids: {', '.join(map(str, df.loc[df['id'].duplicated(), 'id'].head(3)))}"
+                        + hint)
+    return problems
+
+
+def validate_association(df: pd.DataFrame) -> None:
+    """WEAT/SEAT probe: every test has X, Y, A and B items, one protected attribute, no blank text."""
+    required = _require_columns(df, "association", "association")
+    problems = _blank_and_duplicate_problems(df, required)
     roles = df["role"].astype(str)
     bad_roles = sorted(set(roles) - {"X", "Y", "A", "B"})
     if bad_roles:
@@ -237,14 +244,7 @@ def validate_ranking(df: pd.DataFrame) -> None:
     """Ranking probe: unique ids, every list of one attribute with at least two groups and two
     candidates, optional 0/1 relevance labels; one error listing every problem."""
     required = _require_columns(df, "ranking", "ranking")
-    problems = []
-    for column in required:
-        bad = _blank(df[column])
-        if bad.any():
-            problems.append(f"{int(bad.sum())} row(s) with an empty {column!r}")
-    if df["id"].duplicated().any():
-        problems.append(f"duplicate ids: {', '.join(map(str, df.loc[df['id'].duplicated(), 'id'].head(3)))} "
-                        "(every candidate row needs its own id)")
+    problems = _blank_and_duplicate_problems(df, required, " (every candidate row needs its own id)")
     if "label" in df.columns:
         labels = pd.to_numeric(df["label"], errors="coerce")
         bad = ~labels.isin([0, 1]) & df["label"].notna()
