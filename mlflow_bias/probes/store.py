@@ -21,10 +21,13 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+import sys
+from typing import TYPE_CHECKING, Any, Iterable
 
-import datasets
 import pandas as pd
+
+if TYPE_CHECKING:  # datasets loads only where a probe is read or written
+    import datasets
 from packaging.version import InvalidVersion, Version
 
 from mlflow_bias.errors import (
@@ -77,6 +80,12 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+def _is_hf_dataset(data: Any) -> bool:
+    """A `datasets.Dataset`, told without importing `datasets` (nothing can be one before it is)."""
+    module = sys.modules.get("datasets")
+    return module is not None and isinstance(data, module.Dataset)
+
+
 def content_digest(data: pd.DataFrame | datasets.Dataset) -> str:
     """SHA-256 over every row, in order, columns sorted by name.
 
@@ -84,7 +93,7 @@ def content_digest(data: pd.DataFrame | datasets.Dataset) -> str:
     its digest through the dtype changes that pandas and MLflow conversions make. Unlike MLflow's
     own dataset digest, it reads every row.
     """
-    df = data.to_pandas() if isinstance(data, datasets.Dataset) else data
+    df = data.to_pandas() if _is_hf_dataset(data) else data
     columns = sorted(map(str, df.columns))
     digest = hashlib.sha256(json.dumps(columns).encode())
     frame = df[columns] if list(df.columns) == columns else df.reindex(columns=columns)
@@ -229,6 +238,8 @@ def verify(name: str, version: str | None = None, root: str | Path | None = None
 def load(name: str, version: str | None = None, root: str | Path | None = None) -> datasets.Dataset:
     """Load a probe version as a `datasets.Dataset` after verifying its content hash."""
     info = verify(name, version, root)
+    import datasets
+
     dataset = datasets.load_from_disk(str(Path(info.path) / DATA_DIR))
     if content_digest(dataset) != info.content_digest:
         raise ProbeIntegrityError(
@@ -277,11 +288,11 @@ def to_dataframe(data: Any) -> pd.DataFrame:
     """A probe given as DataFrame, `datasets.Dataset`, MLflow dataset, or CSV/parquet/JSONL path."""
     if isinstance(data, pd.DataFrame):
         return data
-    if isinstance(data, datasets.Dataset):
+    if _is_hf_dataset(data):
         return data.to_pandas()
     if hasattr(data, "df") and isinstance(getattr(data, "df"), pd.DataFrame):  # mlflow PandasDataset
         return data.df
-    if hasattr(data, "ds") and isinstance(getattr(data, "ds"), datasets.Dataset):  # mlflow HF dataset
+    if hasattr(data, "ds") and _is_hf_dataset(getattr(data, "ds")):  # mlflow HF dataset
         return data.ds.to_pandas()
     if isinstance(data, (str, Path)):
         path = Path(data)
@@ -350,6 +361,8 @@ def freeze(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-{version}-", dir=target.parent))
     try:
+        import datasets
+
         dataset = datasets.Dataset.from_pandas(df, preserve_index=False)
         dataset.info.description = card.strip().splitlines()[0]
         dataset.save_to_disk(str(staging / DATA_DIR))
