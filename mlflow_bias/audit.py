@@ -36,6 +36,7 @@ COUNTS_TABLE = f"{METRIC_PREFIX}/counts.json"
 SUMMARY_TABLE = f"{METRIC_PREFIX}/summary.json"
 COOCCURRENCE_TABLE = f"{METRIC_PREFIX}/cooccurrence.json"
 FLAGGED_TABLE = f"{METRIC_PREFIX}/flagged.json"
+AUDIT_TABLES = (COUNTS_TABLE, SUMMARY_TABLE, COOCCURRENCE_TABLE, FLAGGED_TABLE)
 SHARES_FIGURE = f"{METRIC_PREFIX}/shares.png"
 DEFAULT_DATASET_NAME = "training-data"
 
@@ -113,7 +114,7 @@ def _dataset_entity(data: Any, result: RepresentationResult, name: str | None) -
                       "DataFrame, datasets.Dataset, IterableDataset or file path.")
 
 
-def _audit_tags(result: RepresentationResult) -> dict[str, str]:
+def audit_tags(result: RepresentationResult) -> dict[str, str]:
     tags = {
         "bias.audit.text_column": str(result.metadata.get("text_column")),
         "bias.audit.targets": json.dumps(result.targets, sort_keys=True),
@@ -159,7 +160,7 @@ def log_representation(
     metrics = result.metrics()
     client = MlflowClient()
     try:
-        log_tags(run_id, _audit_tags(result))
+        log_tags(run_id, audit_tags(result))
         log_metrics(run_id, metrics)
         mlflow.log_table(result.counts, artifact_file=COUNTS_TABLE, run_id=run_id)
         mlflow.log_table(result.summary_table(), artifact_file=SUMMARY_TABLE, run_id=run_id)

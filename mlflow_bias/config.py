@@ -36,6 +36,8 @@ class BiasConfig:
     max_new_tokens: length of the greedy answers a transformers model gives the output dimensions.
     ranking_k: the top-k cut-off of the ranking dimension's shares (default 10, at most a list's
     length).
+    signing_key: an Ed25519 private key file (`mlflow-bias keys generate`); the evaluation is then
+    signed and `bias/attestation.json` logged. Default: the file named by MLFLOW_BIAS_SIGNING_KEY.
     """
 
     batch_size: int = 32
@@ -57,6 +59,7 @@ class BiasConfig:
     share_prefixes: bool = True
     max_new_tokens: int = 48
     ranking_k: int | None = None
+    signing_key: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> "BiasConfig":

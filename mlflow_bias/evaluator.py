@@ -27,11 +27,16 @@ from mlflow_bias.dimensions.parity import ParityConfig
 from mlflow_bias.dimensions.ranking import RankingConfig
 from mlflow_bias.dimensions.refusal import RefusalConfig
 from mlflow_bias.parsing import CategoryParser, DecisionParser, Verbalisers
-from mlflow_bias.audit import log_representation
+from mlflow_bias.audit import AUDIT_TABLES, audit_tags, log_representation
 from mlflow_bias.errors import BiasEvaluationError, ConfigError
 from mlflow_bias.policy import Policy, load_policy
 from mlflow_bias.refusal_rubric import load_rubric
 from mlflow_bias.report import SCORECARD_PATH, Scorecard, policy_summary
+from mlflow_bias.trust.evidence import sign_evaluation
+from mlflow_bias.trust.keys import SIGNING_KEY_ENV, fingerprint, load_signer
+from mlflow_bias.trust.model_digest import logged_model_manifest
+
+MODEL_MANIFEST_PATH = "bias/model_manifest.json"
 
 _logger = logging.getLogger(__name__)
 MODEL_TYPE = "bias"
@@ -96,6 +101,29 @@ def _model_version_label(model: Any, model_id: str | None, config: BiasConfig, a
     if hasattr(adapter, "weights_digest"):  # an in-memory model: name it by its weights
         return f"{adapter.describe()['model']}@weights:{adapter.weights_digest()[:16]}"
     return adapter.describe().get("model", type(model).__name__)
+
+
+def _signer(config: BiasConfig) -> Any:
+    """The evaluator's signer when `signing_key` or MLFLOW_BIAS_SIGNING_KEY names a key file,
+    loaded before any model work so that a bad key fails at once."""
+    path = config.signing_key or os.environ.get(SIGNING_KEY_ENV)
+    return load_signer(path) if path else None
+
+
+def _measured_model(model: Any, adapter: Any) -> tuple[str | None, dict[str, Any] | None, str | None]:
+    """(digest, manifest, why not) of the model bytes being measured: the manifest of the logged
+    model's stored artifacts for an MLflow model, the weights digest for an in-memory one."""
+    model_id = getattr(getattr(model, "metadata", None), "model_id", None)
+    if model_id:
+        try:
+            manifest = logged_model_manifest(model_id)
+        except Exception as exc:  # noqa: BLE001 - reported; the gate blocks an unbound evaluation
+            return None, None, f"the artifacts of logged model {model_id} could not be hashed: {exc}"
+        return manifest.digest, manifest.to_dict(), None
+    if hasattr(adapter, "weights_digest"):
+        return f"weights-sha256:{adapter.weights_digest()}", None, None
+    return None, None, (f"a {type(model).__name__} has no stored artifacts or weights to hash; log it "
+                        "as an MLflow model and evaluate its URI")
 
 
 def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, policy: Policy) -> Any:
@@ -210,6 +238,7 @@ class BiasEvaluator(ModelEvaluator):
     ) -> EvaluationResult:
         config = BiasConfig.from_dict(evaluator_config)
         policy = load_policy(config.policy)
+        signer = _signer(config)
         if model is None:
             raise BiasEvaluationError(
                 "The bias evaluator scores a model: pass model= (an MLflow model URI, a pyfunc, "
@@ -255,15 +284,25 @@ class BiasEvaluator(ModelEvaluator):
         )
         for probe in inputs:
             require_capability(adapter, DIMENSIONS[probe.dimension].REQUIRES, probe.dimension)
+        model_digest, model_manifest, unbound = _measured_model(model, adapter)
+        if signer is not None and model_digest is None:
+            raise BiasEvaluationError(
+                f"A signed evaluation names the model bytes it measured, but {unbound}. Or unset "
+                f"{SIGNING_KEY_ENV} (and evaluator_config 'signing_key') to evaluate unsigned.")
 
         # 3. Tags and inputs first; then each result is logged as soon as it exists.
         link_model_id = None if model_id else getattr(getattr(model, "metadata", None), "model_id", None)
         version_label = _model_version_label(model, model_id, config, adapter)
         scorecard = Scorecard(
-            model={"version": version_label, "model_id": model_id or link_model_id, **adapter.describe()},
+            model={"version": version_label, "model_id": model_id or link_model_id,
+                   "digest": model_digest, **adapter.describe()},
             config=_public_config(config),
             policy=policy_summary(policy),
+            signed_by=fingerprint(signer.public_key.keyid) if signer is not None else None,
         )
+        if unbound:
+            scorecard.warnings.append(f"The evaluation is not bound to model bytes: {unbound}. The "
+                                      "release gate blocks it for any registered version.")
         tags = {
             "bias.model_version": version_label,
             "bias.status": "running",
@@ -272,6 +311,8 @@ class BiasEvaluator(ModelEvaluator):
             "bias.version": __version__,
             "bias.policy": policy.ref,
         }
+        if model_digest:
+            tags["bias.model_digest"] = model_digest
         for probe in inputs:
             tags[f"bias.probe.{probe.name}"] = f"{probe.version or 'unregistered'}@{probe.digest}"
             scorecard.probes.append(
@@ -281,10 +322,17 @@ class BiasEvaluator(ModelEvaluator):
             )
             tracking.log_probe_input(run_id, probe.frame, probe.label, probe.digest)
         tracking.log_tags(run_id, tags)
+        if model_manifest:
+            tracking.log_json(run_id, model_manifest, MODEL_MANIFEST_PATH)
+        # what this evaluation wrote, kept in memory for the attestation
+        signed_tags = {k: str(v) for k, v in tags.items()}
+        tables: list[str] = []
 
         metrics: dict[str, float] = {}
         if audit is not None:
             metrics.update(log_representation(audit, _training_data_of(config), run_id=run_id))
+            signed_tags.update(audit_tags(audit))
+            tables += AUDIT_TABLES
             scorecard.training_data = audit.to_dict()
         try:
             for probe in inputs:
@@ -293,14 +341,17 @@ class BiasEvaluator(ModelEvaluator):
                 metrics.update(
                     tracking.log_dimension_result(run_id, result, probe.qualifier, link_model_id)
                 )
+                signed_tags.update(result.tags)
+                tables += tracking.table_paths(result, probe.qualifier)
                 scorecard.dimensions.append(
                     {"dimension": result.dimension, "probe": probe.label,
                      "metric_prefix": tracking.metric_prefix(result.dimension, probe.qualifier),
                      "attributes": result.summary, "metadata": result.metadata}
                 )
                 scorecard.warnings += result.warnings
-                tracking.log_tags(run_id, {dimension_status_tag(result.dimension, probe.qualifier):
-                                           _dimension_status(result)})
+                status = {dimension_status_tag(result.dimension, probe.qualifier): _dimension_status(result)}
+                tracking.log_tags(run_id, status)
+                signed_tags.update(status)
         except Exception as exc:
             scorecard.status, scorecard.error = "failed", f"{type(exc).__name__}: {exc}"
             card = scorecard.to_dict()
@@ -313,6 +364,14 @@ class BiasEvaluator(ModelEvaluator):
         tracking.log_json(run_id, card, SCORECARD_PATH)
         tracking.log_scorecard_html(run_id, card)
         tracking.log_tags(run_id, {"bias.status": "completed"})
+        signed_tags["bias.status"] = "completed"
+        if signer is not None:
+            try:
+                sign_evaluation(run_id, signer, tags=signed_tags, metrics=metrics, tables=tables,
+                                policy_digest=policy.digest, evaluator_version=__version__)
+            except Exception as exc:
+                tracking.log_tags(run_id, {"bias.attestation.error": f"{type(exc).__name__}: {exc}"[:5000]})
+                raise
         for warning in scorecard.warnings:
             _logger.warning(warning)
         return EvaluationResult(metrics=metrics, artifacts={})

@@ -1,7 +1,9 @@
 """The release decision: an evaluation run's logged metrics and tags, judged under a policy.
 
 Fails closed: a failed or missing dimension, an unverifiable or stale probe, an evaluation under an
-older policy, a re-logged metric, or any error while deciding, blocks.
+older policy, a metric whose value changed after it was logged, an evaluation of other model bytes
+than the registered version's, a missing or invalid signature where the policy trusts signing
+keys, or any error while deciding, blocks.
 """
 
 from __future__ import annotations
@@ -17,9 +19,19 @@ from mlflow.tracking import MlflowClient
 from packaging.version import Version
 
 from mlflow_bias.dimensions.base import SIBLING_STATISTICS
-from mlflow_bias.policy import Policy, Rule, load_policy
 from mlflow_bias.errors import BiasEvaluationError
+from mlflow_bias.policy import Policy, Rule, load_policy
 from mlflow_bias.probes import verify
+from mlflow_bias.trust.attestation import (
+    ATTESTATION_PATH,
+    AttestationError,
+    disagreements,
+    open_envelope,
+    verify_signature,
+)
+from mlflow_bias.trust.evidence import UNREADABLE, changed_metrics, read_attestation
+from mlflow_bias.trust.keys import SIGNING_KEY_ENV, fingerprint
+from mlflow_bias.trust.model_digest import registered_version_manifest
 
 PASSED, BLOCKED = "passed", "blocked"
 PASSED_WITH_WAIVER = "passed-with-waiver"
@@ -62,6 +74,13 @@ class Decision:
     waivers: list[str] = field(default_factory=list)
     # the version's open known-limitation records, quoted (not part of the evidence digest)
     limitations: list[str] = field(default_factory=list)
+    # the registered version's model digest, recomputed from its artifacts, and the digest of the
+    # model bytes the evaluation says it measured
+    model_digest: str | None = None
+    evaluated_model_digest: str | None = None
+    # who signed the evidence, or why it is unsigned (not part of the evidence digest: it is
+    # verified afresh at every decision under the verifier's own trusted keys)
+    signature: str = "not checked"
     decided_at: str = field(
         default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     )
@@ -82,6 +101,8 @@ class Decision:
             "verdicts": [asdict(v) for v in self.verdicts],
             "reasons": self.reasons,
             "waivers": self.waivers,
+            "model_digest": self.model_digest,
+            "evaluated_model_digest": self.evaluated_model_digest,
         }
         return hashlib.sha256(json.dumps(evidence, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -97,7 +118,10 @@ class Decision:
             head += f" for {self.model_version}"
         if self.run_id:
             head += f" (evaluation run {self.run_id})"
-        lines = [head] + [f"  {v.line()}" for v in self.verdicts]
+        lines = [head, f"  evidence: {self.signature}"]
+        if self.model_digest:
+            lines.append(f"  model digest: {self.model_digest}")
+        lines += [f"  {v.line()}" for v in self.verdicts]
         lines += [f"  reason: {r}" for r in self.reasons]
         lines += [f"  waiver: {w}" for w in self.waivers]
         lines += [f"  {line}" for line in self.limitations]
@@ -179,9 +203,67 @@ def _probe_reasons(tags: dict[str, str], policy: Policy) -> list[str]:
     return reasons
 
 
-def _relogged(client: MlflowClient, run_id: str, keys: list[str]) -> list[str]:
-    """Metrics logged more than once: a value changed after the evaluation wrote it."""
-    return [k for k in keys if len(client.get_metric_history(run_id, k)) > 1]
+def _bind_to_model(decision: Decision, tags: dict[str, str], client: MlflowClient) -> None:
+    """Check that the evaluation measured the registered version's bytes: its
+    `bias.model_digest` against the digest recomputed now from the version's artifacts."""
+    from mlflow_bias.tracking import registered_version
+
+    reasons = decision.reasons
+    label = decision.model_version or tags.get("bias.model_version")
+    decision.evaluated_model_digest = tags.get("bias.model_digest")
+    registered = registered_version(label)
+    if registered is None:
+        reasons.append(f"the evaluation is of {label or 'an unnamed model'}, which is not a registered "
+                       "model version, so the gate cannot check which model bytes it measured")
+        return
+    try:
+        decision.model_digest = registered_version_manifest(*registered, client=client).digest
+    except Exception as exc:  # noqa: BLE001 - unreadable artifacts: the binding cannot be checked
+        reasons.append(f"the artifacts of {label} could not be read to check which model the "
+                       f"evaluation measured: {type(exc).__name__}: {exc}")
+        return
+    if not decision.evaluated_model_digest:
+        reasons.append("the evaluation run has no bias.model_digest, so it does not say which model "
+                       f"bytes it measured; re-evaluate {label} with this version of mlflow-bias")
+    elif decision.evaluated_model_digest != decision.model_digest:
+        reasons.append(f"the evaluation measured model {decision.evaluated_model_digest}, but {label}'s "
+                       f"artifacts are {decision.model_digest}: the evidence is of another model; "
+                       f"evaluate {label} itself")
+
+
+def _check_signature(decision: Decision, run_id: str, policy: Policy, tags: dict[str, str],
+                     metrics: dict[str, float], client: MlflowClient) -> None:
+    """Where the policy trusts signing keys, require a valid attestation by one of them that
+    agrees with the run and names the registered version's digest as its subject."""
+    if not policy.trusted_keys:
+        decision.signature = ("unsigned: the policy trusts no signing key, so the evidence is bound to "
+                              "the model's bytes but not to who measured them")
+        return
+    trusted = ", ".join(fingerprint(k.keyid) for k in policy.trusted_keys)
+    raw = read_attestation(client, run_id)
+    if raw is None:
+        decision.signature = "missing"
+        decision.reasons.append(
+            f"the evaluation has no attestation ({ATTESTATION_PATH}); policy {policy.ref} accepts only "
+            f"evaluations signed by {trusted}: re-evaluate with {SIGNING_KEY_ENV} set")
+        return
+    try:
+        opened = open_envelope({} if raw is UNREADABLE else raw)
+        key = verify_signature(opened, policy.trusted_keys)
+    except AttestationError as exc:
+        decision.signature = f"rejected: {exc.reason}"
+        decision.reasons.append(f"{exc.reason}: {exc.message}")
+        return
+    problems = disagreements(opened, run_id=run_id, metrics=metrics, tags=tags)
+    if decision.model_digest and opened.subject_digest != decision.model_digest:
+        problems.insert(0, f"its subject is model {opened.subject_digest}, not {decision.model_version}'s "
+                           f"{decision.model_digest}")
+    if problems:
+        decision.signature = f"rejected: signed by {fingerprint(key.keyid)} but disagrees with the run"
+        shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
+        decision.reasons.append(f"the run disagrees with its signed attestation: {shown}")
+        return
+    decision.signature = f"signed by {fingerprint(key.keyid)} ({key.source}), verified"
 
 
 def _waiver(decision: Decision, policy: Policy, dimension: str, attribute: str,
@@ -280,7 +362,9 @@ def _decide_into(decision: Decision, run_id: str, policy: Policy, client: Mlflow
                     reasons.append(f"{verdict.line()}; its {waiver[1]}")
                 else:
                     decision.waivers.append(f"{verdict.line()} waived by {waiver[1]}")
-    relogged = _relogged(client, run_id, [k for k in judged if k in metrics])
-    if relogged:
-        reasons.append(f"metric(s) {', '.join(relogged)} were logged more than once in the "
+    changed = changed_metrics(client, run_id, [k for k in judged if k in metrics])
+    if changed:
+        reasons.append(f"metric(s) {', '.join(changed)} were logged with different values in the "
                        "evaluation run: values changed after evaluation are not trusted")
+    _bind_to_model(decision, tags, client)
+    _check_signature(decision, run_id, policy, tags, metrics, client)

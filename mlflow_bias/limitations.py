@@ -19,12 +19,15 @@ from typing import Any, Sequence
 
 from mlflow.tracking import MlflowClient
 
+from mlflow_bias.dimensions import SCORED
 from mlflow_bias.errors import ConfigError
 
 TAG_PREFIX = "bias.limitation."
 OPEN_TAG = "bias.limitations"
 MAX_TAG_CHARS = 5000  # MLflow's limit on a model-version tag value
-KNOWN_DIMENSIONS = ("lpbs", "cbs", "refusal", "parity", "association", "replay", "representation")
+# every dimension the evaluator scores, and the two measured outside it (trace replay, the
+# training-data audit): derived from the registry so a new dimension is never missing here
+KNOWN_DIMENSIONS = SCORED + ("replay", "representation")
 
 
 @dataclass

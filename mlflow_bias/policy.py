@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -14,6 +15,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from mlflow_bias.errors import BiasEvaluationError
+from mlflow_bias.trust.keys import SigningKeyError, TrustedKey, load_trusted_keys
 
 DEFAULT_POLICY = "default"
 
@@ -66,6 +68,9 @@ class Policy:
     # alias -> use case: promotion to such an alias is always gated (protected or not) and refused
     # for a version with an open known-limitation record restricting that use case
     alias_use_cases: dict[str, str] = field(default_factory=dict)
+    # public keys whose signed evaluations the gate accepts; when any is set, an evaluation must
+    # carry a valid attestation signed by one of them
+    trusted_keys: tuple[TrustedKey, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -75,10 +80,12 @@ class Policy:
     def digest(self) -> str:
         """SHA-256 of the policy's content: two files with the same rules have the same digest.
 
-        `alias_use_cases` is left out: it changes no decision, only where a decided version may be
-        promoted, and it is checked afresh at every promotion (the server may override it)."""
-        content = asdict(self)
+        `alias_use_cases` and `trusted_keys` are left out: they are enforcement settings checked
+        afresh at every decision and promotion (the server may override or extend them), and a
+        signature that does not verify under them blocks whatever the digest says."""
+        content = asdict(dataclasses.replace(self, alias_use_cases={}, trusted_keys=()))
         content.pop("alias_use_cases")
+        content.pop("trusted_keys")
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
     def rules_for(self, dimension: str) -> list[Rule]:
@@ -89,7 +96,7 @@ _KEYS = {
     "name", "version", "description", "rules", "required_dimensions", "probes",
     "min_probe_versions", "allow_unregistered_probes", "max_evaluation_age_days",
     "min_evaluation_policy_version", "protected_aliases", "drift_tolerance", "waivable_dimensions",
-    "alias_use_cases",
+    "alias_use_cases", "trusted_keys",
 }
 _RULE_KEYS = {"metric", "threshold", "direction", "decide_on", "absolute"}
 
@@ -145,8 +152,24 @@ def parse_alias_use_cases(raw: Any, source: str = "<dict>") -> dict[str, str]:
     return bindings
 
 
-def parse_policy(raw: Any, source: str = "<dict>") -> Policy:
-    """Validate a policy mapping; every problem gets an error naming the key and the fix."""
+def parse_trusted_keys(raw: Any, source: str, base_dir: Path | None) -> tuple[TrustedKey, ...]:
+    """`trusted_keys`: public key files (relative to the policy file's folder) or PEM text."""
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
+        raise _fail(source, "trusted_keys must be a list of public key files or PEM texts, e.g. "
+                            "[keys/bias-signing.pub.pem].")
+    try:
+        return load_trusted_keys(raw, base_dir, source="trusted_keys")
+    except SigningKeyError as exc:
+        raise _fail(source, exc.message) from exc
+
+
+def parse_policy(raw: Any, source: str = "<dict>", base_dir: Path | None = None) -> Policy:
+    """Validate a policy mapping; every problem gets an error naming the key and the fix.
+    Relative `trusted_keys` paths are read from `base_dir` (the policy file's folder)."""
     if not isinstance(raw, dict):
         raise _fail(source, "the file must hold a mapping (name, version, rules, ...).")
     unknown = sorted(set(raw) - _KEYS)
@@ -216,6 +239,7 @@ def parse_policy(raw: Any, source: str = "<dict>") -> Policy:
         drift_tolerance={str(k): float(v) for k, v in (raw.get("drift_tolerance") or {}).items()},
         waivable_dimensions=waivable,
         alias_use_cases=parse_alias_use_cases(raw.get("alias_use_cases"), source),
+        trusted_keys=parse_trusted_keys(raw.get("trusted_keys"), source, base_dir),
     )
 
 
@@ -235,4 +259,4 @@ def load_policy(policy: "str | Path | Policy | dict | None" = None) -> Policy:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise PolicyError(f"Invalid policy {path}: not valid YAML ({exc}).") from exc
-    return parse_policy(raw, str(path))
+    return parse_policy(raw, str(path), path.parent)

@@ -40,6 +40,7 @@ class Scorecard:
     policy: dict[str, Any] | None = None  # the policy the run was made under (see policy_summary)
     status: str = "running"
     error: str | None = None
+    signed_by: str | None = None  # the signing key's fingerprint when the evaluation is signed
     created_at: str = field(
         default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     )
@@ -59,6 +60,7 @@ class Scorecard:
                 "dimensions": self.dimensions,
                 "training_data": self.training_data,
                 "policy": self.policy,
+                "signed_by": self.signed_by,
                 "warnings": self.warnings,
                 "config": self.config,
             }
@@ -387,7 +389,7 @@ def _limitation_rows(limitations: Any) -> list[dict[str, Any]]:
 
 def _model_rows(model: dict[str, Any]) -> list[tuple[str, str]]:
     labels = {"model": "model", "model_id": "logged model", "model_class": "class", "dtype": "dtype",
-              "context_token": "context token"}
+              "context_token": "context token", "digest": "model digest"}
     return [(labels.get(k, k.replace("_", " ")), str(v)) for k, v in model.items()
             if k != "version" and v not in (None, "")]
 
@@ -469,6 +471,7 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
             "policy": gate.get("policy"), "policy_digest": gate.get("policy_digest"),
             "decided_at": gate.get("decided_at"), "run_id": gate.get("run_id"),
             "model_version": gate.get("model_version"), "digest": gate.get("digest"),
+            "signature": gate.get("signature"), "model_digest": gate.get("model_digest"),
             "reasons": gate.get("reasons") or [], "waivers": gate.get("waivers") or [],
             "limitations": gate.get("limitations") or [],
             "verdicts": [{"line": lines[i] if i < len(lines) else v.get("metric"),
@@ -488,7 +491,10 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
             training["attributes"].append({"attribute": attribute, "gap": _num((audit.get("gaps") or {}).get(attribute)),
                                            "rows": rows})
     model = scorecard.get("model") or {}
+    signed_by = scorecard.get("signed_by")
+    evidence = f"signed by {signed_by}" if signed_by else "unsigned"
     chips = [("model", model.get("version", "?")),
+             ("evidence", evidence),
              ("policy", (policy or {}).get("ref") or config.get("policy") or "default"),
              ("evaluated", scorecard.get("created_at", "?")),
              ("mlflow-bias", scorecard.get("mlflow_bias_version", "?"))]
@@ -498,6 +504,7 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
     return {
         "model": {"version": model.get("version", "?"), "rows": _model_rows(model),
                   "description": model_description},
+        "evidence": evidence,
         "status": status, "error": scorecard.get("error"), "created_at": scorecard.get("created_at"),
         "version": scorecard.get("mlflow_bias_version"), "seed": config.get("seed"),
         "banner": {"cls": cls, "headline": headline, "detail": detail, "chips": chips,

@@ -5,9 +5,14 @@ alias at such a version or at one with an open known limitation restricting the 
 Settings (environment of the server): `MLFLOW_BIAS_POLICY` (policy YAML; default policy otherwise),
 `MLFLOW_BIAS_PROTECTED_ALIASES` (comma-separated; default: the policy's protected aliases) and
 `MLFLOW_BIAS_ALIAS_USE_CASES` (`alias=use-case` pairs, comma-separated; default: the policy's
-`alias_use_cases`). A use-bound alias is gated even when it is not protected. Every other request
-goes through unchanged. If the check itself fails (a malformed setting included), the alias is not
-set.
+`alias_use_cases`) and `MLFLOW_BIAS_TRUSTED_KEYS` (public key files separated by commas, or PEM
+text; added to the policy's `trusted_keys`: with any trusted key, only evaluations signed by one
+of them pass). A use-bound alias is gated even when it is not protected. Every other request goes
+through unchanged. If the check itself fails (a malformed setting included), the alias is not set.
+
+The check is the client's (`registry.check_promotion`): the decision is recomputed from the
+version's evaluation run, the model digest from the version's artifacts, and the signature from
+the run's attestation, on every request.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from flask import Flask, Response, jsonify, request
 
 from mlflow_bias.policy import Policy, load_policy, parse_alias_use_cases
 from mlflow_bias.registry import PromotionRefused, check_promotion
+from mlflow_bias.trust.keys import TRUSTED_KEYS_ENV, trusted_keys_from_env
 
 _logger = logging.getLogger(__name__)
 ALIAS_ENDPOINT = "/mlflow/registered-models/alias"
@@ -71,8 +77,11 @@ def enforce_protected_aliases() -> Any:
     try:
         body = request.get_json(silent=True) or {}
         policy = load_policy(os.environ.get("MLFLOW_BIAS_POLICY"))
-        # the bindings are not part of the policy digest, so overriding them keeps decisions valid
-        policy = dataclasses.replace(policy, alias_use_cases=alias_use_cases(policy))
+        # neither the bindings nor the trusted keys are part of the policy digest, so the server's
+        # settings keep decisions made under the same policy file valid
+        policy = dataclasses.replace(
+            policy, alias_use_cases=alias_use_cases(policy),
+            trusted_keys=policy.trusted_keys + trusted_keys_from_env(os.environ.get(TRUSTED_KEYS_ENV)))
         alias = str(body.get("alias", ""))
         if alias not in protected_aliases(policy) | set(policy.alias_use_cases):
             return None

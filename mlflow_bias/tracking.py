@@ -38,6 +38,12 @@ def log_metrics(run_id: str, metrics: dict[str, float], model_id: str | None = N
         client.log_batch(run_id, metrics=entities[start : start + 1000])
 
 
+def table_paths(result: DimensionResult, probe_qualifier: str | None) -> list[str]:
+    """The artifact paths `log_dimension_result` writes the result's tables to."""
+    prefix = metric_prefix(result.dimension, probe_qualifier)
+    return [f"{prefix}/items.json"] + [f"{prefix}/{name}.json" for name in result.tables]
+
+
 def log_dimension_result(
     run_id: str, result: DimensionResult, probe_qualifier: str | None, model_id: str | None
 ) -> dict[str, float]:
@@ -48,9 +54,10 @@ def log_dimension_result(
     if result.tags:
         log_tags(run_id, result.tags)
     log_metrics(run_id, metrics, model_id=model_id)
-    mlflow.log_table(result.items, artifact_file=f"{prefix}/items.json", run_id=run_id)
-    for name, table in result.tables.items():
-        mlflow.log_table(table, artifact_file=f"{prefix}/{name}.json", run_id=run_id)
+    items_path, *table_files = table_paths(result, probe_qualifier)
+    mlflow.log_table(result.items, artifact_file=items_path, run_id=run_id)
+    for path, table in zip(table_files, result.tables.values()):
+        mlflow.log_table(table, artifact_file=path, run_id=run_id)
     return metrics
 
 

@@ -247,13 +247,30 @@ def test_tampered_probe_blocks(registry, policy_file):
     assert not again.passed and any("does not verify" in r and "README.md" in r for r in again.reasons)
 
 
-def test_relogged_metric_and_failed_evaluation_block(registry, policy_file):
+def test_changed_metric_and_failed_evaluation_block(registry, policy_file):
     decision = gate("screen", 1, policy_file, **FAST)
-    MlflowClient().log_metric(decision.run_id, "bias/lpbs/gender", 0.01)  # the latest value now "passes"
+    client = MlflowClient()
+    original = client.get_run(decision.run_id).data.metrics["bias/lpbs/gender"]
+    client.log_metric(decision.run_id, "bias/lpbs/gender", 0.01)  # the latest value now "passes"
     forged = decide(decision.run_id, policy_file, model_version="screen/1")
-    assert not forged.passed and any("logged more than once" in r for r in forged.reasons)
+    assert not forged.passed
+    assert any(f"bias/lpbs/gender ({', '.join(sorted([repr(0.01), repr(original)]))}) were logged with "
+               "different values" in r for r in forged.reasons), forged.reasons
     MlflowClient().set_tag(decision.run_id, "bias.status", "failed")
     assert any("did not complete" in r for r in decide(decision.run_id, policy_file).reasons)
+
+
+def test_the_same_value_logged_again_is_not_tampering(registry, policy_file):
+    """`mlflow.models.evaluate` logs the evaluator's metrics a second time, and a tracking server
+    keeps both entries: an honest evaluation must pass however many times a value was written."""
+    decision = gate("screen", 2, policy_file, **FAST)
+    assert decision.passed, decision.summary()
+    client = MlflowClient()
+    for key in ("bias/lpbs/gender", "bias/lpbs/gender/ci_high"):
+        client.log_metric(decision.run_id, key, client.get_run(decision.run_id).data.metrics[key])
+        assert len(client.get_metric_history(decision.run_id, key)) >= 2
+    again = decide(decision.run_id, policy_file, model_version="screen/2")
+    assert again.passed and again.digest == decision.digest, again.summary()
 
 
 def test_unregistered_probe_and_missing_dimension_block(skewed_lm, balanced_lm, tiny_probe, policy_file):
