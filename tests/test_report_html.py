@@ -51,6 +51,7 @@ def representative_scorecard() -> dict:
     return {
         "schema": "mlflow-bias/scorecard/1", "status": "completed", "error": None,
         "created_at": "2026-01-02T03:04:05+00:00", "mlflow_bias_version": "9.8.7",
+        "signed_by": "ed25519:0123456789abcdef",
         "model": {"version": "screen/1", "model_id": "m-123", "model": "tiny-lm",
                   "model_class": "LlamaForCausalLM", "dtype": "float32"},
         "probes": [
@@ -116,7 +117,8 @@ def representative_scorecard() -> dict:
         "gate": {"status": "blocked", "run_id": "r1", "policy": "screening-policy@1.2.0",
                  "policy_digest": "ef" * 32, "model_version": "screen/1",
                  "evaluated_at": "2026-01-02T03:04:05+00:00", "decided_at": "2026-01-02T04:00:00+00:00",
-                 "digest": "12" * 32,
+                 "digest": "12" * 32, "model_digest": "sha256:" + "34" * 32,
+                 "signature": "signed by ed25519:0123456789abcdef (keys/bias-signing.pub.pem), verified",
                  "verdicts": [
                      {"metric": "bias/lpbs/gender", "value": 0.4372, "ci_low": 0.39, "ci_high": 0.48,
                       "threshold": 0.1, "direction": "max", "decide_on": "point",
@@ -235,6 +237,8 @@ def test_page_shows_values_thresholds_verdicts_and_provenance():
                  "9.8.7", "screen/1", "tiny-lm", "stereotype-consistent items", "84.0%"):
         assert text in html, text
     assert re.search(r"<th>seed</th><td[^>]*>7</td>", html)
+    assert '<span id="evidence">signed by ed25519:0123456789abcdef</span>' in html
+    assert '<span id="evidence">unsigned</span>' in render_html({**card, "signed_by": None})
     # escaping: no text from the scorecard becomes markup
     assert "<b>add items</b>" not in html and "&lt;b&gt;add items&lt;/b&gt;" in html
     assert "Screens CVs for &lt;b&gt;roles&lt;/b&gt;." in html
@@ -368,6 +372,10 @@ def test_chromium_renders_the_page(tmp_path):
     assert page.rows["bias/lpbs/gender"]["cells"][9:11] == ["fail", "waived"]
     assert page.rows["bias/parity/loans/race/disparate_impact"]["cells"][9] == "pass"
     assert "Gate: BLOCKED" in dom and "Prefers stereotyped pronouns for occupations." in dom
+    assert re.search(r'<span id="evidence">signed by ed25519:0123456789abcdef</span>', dom)
+    assert re.search(r'id="gate-evidence">signed by ed25519:0123456789abcdef \(keys/bias-signing.pub.pem\), '
+                     r"verified</td>", dom)
+    assert "sha256:" + "34" * 32 in dom  # the registered version's model digest
     assert len(page.images) >= 9 and all(s.startswith("data:image/png;base64,") for s in page.images)
     _assert_rendered(dom, pixels)
     print(f"chromium: DOM and screenshot in {elapsed:.1f} s")

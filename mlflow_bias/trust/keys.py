@@ -103,8 +103,8 @@ def load_signer(path: str | os.PathLike) -> Any:
     except ValueError as exc:
         raise SigningKeyError(f"The signing key {path} is not a PEM private key ({exc}). {fix}") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise SigningKeyError(f"The signing key {path} is a {type(key).__name__}; evaluations are "
-                              f"signed with Ed25519 keys. {fix}")
+        raise SigningKeyError(f"The signing key {path} is not an Ed25519 key ({type(key).__name__}); "
+                              f"evaluations are signed with Ed25519 keys. {fix}")
     return CryptoSigner(key)
 
 
@@ -122,8 +122,8 @@ def _public_key_from_pem(pem: bytes, source: str) -> Any:
     except ValueError as exc:
         raise SigningKeyError(f"Trusted key {source} is not a PEM public key ({exc}). {fix}") from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise SigningKeyError(f"Trusted key {source} is a {type(key).__name__}; evaluations are "
-                              f"signed with Ed25519 keys. {fix}")
+        raise SigningKeyError(f"Trusted key {source} is not an Ed25519 key ({type(key).__name__}); "
+                              f"evaluations are signed with Ed25519 keys. {fix}")
     return SSlibKey.from_crypto(key)
 
 

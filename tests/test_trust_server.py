@@ -1,0 +1,202 @@
+"""The trust checks through a real `mlflow server --app-name bias-gate` on 127.0.0.1, the way a
+team shares MLflow: the server serves the artifacts itself (`mlflow-artifacts:` URIs), models are
+logged, evaluated, gated and promoted through it, and every forgery is attempted with
+MlflowClient and with raw REST calls against the server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import requests
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+import trust_fixtures as tf
+from mlflow_bias.gate import decide
+from mlflow_bias.registry import gate, promote
+from mlflow_bias.trust.keys import generate_keypair
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A bias-gate server trusting one key (MLFLOW_BIAS_TRUSTED_KEYS), with its policy file (no
+    keys of its own), its probe store, the key pairs and the server's URL."""
+    root = tmp_path_factory.mktemp("served")
+    trusted = generate_keypair(root / "keys")
+    other = generate_keypair(root / "other-keys")
+    policy = tf.write_policy(root / "policy.yaml")
+    probe_dir = root / "user-probes"
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_BIAS_POLICY": str(policy), "MLFLOW_BIAS_TRUSTED_KEYS": str(trusted[1]),
+           "MLFLOW_BIAS_PROBE_DIR": str(probe_dir),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log_path = root / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            ["mlflow", "server", "--app-name", "bias-gate", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+             "--artifacts-destination", str(root / "served-artifacts")],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if requests.get(f"{url}/health", timeout=2).ok:
+                    break
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(log_path.read_text()[-3000:])
+            time.sleep(0.5)
+        else:
+            raise RuntimeError("mlflow server did not start in 180 s: " + log_path.read_text()[-3000:])
+        yield {"url": url, "policy": policy, "probe_dir": probe_dir, "trusted": trusted, "other": other,
+               "keyed_policy": tf.write_policy(root / "keyed-policy.yaml", trusted_keys=[str(trusted[1])])}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def remote(served, monkeypatch):
+    """Every MLflow call of the test goes through the server; the registry holds screen v1 (fair)
+    and v2 (biased), logged through it."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", served["url"])
+    monkeypatch.setenv("MLFLOW_BIAS_PROBE_DIR", str(served["probe_dir"]))
+    mlflow.set_tracking_uri(served["url"])
+    client = MlflowClient(tracking_uri=served["url"], registry_uri=served["url"])
+    try:
+        client.get_registered_model("screen")
+    except MlflowException:
+        tf.freeze_probe()
+        tf.register_screens()
+    for alias in ("champion", "production"):
+        try:
+            client.delete_registered_model_alias("screen", alias)
+        except MlflowException:
+            pass
+    return client
+
+
+def _set_alias(url: str, alias: str, version: str) -> requests.Response:
+    return requests.post(f"{url}/api/2.0/mlflow/registered-models/alias",
+                         json={"name": "screen", "alias": alias, "version": version}, timeout=120)
+
+
+def _refused(response: requests.Response) -> str:
+    assert response.status_code == 403, response.text
+    assert response.json()["error_code"] == "PERMISSION_DENIED"
+    return response.json()["message"]
+
+
+def test_honest_evaluation_through_the_server_passes_and_promotes(served, remote, monkeypatch):
+    """The defect that sqlite hid: `mlflow.models.evaluate` logs each metric twice, a tracking
+    server keeps both entries, and the gate used to block every honest evaluation for it."""
+    monkeypatch.setenv("MLFLOW_BIAS_SIGNING_KEY", str(served["trusted"][0]))
+    logged_model = remote.get_model_version("screen", "1").source  # models:/m-..., as log_model returns
+    assert logged_model.startswith("models:/m-")
+    with mlflow.start_run() as run:
+        mlflow.models.evaluate(model=logged_model, data=tf.probe_frame(), model_type="bias",
+                               evaluators=["bias"],
+                               evaluator_config={"bias": {**tf.FAST, "policy": str(served["policy"])}})
+    history = remote.get_metric_history(run.info.run_id, "bias/cbs/gender")
+    assert len(history) == 2 and {m.value for m in history} == {0.0}
+    assert remote.get_run(run.info.run_id).data.tags["bias.model_digest"].startswith("sha256:")
+
+    decision = gate("screen", 1, served["keyed_policy"], evaluate_if_missing=False, client=remote)
+    assert decision.passed, decision.summary()
+    assert decision.signature.startswith(f"signed by ed25519:{served['trusted'][2][:16]}")
+    assert _set_alias(served["url"], "champion", "1").status_code == 200
+    remote.set_registered_model_alias("screen", "production", "1")
+    promote("screen", 1, "champion", served["keyed_policy"], client=remote)
+    assert {a: str(v) for a, v in remote.get_registered_model("screen").aliases.items()} == {"champion": "1", "production": "1"}
+
+    # an honest but unsigned evaluation passes a policy without keys, and the server, which
+    # trusts a key, refuses it
+    monkeypatch.delenv("MLFLOW_BIAS_SIGNING_KEY")
+    unsigned = tf.evaluate(1, served["policy"])
+    decision = gate("screen", 1, served["policy"], evaluate_if_missing=False, client=remote)
+    assert decision.passed and decision.run_id == unsigned, decision.summary()
+    message = _refused(_set_alias(served["url"], "champion", "1"))
+    assert "the evaluation has no attestation (bias/attestation.json)" in message
+
+
+def test_forgeries_through_the_server_are_refused(served, remote, monkeypatch):
+    url = served["url"]
+    monkeypatch.setenv("MLFLOW_BIAS_SIGNING_KEY", str(served["trusted"][0]))
+    honest = tf.evaluate(1, served["policy"])
+    other_honest = tf.evaluate(1, served["policy"])
+    assert decide(honest, served["keyed_policy"], model_version="screen/1", client=remote).passed
+
+    # copied evidence: v1's signed run copied into one that claims v2, pointed at by v2's tags
+    copied = tf.copy_evidence(remote, honest, bias__model_version="screen/2")
+    tf.point_gate_at(remote, "2", copied)
+    message = _refused(_set_alias(url, "champion", "2"))
+    assert "screen/2 is blocked" in message and "the evidence is of another model" in message
+    assert f"the attestation is of run {honest}, not of run {copied}" in message
+    with pytest.raises(MlflowException, match="the evidence is of another model"):
+        remote.set_registered_model_alias("screen", "production", "2")
+
+    # metrics fabricated for v2 with v2's own digest, unsigned
+    monkeypatch.delenv("MLFLOW_BIAS_SIGNING_KEY")
+    fabricated = tf.copy_evidence(remote, tf.evaluate(2, served["policy"]))
+    remote.log_metric(fabricated, "bias/cbs/gender", 0.0)
+    tf.point_gate_at(remote, "2", fabricated)
+    assert "the evaluation has no attestation" in _refused(_set_alias(url, "champion", "2"))
+
+    # an honest evaluation of v1 signed by a key the server does not trust
+    monkeypatch.setenv("MLFLOW_BIAS_SIGNING_KEY", str(served["other"][0]))
+    untrusted = tf.evaluate(1, served["policy"])
+    tf.point_gate_at(remote, "1", untrusted)
+    assert "untrusted key" in _refused(_set_alias(url, "champion", "1"))
+
+    # bias.gate.run_id pointed at v1's honest signed run from v2
+    tf.point_gate_at(remote, "2", honest)
+    message = _refused(_set_alias(url, "champion", "2"))
+    assert "the evaluation is of screen/1, not screen/2" in message
+    assert "its subject is model sha256:" in message
+
+    # the attestation of another run swapped in
+    swapped = tf.copy_evidence(remote, honest)
+    remote.log_dict(swapped, tf.read_json(remote, other_honest, "bias/attestation.json"), "bias/attestation.json")
+    tf.point_gate_at(remote, "1", swapped)
+    assert f"the attestation is of run {other_honest}, not of run {swapped}" in _refused(
+        _set_alias(url, "champion", "1"))
+
+    # a tag edited on a signed run, through REST
+    assert requests.post(f"{url}/api/2.0/mlflow/runs/set-tag", timeout=30, json={
+        "run_id": honest, "key": f"bias.probe.{tf.PROBE}", "value": "1.0.0@" + "0" * 64}).ok
+    tf.point_gate_at(remote, "1", honest)
+    message = _refused(_set_alias(url, "champion", "1"))
+    assert f"tag bias.probe.{tf.PROBE} is '1.0.0@{'0' * 64}' in the run" in message
+
+    # a metric re-logged on a signed run (still passing), through REST
+    assert requests.post(f"{url}/api/2.0/mlflow/runs/log-metric", timeout=30, json={
+        "run_id": other_honest, "key": "bias/cbs/gender/ci_high", "value": 0.05,
+        "timestamp": int(time.time() * 1000), "step": 0}).ok
+    tf.point_gate_at(remote, "1", other_honest)
+    message = _refused(_set_alias(url, "champion", "1"))
+    assert "bias/cbs/gender/ci_high (0.0, 0.05) were logged with different values" in message
+    assert "metric bias/cbs/gender/ci_high is 0.05 in the run but 0.0 in the attestation" in message
+
+    # nothing was promoted; a fresh honest signed evaluation, gated, is
+    assert remote.get_registered_model("screen").aliases == {}
+    monkeypatch.setenv("MLFLOW_BIAS_SIGNING_KEY", str(served["trusted"][0]))
+    fresh = tf.evaluate(1, served["policy"])
+    assert gate("screen", 1, served["keyed_policy"], evaluate_if_missing=False, client=remote).run_id == fresh
+    assert _set_alias(url, "champion", "1").status_code == 200
