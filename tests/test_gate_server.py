@@ -6,11 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -20,6 +15,7 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+import bias_gate_server
 import mlflow_bias.probes as probes
 from mlflow_bias.limitations import add_limitation, resolve_limitation
 from mlflow_bias.models import log_causal_lm
@@ -38,12 +34,6 @@ POLICY = {
 ALIAS_USE_CASES = "hiring-production=hiring, support-bot=customer-support, eu-hiring=hiring"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path, skewed_lm, balanced_lm, tiny_probe):
     """Registry with screen v1 (biased, gated: blocked) and v2 (fair, gated: passed), served by
@@ -57,38 +47,10 @@ def server(tmp_path, skewed_lm, balanced_lm, tiny_probe):
     gate("screen", 1, policy_path, **FAST)
     gate("screen", 2, policy_path, **FAST)
 
-    port = _free_port()
-    env = {**os.environ, "MLFLOW_BIAS_POLICY": str(policy_path),
-           "MLFLOW_BIAS_ALIAS_USE_CASES": ALIAS_USE_CASES,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    log = open(tmp_path / "server.log", "w")
-    process = subprocess.Popen(
-        ["mlflow", "server", "--app-name", "bias-gate", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", mlflow.get_tracking_uri(),
-         "--default-artifact-root", str(tmp_path / "mlruns")],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None:
-                raise RuntimeError((tmp_path / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("mlflow server did not start in 90 s: "
-                               + (tmp_path / "server.log").read_text()[-3000:])
+    env = {"MLFLOW_BIAS_POLICY": str(policy_path), "MLFLOW_BIAS_ALIAS_USE_CASES": ALIAS_USE_CASES}
+    store = ["--backend-store-uri", mlflow.get_tracking_uri(), "--default-artifact-root", str(tmp_path / "mlruns")]
+    with bias_gate_server.running(store, env, tmp_path / "server.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def _set_alias(url: str, name: str, alias: str, version: str) -> requests.Response:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from markupsafe import escape as markup_escape
 from mlflow.tracking import MlflowClient
 
 import mlflow_bias.probes as probes
@@ -506,8 +507,11 @@ def test_gate_decision_and_limitations_are_on_the_relogged_page(gated):
     assert rows["bias/cbs/screening-sets/gender"]["cells"][9:11] == ["fail", "fail"]
     assert rows["bias/refusal/appeal-requests/race"]["cells"][9:11] == ["pass", "pass"]
     assert 'id="gate"' in html and "Gate: BLOCKED" in html
+    # the evaluated model is in memory: its weights digest is not screen/1's artifacts, so the
+    # binding blocks too; every reason is on the page, escaped
+    assert any("the evidence is of another model" in r for r in decision.reasons)
     for reason in decision.reasons:
-        assert reason.replace("<", "&lt;").replace(">", "&gt;") in html
+        assert str(markup_escape(reason)) in html  # escaped as the template escapes
     assert "waived by limitation L1" in html
     assert "Prefers stereotyped pronouns for occupations." in html and "ml-platform" in html
     assert gated["cli_exit"] == 0

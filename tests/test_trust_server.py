@@ -5,12 +5,7 @@ MlflowClient and with raw REST calls against the server."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import mlflow
 import pytest
@@ -18,16 +13,11 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+import bias_gate_server
 import trust_fixtures as tf
 from mlflow_bias.gate import decide
 from mlflow_bias.registry import gate, promote
 from mlflow_bias.trust.keys import generate_keypair
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,37 +29,13 @@ def served(tmp_path_factory):
     other = generate_keypair(root / "other-keys")
     policy = tf.write_policy(root / "policy.yaml")
     probe_dir = root / "user-probes"
-    port = _free_port()
-    env = {**os.environ, "MLFLOW_BIAS_POLICY": str(policy), "MLFLOW_BIAS_TRUSTED_KEYS": str(trusted[1]),
-           "MLFLOW_BIAS_PROBE_DIR": str(probe_dir),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    log_path = root / "server.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            ["mlflow", "server", "--app-name", "bias-gate", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-             "--artifacts-destination", str(root / "served-artifacts")],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=2).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if process.poll() is not None:
-                raise RuntimeError(log_path.read_text()[-3000:])
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("mlflow server did not start in 180 s: " + log_path.read_text()[-3000:])
+    env = {"MLFLOW_BIAS_POLICY": str(policy), "MLFLOW_BIAS_TRUSTED_KEYS": str(trusted[1]),
+           "MLFLOW_BIAS_PROBE_DIR": str(probe_dir)}
+    store = ["--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+             "--artifacts-destination", str(root / "served-artifacts")]
+    with bias_gate_server.running(store, env, root / "server.log") as url:
         yield {"url": url, "policy": policy, "probe_dir": probe_dir, "trusted": trusted, "other": other,
                "keyed_policy": tf.write_policy(root / "keyed-policy.yaml", trusted_keys=[str(trusted[1])])}
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ import pandas as pd
 
 if TYPE_CHECKING:  # datasets loads only where a probe is read or written
     import datasets
+    import numpy as np
 from packaging.version import InvalidVersion, Version
 
 from mlflow_bias.errors import (
