@@ -11,7 +11,7 @@ from mlflow.models.evaluation import EvaluationResult
 from mlflow.tracking import MlflowClient
 
 from mlflow_bias.adapters import HFCausalLM
-from mlflow_bias.probes import read_probe, validate
+from mlflow_bias.probes import content_digest, find_by_digest, read_probe, validate
 
 DEFAULT_PROBE = "gender-occupation"
 
@@ -57,7 +57,8 @@ def evaluate(
         if "@" not in model:
             model_id = None  # mlflow resolves models:/name/N itself; only aliases lose the link
     frame = read_probe(data)
-    validate(frame)  # our message, before MLflow touches the data
+    info = find_by_digest(content_digest(frame))
+    validate(frame, info.kind if info else config.get("probe_kind"))  # our message, before MLflow
     run = nullcontext() if mlflow.active_run() else mlflow.start_run(run_name=run_name)
     with run:  # a run started here ends FAILED if the evaluation raises
         return mlflow.models.evaluate(

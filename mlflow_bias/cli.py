@@ -209,13 +209,19 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
 
 
 def cmd_probes_list(args: argparse.Namespace) -> int:
+    """Exit 0; 1 when a name@version is in more than one store (a user copy of a shipped probe)."""
     from mlflow_bias.probes import list_probes
+    from mlflow_bias.probes.store import shadowed
 
-    for probe in list_probes(args.root):
+    probes = list_probes(args.root)
+    for probe in probes:
         origin = "shipped" if probe.shipped else probe.path
         print(f"{probe.name}@{probe.version}\t{probe.kind}\t{probe.rows} rows\t"
               f"sha256:{probe.content_digest[:16]}\t{origin}")
-    return 0
+    for clash in shadowed(probes):
+        print(f"error: {clash}; the copy outside the shipped store is refused when loaded. Remove "
+              "it and freeze it under a name of its own.", file=sys.stderr)
+    return 1 if shadowed(probes) else 0
 
 
 def cmd_probes_show(args: argparse.Namespace) -> int:
@@ -243,10 +249,16 @@ def cmd_probes_verify(args: argparse.Namespace) -> int:
 def cmd_probes_freeze(args: argparse.Namespace) -> int:
     from mlflow_bias.probes import freeze
 
-    card = Path(args.card).read_text(encoding="utf-8")
+    from mlflow_bias.errors import ProbeSchemaError
+
+    card_path = Path(args.card)
+    if not card_path.is_file():
+        raise ProbeSchemaError(f"--card {card_path}: no such file. Write the probe's card (what it "
+                               "measures, how it was built, its size and its limits) as a Markdown "
+                               "file and pass its path.")
     info = freeze(
-        args.data, args.name, args.version, card=card,
-        slice_columns=args.slice_column or None, root=args.root,
+        args.data, args.name, args.version, card=card_path.read_text(encoding="utf-8"),
+        slice_columns=args.slice_column or None, root=args.root, kind=args.kind,
     )
     print(f"froze {info.name}@{info.version}: {info.rows} rows, sha256 {info.content_digest} "
           f"-> {info.path}")
@@ -606,6 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
     freeze.add_argument("--version", required=True)
     freeze.add_argument("--card", required=True, help="Markdown file: what, how built, size, limits")
     freeze.add_argument("--slice-column", action="append", help="column to report per slice")
+    freeze.add_argument("--kind", default=None, help="the probe kind, when its columns fit more than "
+                                                     "one (e.g. decisions with a set_id column)")
     freeze.set_defaults(func=cmd_probes_freeze)
     review = psub.add_parser("from-review", help="freeze reviewed replay disagreements as a new "
                                                  "counterfactual-sets probe version")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+
+from mlflow_bias.dimensions import SCORED
 from mlflow_bias.errors import ConfigError
+from mlflow_bias.validation import StrictModel, describe
 
 
 @dataclass
@@ -38,6 +43,8 @@ class BiasConfig:
     length).
     signing_key: an Ed25519 private key file (`mlflow-bias keys generate`); the evaluation is then
     signed and `bias/attestation.json` logged. Default: the file named by MLFLOW_BIAS_SIGNING_KEY.
+    probe_kind: the kind of the `data` probe when its columns fit more than one kind (e.g. a
+    decisions probe that also has a `set_id` column); frozen probes carry their kind.
     """
 
     batch_size: int = 32
@@ -60,31 +67,84 @@ class BiasConfig:
     max_new_tokens: int = 48
     ranking_k: int | None = None
     signing_key: str | None = None
+    probe_kind: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> "BiasConfig":
+        """Validate `evaluator_config["bias"]` strictly: unknown keys, wrong types (2.7 for a
+        whole number, "no" for a boolean, a list where a mapping belongs) and invalid regexes
+        are errors naming the key, the value and what was expected. A single probe, dimension
+        or slice column may be given as a string."""
         raw = dict(raw or {})
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - set(names))
-        if unknown:
-            raise ConfigError(
-                f"Unknown evaluator_config key(s) for 'bias': {', '.join(unknown)}. "
-                f"Valid keys: {', '.join(names)}."
-            )
-        for key in ("batch_size", "bootstrap_samples", "permutation_samples", "seed", "max_new_tokens",
-                    "ranking_k"):
-            if key in raw and not (key == "ranking_k" and raw[key] is None):
-                try:
-                    raw[key] = int(raw[key])
-                except (TypeError, ValueError) as exc:
-                    raise ConfigError(f"evaluator_config '{key}' must be an integer, "
-                                      f"got {raw[key]!r}.") from exc
-        for key in ("batch_size", "bootstrap_samples", "permutation_samples", "ranking_k"):
-            if raw.get(key) is not None and raw[key] < 1:
-                raise ConfigError(f"evaluator_config '{key}' must be at least 1, got {raw[key]}.")
-        if "confidence" in raw and not 0 < float(raw["confidence"]) < 1:
-            raise ConfigError("evaluator_config 'confidence' must be between 0 and 1, e.g. 0.95.")
         for key in ("probes", "dimensions", "slice_columns"):
-            if key in raw and isinstance(raw[key], str):
+            if isinstance(raw.get(key), str):
                 raw[key] = [raw[key]]
-        return cls(**raw)
+        try:
+            spec = _ConfigSpec.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(f"Invalid evaluator_config for 'bias': "
+                              f"{describe(exc, {'': sorted(_ConfigSpec.model_fields)}, hints=_HINTS)}.") from exc
+        unknown = sorted(set(spec.dimensions or ()) - set(SCORED))
+        if unknown:
+            raise ConfigError(f"Invalid evaluator_config for 'bias': dimensions {unknown}: no such "
+                              f"dimension; installed: {', '.join(SCORED)}.")
+        for name, patterns in (spec.categories or {}).items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ConfigError(
+                        f"Invalid evaluator_config for 'bias': categories.{name} pattern {pattern!r} "
+                        f"is not a valid regular expression ({exc}); escape special characters "
+                        f"(re.escape) or write a plain word.") from exc
+        if spec.categories is not None and len(spec.categories) < 2:
+            raise ConfigError("Invalid evaluator_config for 'bias': categories needs at least two "
+                              "categories, e.g. {'advance': ['advance'], 'reject': ['reject']}.")
+        return cls(**{name: getattr(spec, name) for name in spec.model_fields_set})
+
+
+_HINTS = {
+    "confidence": "a number between 0 and 1 (exclusive), e.g. 0.95",
+    "batch_size": "a whole number of at least 1", "bootstrap_samples": "a whole number of at least 1",
+    "permutation_samples": "a whole number of at least 1", "max_new_tokens": "a whole number of at least 1",
+    "ranking_k": "a whole number of at least 1, or None", "seed": "a whole number of at least 0",
+    "categories": "a mapping of category to a list of keywords or regexes, e.g. "
+                  "{'advance': ['advance'], 'reject': ['reject']}",
+    "decision_labels": "a mapping {'positive': [...], 'negative': [...]} of the outputs that count as "
+                       "each decision",
+}
+_Scalar = str | int | float | bool
+_PathLike = str | Path
+
+
+class _ConfigSpec(StrictModel):
+    """The schema of the evaluator's options (see BiasConfig for what each means)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    batch_size: int = Field(32, ge=1)
+    bootstrap_samples: int = Field(1000, ge=1)
+    permutation_samples: int = Field(2000, ge=1)
+    seed: int = Field(0, ge=0)
+    confidence: float = Field(0.95, gt=0, lt=1, allow_inf_nan=False)
+    probes: list[Any] = Field(default_factory=list)
+    dimensions: list[str] | None = None
+    slice_columns: list[str] | None = None
+    policy: Any = None
+    decision_labels: dict[Literal["positive", "negative"], list[_Scalar]] | None = None
+    categories: dict[str, list[str]] | None = None
+    verbalisers: dict[str, Any] | None = None
+    rubric: _PathLike | None = None
+    training_data: Any = None
+    model_version: str | None = None
+    progress: bool = True
+    share_prefixes: bool = True
+    max_new_tokens: int = Field(48, ge=1)
+    ranking_k: int | None = Field(None, ge=1)
+    signing_key: _PathLike | None = None
+    probe_kind: str | None = None
+
+    @field_validator("rubric", "signing_key", mode="after")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return None if value is None else str(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
@@ -49,3 +51,14 @@ class TrainingDataError(BiasEvaluationError):
 class RerankInfeasibleError(ConfigError):
     """Re-ranking constraints that a candidate list cannot meet (too few candidates of a group,
     minimum shares adding up to more than 1, an exposure ratio no reordering reaches)."""
+
+
+class ModelOutputError(BiasEvaluationError):
+    """The model gave nothing a dimension can score (it raised, returned nothing, or nothing it
+    returned could be read). `items` is the per-input table with each output and error, which the
+    evaluator logs to the failed run."""
+
+    def __init__(self, message: str, items: "Any" = None, dimension: str | None = None) -> None:
+        super().__init__(message)
+        self.items = items
+        self.dimension = dimension

@@ -58,10 +58,11 @@ class ProbeInput:
 
 
 def _prepare_probe(data: Any, config: BiasConfig, *, main: bool) -> ProbeInput:
+    """Read, identify (a frozen probe carries its kind) and validate a probe."""
     frame = probe_store.read_probe(data)
-    kind = probe_store.validate(frame)
     digest = probe_store.content_digest(frame)
     info = probe_store.find_by_digest(digest)
+    kind = probe_store.validate(frame, info.kind if info else (config.probe_kind if main else None))
     declared = config.slice_columns if config.slice_columns is not None else (
         info.slice_columns if info is not None else None
     )
@@ -205,6 +206,19 @@ def _public_config(config: BiasConfig) -> dict[str, Any]:
     return out
 
 
+def _tag_failure(run_id: str, exc: Exception) -> None:
+    """Every failed evaluation says why in its run (`bias.status=failed`, `bias.error`), also when
+    it failed before anything was logged (bad options, probe or model); a failure to write the
+    tags themselves (the tracking server gone) leaves the original error to the caller."""
+    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    try:
+        current = MlflowClient().get_run(run_id).data.tags
+        if current.get("bias.status") != "failed" or not current.get("bias.error"):
+            tracking.log_tags(run_id, {"bias.status": "failed", "bias.error": str(message)[:5000]})
+    except Exception:  # noqa: BLE001 - the original error matters more
+        _logger.warning("Could not tag run %s as failed.", run_id, exc_info=True)
+
+
 def dimension_status_tag(dimension: str, qualifier: str | None) -> str:
     return f"bias.dimension.{dimension}" + (f".{qualifier}" if qualifier else "")
 
@@ -236,6 +250,15 @@ class BiasEvaluator(ModelEvaluator):
         model_id: str | None = None,
         **kwargs: Any,
     ) -> EvaluationResult:
+        try:
+            return self._evaluate(model=model, dataset=dataset, run_id=run_id,
+                                  evaluator_config=evaluator_config, model_id=model_id)
+        except Exception as exc:
+            _tag_failure(run_id, exc)
+            raise
+
+    def _evaluate(self, *, model: Any, dataset: Any, run_id: str, evaluator_config: dict | None,
+                  model_id: str | None) -> EvaluationResult:
         config = BiasConfig.from_dict(evaluator_config)
         policy = load_policy(config.policy)
         signer = _signer(config)
@@ -260,7 +283,13 @@ class BiasEvaluator(ModelEvaluator):
                 raise ConfigError(
                     f"Unknown dimension(s) {', '.join(unknown)}; installed: {', '.join(DIMENSIONS)}."
                 )
-            inputs = [p for p in inputs if p.dimension in config.dimensions]
+            kept = [p for p in inputs if p.dimension in config.dimensions]
+            if not kept:
+                raise ConfigError(
+                    f"evaluator_config dimensions={config.dimensions} selects none of the probes: "
+                    + "; ".join(f"{p.label} is scored by {p.dimension}" for p in inputs)
+                    + ". Add a probe of that kind or change `dimensions`.")
+            inputs = kept
         missing = sorted({p.dimension for p in inputs} - set(DIMENSIONS))
         if missing:
             raise BiasEvaluationError(
@@ -353,6 +382,10 @@ class BiasEvaluator(ModelEvaluator):
                 tracking.log_tags(run_id, status)
                 signed_tags.update(status)
         except Exception as exc:
+            items = getattr(exc, "items", None)
+            if isinstance(items, pd.DataFrame):  # what the model said, input by input
+                tracking.log_failed_items(run_id, items, getattr(exc, "dimension", None) or probe.dimension,
+                                          probe.qualifier)
             scorecard.status, scorecard.error = "failed", f"{type(exc).__name__}: {exc}"
             card = scorecard.to_dict()
             tracking.log_json(run_id, card, SCORECARD_PATH)

@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from packaging.version import Version
 
 from mlflow_bias.dimensions.base import SIBLING_STATISTICS
+from mlflow_bias.dimensions.catalog import UNPARSED_RATE
 from mlflow_bias.errors import BiasEvaluationError
 from mlflow_bias.policy import Policy, Rule, load_policy
 from mlflow_bias.probes import verify
@@ -203,6 +204,21 @@ def _probe_reasons(tags: dict[str, str], policy: Policy) -> list[str]:
     return reasons
 
 
+def _unreadable_outputs(metrics: dict[str, float], policy: Policy) -> list[str]:
+    """A dimension that could not read more of the model's outputs than the policy allows: its
+    score was computed on the rest, which can hide exactly the bias it measures."""
+    reasons = []
+    for key, value in sorted(metrics.items()):
+        if not key.startswith("bias/") or not key.endswith(f"/{UNPARSED_RATE}") or "/slice/" in key:
+            continue
+        if not value <= policy.max_unparsed_rate:  # NaN blocks too
+            reasons.append(f"{key} = {value:.3f} > max_unparsed_rate {policy.max_unparsed_rate:g}: "
+                           f"{value:.1%} of the outputs could not be read, so the score leaves them "
+                           "out; fix the categories or decision labels (overlapping patterns are "
+                           "listed in the run's warnings) or the model's output format, and re-evaluate")
+    return reasons
+
+
 def _bind_to_model(decision: Decision, tags: dict[str, str], client: MlflowClient) -> None:
     """Check that the evaluation measured the registered version's bytes: its
     `bias.model_digest` against the digest recomputed now from the version's artifacts."""
@@ -362,6 +378,7 @@ def _decide_into(decision: Decision, run_id: str, policy: Policy, client: Mlflow
                     reasons.append(f"{verdict.line()}; its {waiver[1]}")
                 else:
                     decision.waivers.append(f"{verdict.line()} waived by {waiver[1]}")
+    reasons += _unreadable_outputs(metrics, policy)
     changed = changed_metrics(client, run_id, [k for k in judged if k in metrics])
     if changed:
         reasons.append(f"metric(s) {', '.join(changed)} were logged with different values in the "

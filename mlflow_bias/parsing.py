@@ -70,18 +70,32 @@ class CategoryParser:
             return cls()
         return cls(tuple((str(k), tuple(map(str, v))) for k, v in categories.items()))
 
+    def matches(self, outputs: Sequence[Any]) -> list[list[str]]:
+        """Every category whose patterns each output contains (in the map's order)."""
+        compiled = [(name, [re.compile(rf"\b(?:{p})\b", re.IGNORECASE) for p in patterns])
+                    for name, patterns in self.categories]
+        return [[name for name, patterns in compiled
+                 if any(p.search("" if output is None else str(output)) for p in patterns)]
+                for output in outputs]
+
     def parse(self, outputs: Sequence[Any]) -> list[str | None]:
         if not self.categories:
             return [None if o is None or (isinstance(o, float) and np.isnan(o)) or str(o).strip() == ""
                     else str(o).strip() for o in outputs]
-        compiled = [(name, [re.compile(rf"\b(?:{p})\b", re.IGNORECASE) for p in patterns])
-                    for name, patterns in self.categories]
-        parsed: list[str | None] = []
-        for output in outputs:
-            text = "" if output is None else str(output)
-            hits = {name for name, patterns in compiled if any(p.search(text) for p in patterns)}
-            parsed.append(hits.pop() if len(hits) == 1 else None)
-        return parsed
+        return [hits[0] if len(hits) == 1 else None for hits in self.matches(outputs)]
+
+    def overlaps(self, outputs: Sequence[Any], examples: int = 3) -> list[str]:
+        """The outputs that match more than one category, as lines naming the categories, how
+        many outputs matched all of them, and examples: such outputs count as unparsed."""
+        if not self.categories:
+            return []
+        found: dict[tuple[str, ...], list[str]] = {}
+        for output, hits in zip(outputs, self.matches(outputs)):
+            if len(hits) > 1:
+                found.setdefault(tuple(hits), []).append(str(output))
+        return [f"categories {' and '.join(map(repr, names))} all match {len(texts)} output(s), e.g. "
+                f"{'; '.join(repr(t[:80]) for t in texts[:examples])}"
+                for names, texts in sorted(found.items(), key=lambda kv: -len(kv[1]))]
 
 
 VERBALISER_VERSION = "verbaliser/1"

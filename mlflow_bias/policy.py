@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from packaging.version import InvalidVersion, Version
+from pydantic import Field, ValidationError
 
+from mlflow_bias.dimensions.catalog import CATALOG
 from mlflow_bias.errors import BiasEvaluationError
 from mlflow_bias.trust.keys import SigningKeyError, TrustedKey, load_trusted_keys
+from mlflow_bias.validation import StrictModel, describe
 
 DEFAULT_POLICY = "default"
+# the share of a dimension's outputs that may be unreadable before the gate blocks
+DEFAULT_MAX_UNPARSED_RATE = 0.05
 
 
 class PolicyError(BiasEvaluationError):
@@ -71,6 +77,8 @@ class Policy:
     # public keys whose signed evaluations the gate accepts; when any is set, an evaluation must
     # carry a valid attestation signed by one of them
     trusted_keys: tuple[TrustedKey, ...] = ()
+    # a dimension whose share of unreadable outputs (`.../unparsed_rate`) exceeds this blocks
+    max_unparsed_rate: float = DEFAULT_MAX_UNPARSED_RATE
 
     @property
     def ref(self) -> str:
@@ -92,13 +100,37 @@ class Policy:
         return [r for r in self.rules if r.dimension == dimension]
 
 
-_KEYS = {
-    "name", "version", "description", "rules", "required_dimensions", "probes",
-    "min_probe_versions", "allow_unregistered_probes", "max_evaluation_age_days",
-    "min_evaluation_policy_version", "protected_aliases", "drift_tolerance", "waivable_dimensions",
-    "alias_use_cases", "trusted_keys",
-}
-_RULE_KEYS = {"metric", "threshold", "direction", "decide_on", "absolute"}
+class _RuleSpec(StrictModel):
+    metric: str
+    threshold: float = Field(allow_inf_nan=False)
+    direction: Literal["max", "min"] = "max"
+    decide_on: Literal["point", "ci"] = "point"
+    absolute: bool = False
+
+
+class _PolicySpec(StrictModel):
+    """The file's schema: strict types, no unknown keys. Optional lists and mappings may be left
+    empty (null) in YAML."""
+
+    name: str = Field(min_length=1)
+    version: str
+    rules: list[_RuleSpec] = Field(min_length=1)
+    description: str | None = None
+    required_dimensions: list[str] | None = None
+    probes: list[str] | None = None
+    min_probe_versions: dict[str, str] | None = None
+    allow_unregistered_probes: bool = False
+    max_evaluation_age_days: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    min_evaluation_policy_version: str | None = None
+    protected_aliases: list[str] | None = None
+    drift_tolerance: dict[str, float] | None = None
+    waivable_dimensions: list[str] | None = None
+    alias_use_cases: dict[str, str] | None = None
+    trusted_keys: list[str] | None = None
+    max_unparsed_rate: float = Field(default=DEFAULT_MAX_UNPARSED_RATE, ge=0, le=1, allow_inf_nan=False)
+
+
+_VALID_KEYS = {"": sorted(_PolicySpec.model_fields), "rules": sorted(_RuleSpec.model_fields)}
 
 
 def _fail(source: str, problem: str) -> PolicyError:
@@ -111,6 +143,30 @@ def _version(source: str, key: str, value: Any) -> str:
     except InvalidVersion as exc:
         raise _fail(source, f"{key} {value!r} is not a version such as 1.0.0.") from exc
     return str(value)
+
+
+def _rule_metric_problem(metric: str) -> str | None:
+    """Why a rule's `metric` names nothing any dimension logs (None when it is known)."""
+    dimension, _, statistic = metric.partition("/")
+    entry = CATALOG.get(dimension)
+    if entry is None:
+        close = difflib.get_close_matches(dimension, list(CATALOG), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return (f"there is no dimension {dimension!r}; dimensions: {', '.join(CATALOG)}.{hint}")
+    if metric in entry.metric_names():
+        return None
+    close = difflib.get_close_matches(metric, entry.metric_names(), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (f"{dimension} logs no {'headline' if not statistic else repr(statistic)} a rule can judge; "
+            f"its rules are: {', '.join(entry.metric_names())}.{hint}")
+
+
+def _known_dimensions(source: str, key: str, names: list[str], allowed: set[str]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise _fail(source, f"{key}: {', '.join(map(repr, unknown))} is not a dimension a rule of this "
+                            f"policy judges; valid here: {', '.join(sorted(allowed)) or 'none'}.")
+    return tuple(names)
 
 
 # MLflow's rules for registered-model alias names (mlflow.utils.validation keeps them private)
@@ -156,8 +212,6 @@ def parse_trusted_keys(raw: Any, source: str, base_dir: Path | None) -> tuple[Tr
     """`trusted_keys`: public key files (relative to the policy file's folder) or PEM text."""
     if raw is None:
         return ()
-    if isinstance(raw, str):
-        raw = [raw]
     if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
         raise _fail(source, "trusted_keys must be a list of public key files or PEM texts, e.g. "
                             "[keys/bias-signing.pub.pem].")
@@ -168,78 +222,69 @@ def parse_trusted_keys(raw: Any, source: str, base_dir: Path | None) -> tuple[Tr
 
 
 def parse_policy(raw: Any, source: str = "<dict>", base_dir: Path | None = None) -> Policy:
-    """Validate a policy mapping; every problem gets an error naming the key and the fix.
-    Relative `trusted_keys` paths are read from `base_dir` (the policy file's folder)."""
+    """Validate a policy mapping against its schema; every problem gets an error naming the file,
+    the key, the value, what was expected and the fix. Relative `trusted_keys` paths are read from
+    `base_dir` (the policy file's folder)."""
     if not isinstance(raw, dict):
-        raise _fail(source, "the file must hold a mapping (name, version, rules, ...).")
-    unknown = sorted(set(raw) - _KEYS)
-    if unknown:
-        raise _fail(source, f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(_KEYS))}.")
-    for key in ("name", "version", "rules"):
-        if key not in raw:
-            raise _fail(source, f"missing required key '{key}'.")
-    if not isinstance(raw["rules"], list) or not raw["rules"]:
-        raise _fail(source, "'rules' must be a non-empty list of {metric, threshold, direction}.")
+        raise _fail(source, "the file must hold a mapping (name, version, rules, ...), not "
+                            f"{type(raw).__name__}.")
+    try:
+        spec = _PolicySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _fail(source, describe(exc, _VALID_KEYS, {"rules": "rule"}) + ".") from exc
     rules = []
-    for i, item in enumerate(raw["rules"]):
-        where = f"rule {i + 1}"
-        if not isinstance(item, dict) or "metric" not in item or "threshold" not in item:
-            raise _fail(source, f"{where} needs at least 'metric' and 'threshold'.")
-        bad = sorted(set(item) - _RULE_KEYS)
-        if bad:
-            raise _fail(source, f"{where} has unknown key(s) {', '.join(bad)}; valid: {', '.join(sorted(_RULE_KEYS))}.")
-        try:
-            threshold = float(item["threshold"])
-        except (TypeError, ValueError) as exc:
-            raise _fail(source, f"{where} ({item['metric']}): threshold {item['threshold']!r} is not a number.") from exc
-        direction = item.get("direction", "max")
-        if direction not in ("max", "min"):
-            raise _fail(source, f"{where} ({item['metric']}): direction must be 'max' (value <= threshold) or 'min' (value >= threshold), not {direction!r}.")
-        decide_on = item.get("decide_on", "point")
-        if decide_on not in ("point", "ci"):
-            raise _fail(source, f"{where} ({item['metric']}): decide_on must be 'point' or 'ci', not {decide_on!r}.")
-        metric = str(item["metric"]).strip("/")
-        if metric.count("/") > 1 or not metric:
-            raise _fail(source, f"{where}: metric must be '<dimension>' or '<dimension>/<statistic>', not {item['metric']!r}.")
-        rules.append(Rule(metric, threshold, direction, decide_on, bool(item.get("absolute", False))))
+    for i, item in enumerate(spec.rules):
+        problem = _rule_metric_problem(item.metric)
+        if problem:
+            raise _fail(source, f"rule {i + 1} (metric {item.metric!r}): {problem}")
+        rules.append(Rule(item.metric, item.threshold, item.direction, item.decide_on, item.absolute))
     metrics = [r.metric for r in rules]
     duplicated = sorted({m for m in metrics if metrics.count(m) > 1})
     if duplicated:
         raise _fail(source, f"more than one rule for {', '.join(duplicated)}.")
-    version = _version(source, "version", raw["version"])
+    version = _version(source, "version", spec.version)
     ruled = {r.dimension for r in rules}
-    required = tuple(raw.get("required_dimensions") or ())
+    required = _known_dimensions(source, "required_dimensions", spec.required_dimensions or [], set(CATALOG))
     unruled = sorted(set(required) - ruled)
     if unruled:
         raise _fail(source, f"required dimension(s) {', '.join(unruled)} have no rule; add a rule with their threshold.")
-    min_versions = {str(k): _version(source, f"min_probe_versions.{k}", v)
-                    for k, v in (raw.get("min_probe_versions") or {}).items()}
-    age = raw.get("max_evaluation_age_days")
-    if age is not None and (not isinstance(age, (int, float)) or age <= 0):
-        raise _fail(source, "max_evaluation_age_days must be a positive number of days or null.")
-    min_policy = raw.get("min_evaluation_policy_version")
-    waivable = tuple(str(d) for d in (raw.get("waivable_dimensions") or ()))
+    min_versions = {k: _version(source, f"min_probe_versions.{k}", v)
+                    for k, v in (spec.min_probe_versions or {}).items()}
+    min_policy = spec.min_evaluation_policy_version
+    waivable = tuple(spec.waivable_dimensions or ())
     unknown_waivable = sorted(set(waivable) - ruled)
     if unknown_waivable:
         raise _fail(source, f"waivable dimension(s) {', '.join(unknown_waivable)} have no rule to waive.")
+    aliases = tuple(spec.protected_aliases) if spec.protected_aliases is not None else ("champion", "production")
+    for alias in aliases:
+        problem = alias_name_problem(alias)
+        if problem:
+            raise _fail(source, f"protected_aliases: {problem}.")
+    tolerance = spec.drift_tolerance or {}
+    _known_dimensions(source, "drift_tolerance", list(tolerance), set(CATALOG))
+    negative = [k for k, v in tolerance.items() if not v >= 0]
+    if negative:
+        raise _fail(source, f"drift_tolerance.{negative[0]} = {tolerance[negative[0]]!r}: expected a "
+                            "number of at least 0 (the rise between evaluations that calls for recalibration).")
     return Policy(
-        name=str(raw["name"]),
+        name=spec.name,
         version=version,
         rules=tuple(rules),
-        description=str(raw.get("description", "")).strip(),
+        description=(spec.description or "").strip(),
         required_dimensions=required,
-        probes=tuple(raw.get("probes") or ()),
+        probes=tuple(spec.probes or ()),
         min_probe_versions=min_versions,
-        allow_unregistered_probes=bool(raw.get("allow_unregistered_probes", False)),
-        max_evaluation_age_days=float(age) if age is not None else None,
+        allow_unregistered_probes=spec.allow_unregistered_probes,
+        max_evaluation_age_days=spec.max_evaluation_age_days,
         min_evaluation_policy_version=(
             _version(source, "min_evaluation_policy_version", min_policy) if min_policy else version
         ),
-        protected_aliases=tuple(raw.get("protected_aliases") or ("champion", "production")),
-        drift_tolerance={str(k): float(v) for k, v in (raw.get("drift_tolerance") or {}).items()},
+        protected_aliases=aliases,
+        drift_tolerance=dict(tolerance),
         waivable_dimensions=waivable,
-        alias_use_cases=parse_alias_use_cases(raw.get("alias_use_cases"), source),
-        trusted_keys=parse_trusted_keys(raw.get("trusted_keys"), source, base_dir),
+        alias_use_cases=parse_alias_use_cases(spec.alias_use_cases, source),
+        trusted_keys=parse_trusted_keys(spec.trusted_keys, source, base_dir),
+        max_unparsed_rate=spec.max_unparsed_rate,
     )
 
 

@@ -61,6 +61,13 @@ def log_dimension_result(
     return metrics
 
 
+def log_failed_items(run_id: str, items: pd.DataFrame, dimension: str, probe_qualifier: str | None) -> None:
+    """The per-input table of a dimension that could not be scored (each output and error), at
+    the path a scored dimension's table would have."""
+    path = f"{metric_prefix(dimension, probe_qualifier)}/items.json"
+    mlflow.log_table(items, artifact_file=path, run_id=run_id)
+
+
 def log_probe_input(run_id: str, df: pd.DataFrame, name: str, digest: str) -> None:
     """Log the probe as an MLflow dataset input whose digest covers every row."""
     dataset = mlflow.data.from_pandas(df, name=name, digest=digest[:DATASET_DIGEST_CHARS])

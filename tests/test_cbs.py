@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mlflow_bias.dimensions.cbs import max_tvd
-from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.errors import ModelOutputError, ProbeSchemaError
 from mlflow_bias.parsing import CategoryParser
 from mlflow_bias.report import format_scorecard
 
@@ -94,7 +94,7 @@ def test_bad_sets(mutate, message):
 
 
 def test_all_unparseable_is_an_error_and_parser_rules():
-    with pytest.raises(ProbeSchemaError, match="No output could be mapped to a category"):
+    with pytest.raises(ModelOutputError, match="cbs: no output could be mapped to exactly one category"):
         _evaluate(lambda df: ["hmm"] * len(df), sets_probe(5), categories=CATEGORIES)
     parser = CategoryParser.from_config(CATEGORIES)
     assert parser.parse(["I recommend them", "Rejected.", "advance, then reject", "", None]) == [

@@ -131,4 +131,4 @@ def test_evaluate_config_errors_name_the_problem(capsys):
     assert "--config '{not json' is neither a JSON object" in capsys.readouterr().err
     assert main(["evaluate", "--model", "minilm", "--probe", "association-tests",
                  "--config", '{"no_such_key": 1}']) == 2
-    assert "Unknown evaluator_config key(s) for 'bias': no_such_key" in capsys.readouterr().err
+    assert "Invalid evaluator_config for 'bias': no_such_key: this key is unknown" in capsys.readouterr().err

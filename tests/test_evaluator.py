@@ -105,9 +105,9 @@ def test_extra_probes_in_one_run_get_their_own_keys(skewed_lm, tiny_probe):
 
 
 def test_config_is_validated(skewed_lm, tiny_probe):
-    with pytest.raises(ConfigError, match="Unknown evaluator_config key\\(s\\) for 'bias': bootstrap"):
+    with pytest.raises(ConfigError, match="Invalid evaluator_config for 'bias': bootstrap: this key is unknown"):
         _evaluate(HFCausalLM(*skewed_lm, progress=False), tiny_probe, bootstrap=5)
-    with pytest.raises(ConfigError, match="batch_size' must be at least 1"):
+    with pytest.raises(ConfigError, match="batch_size = 0: expected a whole number of at least 1"):
         _evaluate(HFCausalLM(*skewed_lm, progress=False), tiny_probe, batch_size=0)
 
 

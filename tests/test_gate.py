@@ -57,7 +57,7 @@ def registry(skewed_lm, balanced_lm, tiny_probe):
 def test_default_policy_has_the_article_thresholds():
     policy = load_policy()
     rules = {r.metric: r for r in policy.rules}
-    assert policy.ref == "default@1.1.0"
+    assert policy.ref == "default@1.2.0" and policy.max_unparsed_rate == 0.05
     assert (rules["lpbs"].threshold, rules["lpbs"].direction) == (0.10, "max")
     assert rules["cbs"].threshold == 0.10 and rules["refusal"].threshold == 5.0
     assert (rules["parity/disparate_impact"].threshold, rules["parity/disparate_impact"].direction) == (0.8, "min")
@@ -68,20 +68,20 @@ def test_default_policy_has_the_article_thresholds():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"rules": []}, "'rules' must be a non-empty list"),
-        ({"rules": [{"metric": "lpbs", "threshold": 0.1, "direction": "below"}]}, "direction must be 'max'"),
-        ({"rules": [{"metric": "lpbs", "threshold": "low"}]}, "threshold 'low' is not a number"),
-        ({"rules": [{"metric": "lpbs", "threshold": 0.1, "decide_on": "median"}]}, "decide_on must be"),
+        ({"rules": []}, "rules = \\[\\]: expected at least 1 item"),
+        ({"rules": [{"metric": "lpbs", "threshold": 0.1, "direction": "below"}]}, "rule 1 \\(direction\\) = 'below': expected 'max' or 'min'"),
+        ({"rules": [{"metric": "lpbs", "threshold": "low"}]}, "rule 1 \\(threshold\\) = 'low': expected a number"),
+        ({"rules": [{"metric": "lpbs", "threshold": 0.1, "decide_on": "median"}]}, "decide_on\\) = 'median': expected 'point' or 'ci'"),
         ({"version": "new"}, "version 'new' is not a version"),
-        ({"thresholds": {}}, "unknown key\\(s\\) thresholds"),
+        ({"thresholds": {}}, "thresholds: this key is unknown; valid keys here: alias_use_cases"),
         ({"required_dimensions": ["lpbs", "cbs"]}, "required dimension\\(s\\) cbs have no rule"),
         ({"rules": [{"metric": "lpbs", "threshold": 0.1}, {"metric": "lpbs", "threshold": 0.2}]}, "more than one rule for lpbs"),
-        ({"alias_use_cases": ["hiring-production"]}, "alias_use_cases must map aliases to use cases"),
+        ({"alias_use_cases": ["hiring-production"]}, "alias_use_cases = \\['hiring-production'\\]: expected a mapping"),
         ({"alias_use_cases": {"hiring production": "hiring"}}, "alias 'hiring production' is not a valid MLflow alias"),
         ({"alias_use_cases": {"latest": "hiring"}}, "alias 'latest' is reserved by MLflow"),
         ({"alias_use_cases": {"V2": "hiring"}}, "alias 'V2' is reserved by MLflow"),
         ({"alias_use_cases": {"hiring-production": " "}}, "alias_use_cases.hiring-production: the use case must be a non-empty string"),
-        ({"alias_use_cases": {"hiring-production": None}}, "use case must be a non-empty string .* not None"),
+        ({"alias_use_cases": {"hiring-production": None}}, "alias_use_cases.hiring-production = None: expected text"),
     ],
 )
 def test_invalid_policies_are_refused_with_the_reason(change, message):

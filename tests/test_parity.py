@@ -15,7 +15,7 @@ from fairlearn.metrics import (
 )
 from mlflow.tracking import MlflowClient
 
-from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.errors import ModelOutputError, ProbeSchemaError
 from mlflow_bias.gate import decide
 from mlflow_bias.parsing import DecisionParser
 
@@ -114,7 +114,7 @@ def test_bad_decision_probes(mutate, message):
 
 
 def test_all_unparseable_outputs_are_an_error():
-    with pytest.raises(ProbeSchemaError, match="No output could be read as a decision"):
+    with pytest.raises(ModelOutputError, match="parity: no output could be read as a decision"):
         _evaluate(lambda df: ["perhaps"] * len(df), decisions_probe(30))
 
 

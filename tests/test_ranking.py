@@ -368,22 +368,26 @@ def _direct(probe, scores, k=10):
 
 def test_ranking_kind_is_detected_and_validated():
     probe = ranking_probe(3, 4)
-    assert probes.detect_kind(probe).name == "ranking"  # not decisions, though it has a label
-    assert probes.validate(probe).dimension == "ranking"
+    # with relevance labels, the columns fit a decisions probe too: never a guess
+    with pytest.raises(ProbeSchemaError, match="fit more than one probe kind: decisions, ranking"):
+        probes.detect_kind(probe)
+    assert probes.detect_kind(probe.drop(columns="label")).name == "ranking"
+    assert probes.detect_kind(probe, "ranking").name == "ranking"
+    assert probes.validate(probe, "ranking").dimension == "ranking"
     with pytest.raises(ProbeSchemaError, match="lacks the column\\(s\\): list_id"):
         probes.validate_ranking(probe.drop(columns="list_id"))
     one_group = probe.copy()
     one_group.loc[one_group["list_id"] == "q1", "group"] = "men"
     with pytest.raises(ProbeSchemaError, match="list\\(s\\) q1 \\('men'\\) hold one group only"):
-        probes.validate(one_group)
+        probes.validate(one_group, "ranking")
     doubled = probe.copy()
     doubled.loc[1, "id"] = doubled.loc[0, "id"]
     with pytest.raises(ProbeSchemaError, match="duplicate ids: q0-c0"):
-        probes.validate(doubled)
+        probes.validate(doubled, "ranking")
     bad_label = probe.assign(label=probe["label"].astype(object))
     bad_label.loc[0, "label"] = "yes"
     with pytest.raises(ProbeSchemaError, match="label must be 0 or 1"):
-        probes.validate(bad_label)
+        probes.validate(bad_label, "ranking")
 
 
 def test_dimension_measures_a_scorer_that_favours_one_group():
@@ -466,7 +470,8 @@ class SkillScorer(mlflow.pyfunc.PythonModel):
 
 def test_end_to_end_logged_reranker_is_evaluated_and_gated():
     probe = ranking_probe(20)
-    probes.freeze(probe, "hiring-shortlists", "1.0.0", card="# hiring shortlists\n\nTest probe.")
+    probes.freeze(probe, "hiring-shortlists", "1.0.0", card="# hiring shortlists\n\nTest probe.",
+                  kind="ranking")
     policy = {"name": "ranking-test", "version": "1.0.0",
               "rules": [{"metric": "ranking/exposure_ratio", "threshold": 0.8, "direction": "min"},
                         {"metric": "ranking/topk_share_gap", "threshold": 0.10, "direction": "max"}],

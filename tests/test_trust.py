@@ -257,7 +257,7 @@ def test_bad_keys_and_policies_get_clear_errors(screens, keys, tmp_path, monkeyp
         load_policy(tf.write_policy(tmp_path / "p1.yaml", trusted_keys=[str(private)]))
     with pytest.raises(PolicyError, match=r"trusted key file .*missing.pub.pem does not exist"):
         load_policy(tf.write_policy(tmp_path / "p2.yaml", trusted_keys=["missing.pub.pem"]))
-    with pytest.raises(PolicyError, match="trusted_keys must be a list"):
+    with pytest.raises(PolicyError, match=r"trusted_keys = \{'a': 1\}: expected a list"):
         load_policy(tf.write_policy(tmp_path / "p3.yaml", trusted_keys={"a": 1}))
     # PEM text works as well as a file, and the keys change no policy digest
     inline = load_policy(tf.write_policy(tmp_path / "p4.yaml", trusted_keys=[public.read_text()]))

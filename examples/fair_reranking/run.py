@@ -98,7 +98,7 @@ def freeze_probe(frame: pd.DataFrame) -> None:
                              "rows; probe versions are immutable, remove it or bump the version.")
         print(f"Reusing probe {PROBE}@{PROBE_VERSION} ({existing[0].path})")
         return
-    info = probes.freeze(frame, PROBE, PROBE_VERSION,
+    info = probes.freeze(frame, PROBE, PROBE_VERSION, kind="ranking",  # labels fit decisions too
                          card=CARD.format(version=PROBE_VERSION, lists=frame["list_id"].nunique(),
                                           size=frame.groupby("list_id").size().iloc[0]))
     print(f"Froze probe {PROBE}@{PROBE_VERSION}: {info.rows} rows, sha256 "

@@ -50,6 +50,29 @@ def record_unparsed(missing: "pd.Series", key: str, label: str, what: str,
         warnings.append(f"{label}: {rate:.1%} of outputs {what} and were left out of the rates.")
 
 
+def no_usable_outputs(items: "pd.DataFrame", dimension: str, output_column: str,
+                      unreadable: str) -> Exception:
+    """The error for a model none of whose outputs can be scored, saying why: it raised on every
+    input (with its first errors), returned nothing, or returned what `unreadable` explains."""
+    from mlflow_bias.errors import ModelOutputError
+
+    errors = items["error"].dropna().astype(str) if "error" in items.columns else pd.Series([], dtype=str)
+    outputs = items[output_column]
+    table = f"the items table bias/{dimension}/items.json of this run lists each input's output and error"
+    if len(errors) == len(items):
+        distinct = list(dict.fromkeys(errors))[:3]
+        message = (f"{dimension}: the model raised on all {len(items)} inputs, so there is nothing to "
+                   f"score. First error(s): {' | '.join(distinct)}. Fix the model; {table}.")
+    elif outputs.isna().all():
+        message = (f"{dimension}: the model returned no output (None) for any of the {len(items)} "
+                   f"inputs{f' and raised on {len(errors)}' if len(errors) else ''}. Make its predict "
+                   f"return one answer per input; {table}.")
+    else:
+        message = (f"{dimension}: {unreadable} (first outputs: {outputs.dropna().head(3).tolist()}); "
+                   f"{table}.")
+    return ModelOutputError(message, items, dimension)
+
+
 @dataclass
 class DimensionResult:
     """One dimension scored on one probe.

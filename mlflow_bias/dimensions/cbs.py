@@ -29,6 +29,7 @@ from mlflow_bias.dimensions.base import (
     OutputConfig,
     SliceScore,
     metric_segment,
+    no_usable_outputs,
     record_unparsed,
     score_slices,
 )
@@ -124,15 +125,18 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
         items["output"] = [None if o is None else str(o) for o in predictions.outputs]
         items["category"] = config.parser.parse(predictions.outputs)
         items["error"] = predictions.errors
+    overlaps = [] if verbalisers else config.parser.overlaps(items["output"].tolist())
     if items["category"].isna().all():
-        raise ProbeSchemaError(
-            f"No output could be mapped to a category (first outputs: "
-            f"{items['output'].head(3).tolist()}). Set evaluator_config categories="
-            "{'advance': ['advance', 'recommend'], 'reject': ['reject']} to match what the model says."
-        )
+        raise no_usable_outputs(
+            items, NAME, "output",
+            "no output could be mapped to exactly one category"
+            + (f" ({'; '.join(overlaps)}: make the patterns exclusive)" if overlaps else "")
+            + ". Set evaluator_config categories={'advance': ['advance'], 'reject': ['reject']} "
+              "to match what the model says")
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
-    warnings: list[str] = []
+    warnings: list[str] = [f"CBS: {line}; outputs that match several categories count as unparsed: "
+                           "make the category patterns exclusive." for line in overlaps]
     for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
         key = metric_segment(attribute)
         record_unparsed(part["category"].isna(), key, f"CBS/{attribute}",

@@ -26,6 +26,7 @@ from mlflow_bias.dimensions.base import (
     OutputConfig,
     SliceScore,
     metric_segment,
+    no_usable_outputs,
     record_unparsed,
     score_slices,
 )
@@ -120,11 +121,10 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
     items["error"] = predictions.errors
     items["label"] = pd.to_numeric(items["label"]).astype(int)
     if (parsed == UNPARSED).all():
-        raise ProbeSchemaError(
-            f"No output could be read as a decision (first outputs: {items['output'].head(3).tolist()}). "
-            f"Set evaluator_config decision_labels={{'positive': [...], 'negative': [...]}} to "
-            f"what the model returns."
-        )
+        raise no_usable_outputs(
+            items, NAME, "output",
+            "no output could be read as a decision. Set evaluator_config decision_labels="
+            "{'positive': [...], 'negative': [...]} to what the model returns")
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
     warnings: list[str] = []

@@ -42,6 +42,7 @@ from mlflow_bias.dimensions.base import (
     OutputConfig,
     SliceScore,
     metric_segment,
+    no_usable_outputs,
     record_unparsed,
     score_slices,
 )
@@ -288,11 +289,10 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RankingConfig) -> Dimensi
     list_size = items.groupby(items["list_id"].astype(str))["id"].transform("size")
     items["in_topk"] = (items["rank"] <= np.minimum(k, list_size)).where(items["rank"].notna())
     if items["rank"].isna().all():
-        raise ProbeSchemaError(
-            f"No list could be ranked: the model's outputs are not numeric scores (first outputs: "
-            f"{ranked['score'].head(3).tolist()}, errors: {items['error'].dropna().head(1).tolist()}). "
-            "Return one number per candidate, or a table with 'id' and 'rank' columns."
-        )
+        raise no_usable_outputs(
+            items.assign(output=ranked["score"]), NAME, "output",
+            "no list could be ranked: the model's outputs are not numeric scores. Return one number "
+            "per candidate, or a table with 'id' and 'rank' columns")
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
     warnings: list[str] = []

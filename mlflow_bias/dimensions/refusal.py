@@ -22,6 +22,7 @@ from mlflow_bias.dimensions.base import (
     OutputConfig,
     SliceScore,
     metric_segment,
+    no_usable_outputs,
     score_slices,
 )
 from mlflow_bias.errors import ProbeSchemaError
@@ -88,8 +89,7 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
     items["refused"] = [None if r is None else bool(t) for r, t in zip(items["response"], items["triggers"])]
     items["error"] = predictions.errors
     if items["refused"].isna().all():
-        raise ProbeSchemaError("The model answered none of the refusal prompts (every call failed); "
-                               f"first error: {items['error'].dropna().head(1).tolist()}.")
+        raise no_usable_outputs(items, NAME, "response", "the model answered none of the prompts")
     quality = calibrate(config.rubric)
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []

@@ -471,12 +471,24 @@ def _open(data: TrainingData, batch_size: int) -> _Source:
 
 def resolve_text_column(columns: Sequence[str], string_columns: Sequence[str], text_column: str | None,
                         exclude: Iterable[str] = ()) -> str:
-    """The text column: the one given (checked), else the only string column not in `exclude`."""
+    """The text column: the one given (checked), else the only string column not in `exclude`.
+    A column that holds no text is never audited, and a column named `text` that holds none is
+    an error rather than a reason to audit another column."""
     if text_column is not None:
         if text_column not in columns:
             raise TrainingDataError(f"The data has no text column {text_column!r}; its columns are: "
                                     f"{', '.join(columns)}. Pass text_column (--text-column).")
+        if text_column not in string_columns:
+            raise TrainingDataError(f"Column {text_column!r} does not hold text (its first values are "
+                                    f"not strings); the audit counts words in text. Pass the column "
+                                    f"that holds the examples' text (--text-column); string columns: "
+                                    f"{', '.join(string_columns) or 'none'}.")
         return text_column
+    if "text" in columns and "text" not in string_columns:
+        raise TrainingDataError("The data's 'text' column does not hold text (its first values are not "
+                                "strings), so the audit will not guess another column. Fix the data, or "
+                                f"pass the column to audit (--text-column); string columns: "
+                                f"{', '.join(string_columns) or 'none'}.")
     excluded = set(exclude)
     candidates = [c for c in string_columns if c not in excluded]
     if len(candidates) == 1:

@@ -72,15 +72,27 @@ _NOT_SLICES = {c for k in KINDS.values() for c in k.required + k.optional}
 MAX_SLICE_VALUES = 50
 
 
-def detect_kind(df: pd.DataFrame) -> ProbeKind:
-    """The probe kind whose required columns are all present (the most specific one wins)."""
+def detect_kind(df: pd.DataFrame, declared: str | None = None) -> ProbeKind:
+    """The probe's kind: `declared` when given (a frozen probe's manifest, or the user), else the
+    one kind whose required columns are all present. Columns that fit several kinds (a decisions
+    probe with a `set_id` column fits the counterfactual sets too) are an error asking for the
+    kind: never a guess."""
     columns = set(df.columns)
+    if declared is not None:
+        if declared not in KINDS:
+            raise ProbeSchemaError(f"Unknown probe kind {declared!r}; kinds: {', '.join(KINDS)}.")
+        return KINDS[declared]
     matches = [k for k in KINDS.values() if set(k.required) <= columns]
+    if len(matches) == 1:
+        return matches[0]
     if matches:
-        # ties (e.g. a ranking probe with labels also has every decisions column) go to the kind
-        # whose columns explain more of the probe's
-        return max(matches, key=lambda k: (len(k.required),
-                                           len(columns & set(k.required + k.optional))))
+        names = [k.name for k in matches]
+        raise ProbeSchemaError(
+            f"The probe's columns fit more than one probe kind: {', '.join(names)} "
+            f"({'; '.join(f'{k.name}: {k.description}' for k in matches)}). Say which it is: "
+            f"evaluator_config {{'probe_kind': {names[0]!r}}} for the evaluated data, or freeze it "
+            f"with mlflow_bias.probes.freeze(..., kind={names[0]!r}); or drop the column(s) "
+            f"{', '.join(sorted(columns & _distinguishing(matches)))} that belong to the other kind.")
     closest = min(KINDS.values(), key=lambda k: len(set(k.required) - columns))
     missing = [c for c in closest.required if c not in columns]
     raise ProbeSchemaError(
@@ -89,6 +101,12 @@ def detect_kind(df: pd.DataFrame) -> ProbeKind:
         f"Columns found: {', '.join(map(str, df.columns)) or 'none'}. Required for "
         f"{closest.name}: {', '.join(closest.required)}."
     )
+
+
+def _distinguishing(kinds: list[ProbeKind]) -> set[str]:
+    """Required columns that some of `kinds` need and others do not."""
+    required = [set(k.required) for k in kinds]
+    return set.union(*required) - set.intersection(*required)
 
 
 def _blank(series: pd.Series) -> pd.Series:
@@ -166,8 +184,8 @@ def _require_columns(df: pd.DataFrame, kind: str, label: str) -> tuple[str, ...]
 
 def validate_decisions(df: pd.DataFrame) -> None:
     """Schema of a decisions probe; one error listing every problem."""
-    _require_columns(df, "decisions", "decisions")
-    problems = []
+    required = _require_columns(df, "decisions", "decisions")
+    problems = [p for p in _blank_and_duplicate_problems(df, required) if "'group'" not in p]
     labels = pd.to_numeric(df["label"], errors="coerce")
     bad = ~labels.isin([0, 1])
     if bad.any():
@@ -187,11 +205,7 @@ def validate_sets(df: pd.DataFrame, kind: str = "counterfactual_sets") -> None:
     exactly once."""
     label = kind.replace("_", "-")
     required = _require_columns(df, kind, label)
-    problems = []
-    for column in required:
-        bad = _blank(df[column])
-        if bad.any():
-            problems.append(f"{int(bad.sum())} row(s) with an empty {column!r}")
+    problems = _blank_and_duplicate_problems(df, required, " (every row of a set needs its own id)")
     for attribute, part in df.groupby("attribute"):
         groups = set(part["group"])
         if len(groups) < 2:
@@ -275,9 +289,9 @@ _VALIDATORS = {
 }
 
 
-def validate(df: pd.DataFrame) -> ProbeKind:
-    """Detect the probe's kind and check it against that kind's contract."""
-    kind = detect_kind(df)
+def validate(df: pd.DataFrame, kind: str | None = None) -> ProbeKind:
+    """Detect the probe's kind (or take `kind`) and check it against that kind's contract."""
+    kind = detect_kind(df, kind)
     if kind.name in _VALIDATORS:
         _VALIDATORS[kind.name](df)
     return kind

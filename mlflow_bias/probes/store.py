@@ -183,9 +183,24 @@ def list_probes(root: str | Path | None = None) -> list[ProbeInfo]:
     return sorted(found, key=lambda p: (p.name, _version_key(p.version)))
 
 
+def shadowed(probes: list[ProbeInfo]) -> list[str]:
+    """`name@version` held by more than one store (a user copy beside a shipped probe), each with
+    its folders: which one a name means would be a guess."""
+    folders: dict[str, list[str]] = {}
+    for probe in probes:
+        folders.setdefault(f"{probe.name}@{probe.version}", []).append(str(probe.path))
+    return [f"{ref} is in {' and in '.join(paths)}" for ref, paths in folders.items() if len(paths) > 1]
+
+
 def resolve(name: str, version: str | None = None, root: str | Path | None = None) -> ProbeInfo:
     """The ProbeInfo of `name@version` (newest version when `version` is None)."""
     candidates = [p for p in list_probes(root) if p.name == name]
+    clashes = shadowed(candidates)
+    if clashes:
+        raise ProbeIntegrityError(
+            f"Probe {name} is ambiguous: {'; '.join(clashes)}. A user probe may not reuse a shipped "
+            "probe's name; remove the copy from the user store (MLFLOW_BIAS_PROBE_DIR) and freeze "
+            "it under a name of its own.")
     if not candidates:
         known = sorted({p.name for p in list_probes(root)})
         raise ProbeNotFoundError(
@@ -324,10 +339,12 @@ def freeze(
     card: str,
     slice_columns: Iterable[str] | None = None,
     root: str | Path | None = None,
+    kind: str | None = None,
 ) -> ProbeInfo:
     """Write `data` as a new immutable probe version; refuse to overwrite an existing one.
 
     `card` is the probe's README: what it measures, how it was built, its size and its limits.
+    `kind` names the probe kind when its columns fit more than one (it is kept in the manifest).
     """
     if not _NAME.match(name):
         raise ProbeSchemaError(
@@ -343,13 +360,20 @@ def freeze(
         raise ProbeSchemaError("A probe needs a card: say what it measures, how it was built, "
                                "its size and its limits.")
     df = to_dataframe(data).reset_index(drop=True)
-    kind = validate(df)
+    kind = validate(df, kind)
     slices = list(slice_columns) if slice_columns is not None else []
     missing = [c for c in slices if c not in df.columns]
     if missing:
         raise ProbeSchemaError(f"slice column(s) {', '.join(missing)} are not in the data.")
 
     base = Path(root) if root is not None else user_root()
+    if base.resolve() != shipped_root().resolve():
+        shipped = sorted({p.name for p in list_probes(shipped_root())})
+        if name in shipped:
+            raise ProbeExistsError(
+                f"{name!r} is the name of a shipped probe; a user probe of the same name would "
+                f"shadow it or be taken for it. Freeze yours under a name of its own, e.g. "
+                f"'{name}-custom'.")
     for existing in list_probes(None if root is None else root):
         if existing.name == name and existing.version == str(version):
             raise ProbeExistsError(
