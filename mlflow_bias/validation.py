@@ -51,11 +51,11 @@ def describe(error: ValidationError, valid_keys: dict[str, list[str]] | None = N
         if item_names and len(loc) >= 2 and isinstance(loc[1], int) and loc[0] in item_names:
             where = f"{item_names[loc[0]]} {loc[1] + 1} ({_where(loc[2:]) or 'the item'})"
         kind = problem["type"]
-        expected = _EXPECTED.get(kind) or problem["msg"]
-        if kind == "string_type" and not isinstance(problem.get("input"), (int, float)):
-            expected = "text".removeprefix("Input should be ").removeprefix(
+        expected = _EXPECTED.get(kind) or problem["msg"].removeprefix("Input should be ").removeprefix(
             "Value should be ").removeprefix("Value error, ")
-        if hints and loc and loc[0] in hints and kind not in ("missing", "extra_forbidden"):
+        if kind == "string_type" and not isinstance(problem.get("input"), (int, float)):
+            expected = "text"
+        if hints and len(loc) == 1 and loc[0] in hints and kind not in ("missing", "extra_forbidden"):
             expected = hints[loc[0]]
         if kind == "too_short":
             expected = f"at least {problem.get('ctx', {}).get('min_length', 1)} item(s)"
