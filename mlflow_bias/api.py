@@ -3,7 +3,7 @@ and model form users have at hand (probe names, paths, `datasets.Dataset`, (mode
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import contextlib
 from typing import Any
 
 import mlflow
@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_bias.adapters import HFCausalLM
 from mlflow_bias.probes import content_digest, find_by_digest, read_probe, validate
+from mlflow_bias.tracking_guard import TrackingUnavailableError, without_retries
 
 DEFAULT_PROBE = "gender-occupation"
 
@@ -59,9 +60,11 @@ def evaluate(
     frame = read_probe(data)
     info = find_by_digest(content_digest(frame))
     validate(frame, info.kind if info else config.get("probe_kind"))  # our message, before MLflow
-    run = nullcontext() if mlflow.active_run() else mlflow.start_run(run_name=run_name)
-    with run:  # a run started here ends FAILED if the evaluation raises
-        return mlflow.models.evaluate(
+    started = mlflow.active_run() is None
+    if started:  # a run started here ends FAILED if the evaluation raises
+        mlflow.start_run(run_name=run_name)
+    try:
+        result = mlflow.models.evaluate(
             model=model,
             data=frame,
             model_type="bias",
@@ -69,3 +72,20 @@ def evaluate(
             evaluator_config={"bias": config},
             model_id=model_id,
         )
+    except TrackingUnavailableError:
+        if started:
+            _end_run_quickly()
+        raise
+    except BaseException:
+        if started:
+            mlflow.end_run("FAILED")
+        raise
+    if started:
+        mlflow.end_run()
+    return result
+
+
+def _end_run_quickly() -> None:
+    """End the active run with one attempt: the server did not answer, so do not wait again."""
+    with without_retries(), contextlib.suppress(Exception):
+        mlflow.end_run("FAILED")

@@ -46,6 +46,12 @@ def _register_bundled_model(key: str, name: str) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import mlflow
 
+    if args.resume:
+        from mlflow_bias.recovery import resume
+
+        print(resume(args.resume))
+        return 0
+
     from mlflow_bias.api import evaluate
     from mlflow_bias.report import SCORECARD_PATH, format_scorecard
 
@@ -506,6 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=None, help="default 0")
     ev.add_argument("--json", action="store_true", help="print the scorecard as JSON")
     ev.add_argument("--no-progress", action="store_true")
+    ev.add_argument("--resume", metavar="RUN_ID", default=None,
+                    help="an evaluation that stopped half-way (the tracking server went away): mark "
+                         "it failed with its reason and say what it holds, instead of evaluating")
     ev.set_defaults(func=cmd_evaluate)
 
     for command, text in (("demo", "the hiring-screen story end to end: fine-tune SmolLM2 on skewed "

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import mlflow
 import pandas as pd
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
 from mlflow.tracking import MlflowClient
@@ -31,7 +32,9 @@ from mlflow_bias.audit import AUDIT_TABLES, audit_tags, log_representation
 from mlflow_bias.errors import BiasEvaluationError, ConfigError
 from mlflow_bias.policy import Policy, load_policy
 from mlflow_bias.refusal_rubric import load_rubric
+from mlflow_bias.recovery import record_interruption, resume_pending
 from mlflow_bias.report import SCORECARD_PATH, Scorecard, policy_summary
+from mlflow_bias.tracking_guard import TrackingUnavailableError
 from mlflow_bias.trust.evidence import sign_evaluation
 from mlflow_bias.trust.keys import SIGNING_KEY_ENV, fingerprint, load_signer
 from mlflow_bias.trust.model_digest import logged_model_manifest
@@ -211,6 +214,9 @@ def _tag_failure(run_id: str, exc: Exception) -> None:
     it failed before anything was logged (bad options, probe or model); a failure to write the
     tags themselves (the tracking server gone) leaves the original error to the caller."""
     message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, TrackingUnavailableError):  # the server is gone: keep the reason here
+        record_interruption(run_id, mlflow.get_tracking_uri(), message)
+        return
     try:
         current = MlflowClient().get_run(run_id).data.tags
         if current.get("bias.status") != "failed" or not current.get("bias.error"):
@@ -250,6 +256,7 @@ class BiasEvaluator(ModelEvaluator):
         model_id: str | None = None,
         **kwargs: Any,
     ) -> EvaluationResult:
+        resume_pending(mlflow.get_tracking_uri())  # runs an earlier server outage left half-done
         try:
             return self._evaluate(model=model, dataset=dataset, run_id=run_id,
                                   evaluator_config=evaluator_config, model_id=model_id)
@@ -381,6 +388,8 @@ class BiasEvaluator(ModelEvaluator):
                 status = {dimension_status_tag(result.dimension, probe.qualifier): _dimension_status(result)}
                 tracking.log_tags(run_id, status)
                 signed_tags.update(status)
+        except TrackingUnavailableError:
+            raise  # nothing more can be written; the caller records why
         except Exception as exc:
             items = getattr(exc, "items", None)
             if isinstance(items, pd.DataFrame):  # what the model said, input by input

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from mlflow_bias.dimensions.base import DimensionResult
+from mlflow_bias.tracking_guard import writing
 
 # MLflow stores a dataset digest in a 36-character column: the first 32 hex characters of our
 # SHA-256 over every row go there; the full digest is in the `bias.probe.<name>` tag.
@@ -23,7 +24,8 @@ def metric_prefix(dimension: str, probe_qualifier: str | None) -> str:
 
 
 def log_tags(run_id: str, tags: dict[str, str]) -> None:
-    MlflowClient().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    with writing(run_id, f"tag(s) {', '.join(sorted(tags))}"):
+        MlflowClient().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 
 def log_metrics(run_id: str, metrics: dict[str, float], model_id: str | None = None) -> None:
@@ -34,8 +36,10 @@ def log_metrics(run_id: str, metrics: dict[str, float], model_id: str | None = N
         for key, value in metrics.items()
     ]
     client = MlflowClient()
-    for start in range(0, len(entities), 1000):  # MLflow's log_batch limit
-        client.log_batch(run_id, metrics=entities[start : start + 1000])
+    prefixes = sorted({"/".join(key.split("/")[:2]) for key in metrics})
+    with writing(run_id, f"{len(entities)} metric(s) under {', '.join(prefixes)}"):
+        for start in range(0, len(entities), 1000):  # MLflow's log_batch limit
+            client.log_batch(run_id, metrics=entities[start : start + 1000])
 
 
 def table_paths(result: DimensionResult, probe_qualifier: str | None) -> list[str]:
@@ -55,9 +59,11 @@ def log_dimension_result(
         log_tags(run_id, result.tags)
     log_metrics(run_id, metrics, model_id=model_id)
     items_path, *table_files = table_paths(result, probe_qualifier)
-    mlflow.log_table(result.items, artifact_file=items_path, run_id=run_id)
+    with writing(run_id, f"table {items_path}"):
+        mlflow.log_table(result.items, artifact_file=items_path, run_id=run_id)
     for path, table in zip(table_files, result.tables.values()):
-        mlflow.log_table(table, artifact_file=path, run_id=run_id)
+        with writing(run_id, f"table {path}"):
+            mlflow.log_table(table, artifact_file=path, run_id=run_id)
     return metrics
 
 
@@ -65,20 +71,23 @@ def log_failed_items(run_id: str, items: pd.DataFrame, dimension: str, probe_qua
     """The per-input table of a dimension that could not be scored (each output and error), at
     the path a scored dimension's table would have."""
     path = f"{metric_prefix(dimension, probe_qualifier)}/items.json"
-    mlflow.log_table(items, artifact_file=path, run_id=run_id)
+    with writing(run_id, f"table {path}"):
+        mlflow.log_table(items, artifact_file=path, run_id=run_id)
 
 
 def log_probe_input(run_id: str, df: pd.DataFrame, name: str, digest: str) -> None:
     """Log the probe as an MLflow dataset input whose digest covers every row."""
     dataset = mlflow.data.from_pandas(df, name=name, digest=digest[:DATASET_DIGEST_CHARS])
-    MlflowClient().log_inputs(
-        run_id,
-        [DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "bias-probe")])],
-    )
+    with writing(run_id, f"dataset input {name}"):
+        MlflowClient().log_inputs(
+            run_id,
+            [DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "bias-probe")])],
+        )
 
 
 def log_json(run_id: str, payload: dict[str, Any], path: str) -> None:
-    MlflowClient().log_dict(run_id, payload, path)
+    with writing(run_id, path):
+        MlflowClient().log_dict(run_id, payload, path)
 
 
 def registered_version(label: str | None) -> tuple[str, str] | None:
@@ -137,11 +146,12 @@ def log_scorecard_html(run_id: str, scorecard: dict[str, Any], *, policy: Any = 
         html, plots = render_report(scorecard, policy=policy, limitations=limitations,
                                     model_description=description)
         if plots:
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory() as tmp, writing(run_id, f"{len(plots)} plot(s)"):
                 for plot in plots:
                     (Path(tmp) / plot.name).write_bytes(plot.png)
                 client.log_artifacts(run_id, tmp, PLOTS_DIR)
-        client.log_text(run_id, html, HTML_PATH)
+        with writing(run_id, HTML_PATH):
+            client.log_text(run_id, html, HTML_PATH)
         return True
     except Exception:  # noqa: BLE001 - the page is a view; the numbers are already logged
         logger.warning("Could not render the HTML scorecard of run %s.", run_id, exc_info=True)

@@ -23,6 +23,7 @@ def isolated_stores(tmp_path, monkeypatch):
     import mlflow
 
     monkeypatch.setenv("MLFLOW_BIAS_PROBE_DIR", str(tmp_path / "user-probes"))
+    monkeypatch.setenv("MLFLOW_BIAS_STATE_DIR", str(tmp_path / "state"))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)

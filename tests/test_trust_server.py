@@ -166,3 +166,25 @@ def test_forgeries_through_the_server_are_refused(served, remote, monkeypatch):
     fresh = tf.evaluate(1, served["policy"])
     assert gate("screen", 1, served["keyed_policy"], evaluate_if_missing=False, client=remote).run_id == fresh
     assert _set_alias(url, "champion", "1").status_code == 200
+
+
+def test_a_malformed_server_policy_refuses_every_alias(served, remote):
+    """`protected_aliases: champion` used to become the letters c, h, a, ... and let an ungated
+    version take `champion` with HTTP 200; a policy the server cannot read now refuses."""
+    policy = served["policy"]
+    good = policy.read_text()
+    try:
+        for broken, expected in [
+            (good.replace("protected_aliases:\n- champion\n- production\n", "protected_aliases: champion\n"),
+             "protected_aliases = 'champion': expected a list"),
+            (good.replace("metric: cbs", "metric: cbz"), "there is no dimension 'cbz'"),
+        ]:
+            assert broken != good
+            policy.write_text(broken)
+            for alias in ("champion", "staging"):  # unknown which aliases are protected: all refused
+                message = _refused(_set_alias(served["url"], alias, "2"))
+                assert "bias gate could not verify the version, so the alias was not set" in message
+                assert expected in message
+    finally:
+        policy.write_text(good)
+    assert remote.get_registered_model("screen").aliases == {}
