@@ -1,9 +1,8 @@
-"""`evaluator_config={"bias": {...}}`, validated into a dataclass."""
+"""`evaluator_config={"bias": {...}}`, validated strictly into one immutable model."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,8 +13,7 @@ from mlflow_bias.errors import ConfigError
 from mlflow_bias.validation import StrictModel, describe
 
 
-@dataclass
-class BiasConfig:
+class BiasConfig(StrictModel):
     """Options of the `bias` evaluator.
 
     batch_size: sequences per forward pass. bootstrap_samples / permutation_samples: resamples
@@ -47,27 +45,34 @@ class BiasConfig:
     decisions probe that also has a `set_id` column); frozen probes carry their kind.
     """
 
-    batch_size: int = 32
-    bootstrap_samples: int = 1000
-    permutation_samples: int = 2000
-    seed: int = 0
-    confidence: float = 0.95
-    probes: list[Any] = field(default_factory=list)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    batch_size: int = Field(32, ge=1)
+    bootstrap_samples: int = Field(1000, ge=1)
+    permutation_samples: int = Field(2000, ge=1)
+    seed: int = Field(0, ge=0)
+    confidence: float = Field(0.95, gt=0, lt=1, allow_inf_nan=False)
+    probes: list[Any] = Field(default_factory=list)
     dimensions: list[str] | None = None
     slice_columns: list[str] | None = None
     policy: Any = None
-    decision_labels: dict[str, list[Any]] | None = None
+    decision_labels: dict[Literal["positive", "negative"], list[str | int | float | bool]] | None = None
     categories: dict[str, list[str]] | None = None
     verbalisers: dict[str, Any] | None = None
-    rubric: str | None = None
+    rubric: str | Path | None = None
     training_data: Any = None
     model_version: str | None = None
     progress: bool = True
     share_prefixes: bool = True
-    max_new_tokens: int = 48
-    ranking_k: int | None = None
-    signing_key: str | None = None
+    max_new_tokens: int = Field(48, ge=1)
+    ranking_k: int | None = Field(None, ge=1)
+    signing_key: str | Path | None = None
     probe_kind: str | None = None
+
+    @field_validator("rubric", "signing_key", mode="after")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return None if value is None else str(value)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> "BiasConfig":
@@ -80,10 +85,10 @@ class BiasConfig:
             if isinstance(raw.get(key), str):
                 raw[key] = [raw[key]]
         try:
-            spec = _ConfigSpec.model_validate(raw)
+            spec = cls.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(f"Invalid evaluator_config for 'bias': "
-                              f"{describe(exc, {'': sorted(_ConfigSpec.model_fields)}, hints=_HINTS)}.") from exc
+                              f"{describe(exc, {'': sorted(cls.model_fields)}, hints=_HINTS)}.") from exc
         unknown = sorted(set(spec.dimensions or ()) - set(SCORED))
         if unknown:
             raise ConfigError(f"Invalid evaluator_config for 'bias': dimensions {unknown}: no such "
@@ -100,7 +105,7 @@ class BiasConfig:
         if spec.categories is not None and len(spec.categories) < 2:
             raise ConfigError("Invalid evaluator_config for 'bias': categories needs at least two "
                               "categories, e.g. {'advance': ['advance'], 'reject': ['reject']}.")
-        return cls(**{name: getattr(spec, name) for name in spec.model_fields_set})
+        return spec
 
 
 _HINTS = {
@@ -113,38 +118,3 @@ _HINTS = {
     "decision_labels": "a mapping {'positive': [...], 'negative': [...]} of the outputs that count as "
                        "each decision",
 }
-_Scalar = str | int | float | bool
-_PathLike = str | Path
-
-
-class _ConfigSpec(StrictModel):
-    """The schema of the evaluator's options (see BiasConfig for what each means)."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-    batch_size: int = Field(32, ge=1)
-    bootstrap_samples: int = Field(1000, ge=1)
-    permutation_samples: int = Field(2000, ge=1)
-    seed: int = Field(0, ge=0)
-    confidence: float = Field(0.95, gt=0, lt=1, allow_inf_nan=False)
-    probes: list[Any] = Field(default_factory=list)
-    dimensions: list[str] | None = None
-    slice_columns: list[str] | None = None
-    policy: Any = None
-    decision_labels: dict[Literal["positive", "negative"], list[_Scalar]] | None = None
-    categories: dict[str, list[str]] | None = None
-    verbalisers: dict[str, Any] | None = None
-    rubric: _PathLike | None = None
-    training_data: Any = None
-    model_version: str | None = None
-    progress: bool = True
-    share_prefixes: bool = True
-    max_new_tokens: int = Field(48, ge=1)
-    ranking_k: int | None = Field(None, ge=1)
-    signing_key: _PathLike | None = None
-    probe_kind: str | None = None
-
-    @field_validator("rubric", "signing_key", mode="after")
-    @classmethod
-    def _as_text(cls, value: Any) -> Any:
-        return None if value is None else str(value)

@@ -4,7 +4,6 @@ never loses what was already measured."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -200,7 +199,7 @@ def _verbalisers(config: BiasConfig) -> Verbalisers | None:
 
 
 def _public_config(config: BiasConfig) -> dict[str, Any]:
-    out = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    out = {name: getattr(config, name) for name in type(config).model_fields}
     out["probes"] = [p if isinstance(p, str) else type(p).__name__ for p in config.probes]
     out["policy"] = str(config.policy) if config.policy is not None else None
     data = _training_data_of(config)
