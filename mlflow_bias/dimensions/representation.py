@@ -68,7 +68,7 @@ DEFAULT_CONTEXT_TERMS: tuple[str, ...] = (
 FILE_READERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet",
                  ".pq": "parquet"}
 _ATTRIBUTE_METRICS = ("gap", "none_rate", "multiple_rate")
-_PEEK_ROWS = 100
+PEEK_ROWS = 100  # rows read to tell which columns hold text
 
 TrainingData = Union[pd.DataFrame, datasets.Dataset, datasets.IterableDataset, str, Path]
 
@@ -390,7 +390,7 @@ def _is_missing(value: Any) -> bool:
     return bool(pd.isna(value))
 
 
-def _peek_string_columns(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+def peek_string_columns(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     """Columns whose non-null values in the first rows are all strings (at least one)."""
     out = []
     for column in columns:
@@ -402,7 +402,7 @@ def _peek_string_columns(rows: list[dict[str, Any]], columns: list[str]) -> list
 
 def _open_iterable(ds: datasets.IterableDataset, kind: str, path: str | None, batch_size: int) -> _Source:
     try:
-        first = list(ds.take(_PEEK_ROWS))
+        first = list(ds.take(PEEK_ROWS))
     except Exception as exc:  # a malformed file surfaces here, on first read
         raise TrainingDataError(f"Cannot read {path or 'the dataset'}: {exc}") from exc
     if not first:
@@ -411,7 +411,7 @@ def _open_iterable(ds: datasets.IterableDataset, kind: str, path: str | None, ba
     if ds.features is not None:
         strings = [c for c, f in ds.features.items() if _is_string_feature(f)]
     else:
-        strings = _peek_string_columns(first, columns)
+        strings = peek_string_columns(first, columns)
 
     def read(_: list[str] | None) -> Iterator[dict[str, list[Any]]]:
         try:
@@ -455,7 +455,7 @@ def _open(data: TrainingData, batch_size: int) -> _Source:
         if len(data) == 0:
             raise TrainingDataError("The DataFrame has no rows: there is nothing to audit.")
         frame = data.rename(columns=str)
-        strings = _peek_string_columns(frame.head(_PEEK_ROWS).to_dict("records"), list(frame.columns))
+        strings = peek_string_columns(frame.head(PEEK_ROWS).to_dict("records"), list(frame.columns))
 
         def read_frame(columns: list[str] | None) -> Iterator[dict[str, list[Any]]]:
             selected = frame if columns is None else frame[columns]

@@ -26,7 +26,9 @@ from mlflow_bias.dimensions.representation import (
     ExampleGroups,
     GroupDetector,
     example_groups,
+    PEEK_ROWS,
     groups_and_target,
+    peek_string_columns,
     resolve_text_column,
 )
 from mlflow_bias.errors import ConfigError, TrainingDataError
@@ -287,8 +289,11 @@ def counterfactual_augment(
         columns = [found.text_column]
     else:
         columns = [text_columns] if isinstance(text_columns, str) else list(text_columns)
+        head = data.head(PEEK_ROWS) if isinstance(data, pd.DataFrame) else data.select(
+            range(min(PEEK_ROWS, len(data)))).to_pandas()
+        strings = peek_string_columns(head.to_dict("records"), frame_columns)
         for column in columns:
-            resolve_text_column(frame_columns, [], column)
+            resolve_text_column(frame_columns, strings, column)
     originals = {c: (data[c].tolist() if isinstance(data, pd.DataFrame) else list(data[c]))
                  for c in columns}
     swapped = {c: [swapper.swap(t).text if isinstance(t, str) else t for t in values]
