@@ -4,6 +4,8 @@ and the real SmolLM2 model (loaded once per session)."""
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -17,18 +19,39 @@ sys.path.insert(0, str(Path(__file__).parent))
 import tiny_lm  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def template_tracking_db(tmp_path_factory) -> Path:
+    """An empty, fully migrated sqlite tracking store, made once per session.
+
+    Creating a store runs MLflow's schema migrations (about 3 s); copying a migrated file takes
+    milliseconds, so every test still gets a store of its own without paying for the migrations."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("template-store") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").get_experiment("0")
+    return path
+
+
 @pytest.fixture(autouse=True)
-def isolated_stores(tmp_path, monkeypatch):
-    """Every test gets its own sqlite tracking store and user probe store."""
+def isolated_stores(tmp_path, monkeypatch, template_tracking_db):
+    """Every test gets its own sqlite tracking store (a copy of the migrated template) and user
+    probe store."""
     import mlflow
 
     monkeypatch.setenv("MLFLOW_BIAS_PROBE_DIR", str(tmp_path / "user-probes"))
     monkeypatch.setenv("MLFLOW_BIAS_STATE_DIR", str(tmp_path / "state"))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)  # before the store is opened: its artifact root is ./mlruns
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(template_tracking_db, db)
+    with sqlite3.connect(db) as connection:  # the template's default experiment stores here
+        connection.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+            (str(tmp_path / "mlruns" / "0"),),
+        )
+    uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment_id="0")  # a CLI test may have switched experiments
-    monkeypatch.chdir(tmp_path)
     yield
     while mlflow.active_run():
         mlflow.end_run()
