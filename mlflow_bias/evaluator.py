@@ -19,18 +19,10 @@ from mlflow_bias import probes as probe_store
 from mlflow_bias import tracking
 from mlflow_bias.adapters import require_capability, resolve_adapter
 from mlflow_bias.config import BiasConfig
-from mlflow_bias.dimensions import DIMENSIONS
-from mlflow_bias.dimensions.association import AssociationConfig
-from mlflow_bias.dimensions.cbs import CBSConfig
-from mlflow_bias.dimensions.lpbs import LPBSConfig
-from mlflow_bias.dimensions.parity import ParityConfig
-from mlflow_bias.dimensions.ranking import RankingConfig
-from mlflow_bias.dimensions.refusal import RefusalConfig
-from mlflow_bias.parsing import CategoryParser, DecisionParser, Verbalisers
+from mlflow_bias.dimensions.registry import scored_from_probes
 from mlflow_bias.audit import AUDIT_TABLES, audit_tags, log_representation
 from mlflow_bias.errors import BiasEvaluationError, ConfigError
 from mlflow_bias.policy import Policy, load_policy
-from mlflow_bias.refusal_rubric import load_rubric
 from mlflow_bias.recovery import record_interruption, resume_pending
 from mlflow_bias.report import SCORECARD_PATH, Scorecard, policy_summary
 from mlflow_bias.tracking_guard import TrackingUnavailableError
@@ -129,45 +121,6 @@ def _measured_model(model: Any, adapter: Any) -> tuple[str | None, dict[str, Any
                         "as an MLflow model and evaluate its URI")
 
 
-def _dimension_config(dimension: str, probe: ProbeInput, config: BiasConfig, policy: Policy) -> Any:
-    uncertainty = {
-        "bootstrap_samples": config.bootstrap_samples,
-        "permutation_samples": config.permutation_samples,
-        "seed": config.seed,
-        "confidence": config.confidence,
-    }
-    outputs = {**uncertainty, "batch_size": config.batch_size, "progress": config.progress,
-               "slice_columns": probe.slice_columns}
-    if dimension == "lpbs":
-        rules = policy.rules_for("lpbs")
-        return LPBSConfig(
-            **uncertainty,
-            slice_columns=probe.slice_columns,
-            threshold=rules[0].threshold if rules else LPBSConfig.threshold,
-        )
-    if dimension == "cbs":
-        return CBSConfig(
-            **outputs,
-            parser=CategoryParser.from_config(config.categories),
-            verbalisers=_verbalisers(config),
-        )
-    if dimension == "refusal":
-        return RefusalConfig(
-            **outputs,
-            rubric=load_rubric(config.rubric),
-        )
-    if dimension == "parity":
-        return ParityConfig(
-            **outputs,
-            parser=DecisionParser.from_config(config.decision_labels),
-        )
-    if dimension == "association":
-        return AssociationConfig(**outputs)
-    if dimension == "ranking":
-        return RankingConfig(**outputs, k=config.ranking_k)
-    raise ConfigError(f"No configuration known for dimension {dimension!r}.")
-
-
 def _training_data_of(config: BiasConfig) -> Any:
     spec = config.training_data
     return spec["data"] if isinstance(spec, dict) else spec
@@ -191,15 +144,9 @@ def _audit_training_data(config: BiasConfig) -> Any:
         raise ConfigError(f"evaluator_config 'training_data': {exc}") from exc
 
 
-def _verbalisers(config: BiasConfig) -> Verbalisers | None:
-    try:
-        return Verbalisers.from_config(config.verbalisers)
-    except ValueError as exc:
-        raise ConfigError(f"evaluator_config 'verbalisers': {exc}") from exc
-
-
 def _public_config(config: BiasConfig) -> dict[str, Any]:
-    out = {name: getattr(config, name) for name in type(config).model_fields}
+    out = {name: getattr(config, name) for name in type(config).model_fields if name != "dimension_options"}
+    out.update({name: options.model_dump(mode="json") for name, options in config.dimension_options.items()})
     out["probes"] = [p if isinstance(p, str) else type(p).__name__ for p in config.probes]
     out["policy"] = str(config.policy) if config.policy is not None else None
     data = _training_data_of(config)
@@ -283,12 +230,8 @@ class BiasEvaluator(ModelEvaluator):
                 "No probe to score: pass data= (a probe) or evaluator_config={'bias': "
                 "{'probes': ['gender-occupation']}}."
             )
+        dimensions = scored_from_probes()
         if config.dimensions is not None:
-            unknown = sorted(set(config.dimensions) - set(DIMENSIONS))
-            if unknown:
-                raise ConfigError(
-                    f"Unknown dimension(s) {', '.join(unknown)}; installed: {', '.join(DIMENSIONS)}."
-                )
             kept = [p for p in inputs if p.dimension in config.dimensions]
             if not kept:
                 raise ConfigError(
@@ -296,11 +239,11 @@ class BiasEvaluator(ModelEvaluator):
                     + "; ".join(f"{p.label} is scored by {p.dimension}" for p in inputs)
                     + ". Add a probe of that kind or change `dimensions`.")
             inputs = kept
-        missing = sorted({p.dimension for p in inputs} - set(DIMENSIONS))
+        missing = sorted({p.dimension for p in inputs} - set(dimensions))
         if missing:
             raise BiasEvaluationError(
-                f"The probe kind(s) need dimension(s) {', '.join(missing)}, which this version of "
-                f"mlflow-bias does not provide (installed: {', '.join(DIMENSIONS)})."
+                f"The probe kind(s) need dimension(s) {', '.join(missing)}, which are not installed "
+                f"(installed: {', '.join(dimensions)})."
             )
         qualifiers = [p.qualifier for p in inputs]
         if len(set(qualifiers)) != len(qualifiers):
@@ -318,7 +261,7 @@ class BiasEvaluator(ModelEvaluator):
             seed=config.seed,
         )
         for probe in inputs:
-            require_capability(adapter, DIMENSIONS[probe.dimension].REQUIRES, probe.dimension)
+            require_capability(adapter, dimensions[probe.dimension].requires, probe.dimension)
         model_digest, model_manifest, unbound = _measured_model(model, adapter)
         if signer is not None and model_digest is None:
             raise BiasEvaluationError(
@@ -371,8 +314,10 @@ class BiasEvaluator(ModelEvaluator):
             scorecard.training_data = audit.to_dict()
         try:
             for probe in inputs:
-                module = DIMENSIONS[probe.dimension]
-                result = module.compute(adapter, probe.frame, _dimension_config(probe.dimension, probe, config, policy))
+                dimension = dimensions[probe.dimension]
+                settings = dimension.configure(config.options_for(dimension),
+                                               config.context(probe.slice_columns, policy))
+                result = dimension.compute(adapter, probe.frame, settings)
                 metrics.update(
                     tracking.log_dimension_result(run_id, result, probe.qualifier, link_model_id)
                 )

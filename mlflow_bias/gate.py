@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from packaging.version import Version
 
 from mlflow_bias.dimensions.base import SIBLING_STATISTICS
-from mlflow_bias.dimensions.catalog import UNPARSED_RATE
+from mlflow_bias.dimensions.base import UNPARSED_RATE
 from mlflow_bias.errors import BiasEvaluationError
 from mlflow_bias.policy import Policy, Rule, load_policy
 from mlflow_bias.probes import verify

@@ -19,15 +19,26 @@ from typing import Any, Sequence
 
 from mlflow.tracking import MlflowClient
 
-from mlflow_bias.dimensions import SCORED
+from mlflow_bias.dimensions.registry import all_dimensions
 from mlflow_bias.errors import ConfigError
 
 TAG_PREFIX = "bias.limitation."
 OPEN_TAG = "bias.limitations"
 MAX_TAG_CHARS = 5000  # MLflow's limit on a model-version tag value
-# every dimension the evaluator scores, and the two measured outside it (trace replay, the
-# training-data audit): derived from the registry so a new dimension is never missing here
-KNOWN_DIMENSIONS = SCORED + ("replay", "representation")
+# what a limitation may be about besides the registered dimensions: the training-data audit
+DATA_AUDIT = "representation"
+
+
+def known_dimensions() -> tuple[str, ...]:
+    """Every registered dimension and the training-data audit: from the registry, so a new
+    dimension is never missing here."""
+    return (*all_dimensions(), DATA_AUDIT)
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    if name == "KNOWN_DIMENSIONS":
+        return known_dimensions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -64,9 +75,10 @@ class Limitation:
 
 def _check(dimension: str, attribute: str, description: str, owner: str, review_date: str,
            restricted_uses: Sequence[str]) -> None:
-    if dimension not in KNOWN_DIMENSIONS:
+    known = known_dimensions()
+    if dimension not in known:
         raise ConfigError(f"Unknown dimension {dimension!r} for a limitation; use one of "
-                          f"{', '.join(KNOWN_DIMENSIONS)}.")
+                          f"{', '.join(known)}.")
     for what, value in (("attribute", attribute), ("description", description), ("owner", owner)):
         if not str(value).strip():
             raise ConfigError(f"A limitation needs a non-empty {what}: who and what it is about is "

@@ -16,7 +16,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 from pydantic import Field, ValidationError
 
-from mlflow_bias.dimensions.catalog import CATALOG
+from mlflow_bias.dimensions.registry import all_dimensions
 from mlflow_bias.errors import BiasEvaluationError
 from mlflow_bias.trust.keys import SigningKeyError, TrustedKey, load_trusted_keys
 from mlflow_bias.validation import StrictModel, describe
@@ -148,17 +148,18 @@ def _version(source: str, key: str, value: Any) -> str:
 def _rule_metric_problem(metric: str) -> str | None:
     """Why a rule's `metric` names nothing any dimension logs (None when it is known)."""
     dimension, _, statistic = metric.partition("/")
-    entry = CATALOG.get(dimension)
+    dimensions = all_dimensions()
+    entry = dimensions.get(dimension)
     if entry is None:
-        close = difflib.get_close_matches(dimension, list(CATALOG), n=1)
+        close = difflib.get_close_matches(dimension, list(dimensions), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        return (f"there is no dimension {dimension!r}; dimensions: {', '.join(CATALOG)}.{hint}")
-    if metric in entry.metric_names():
+        return (f"there is no dimension {dimension!r}; dimensions: {', '.join(dimensions)}.{hint}")
+    if metric in entry.rule_metrics():
         return None
-    close = difflib.get_close_matches(metric, entry.metric_names(), n=1)
+    close = difflib.get_close_matches(metric, entry.rule_metrics(), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return (f"{dimension} logs no {'headline' if not statistic else repr(statistic)} a rule can judge; "
-            f"its rules are: {', '.join(entry.metric_names())}.{hint}")
+            f"its rules are: {', '.join(entry.rule_metrics())}.{hint}")
 
 
 def _known_dimensions(source: str, key: str, names: list[str], allowed: set[str]) -> tuple[str, ...]:
@@ -244,7 +245,7 @@ def parse_policy(raw: Any, source: str = "<dict>", base_dir: Path | None = None)
         raise _fail(source, f"more than one rule for {', '.join(duplicated)}.")
     version = _version(source, "version", spec.version)
     ruled = {r.dimension for r in rules}
-    required = _known_dimensions(source, "required_dimensions", spec.required_dimensions or [], set(CATALOG))
+    required = _known_dimensions(source, "required_dimensions", spec.required_dimensions or [], set(all_dimensions()))
     unruled = sorted(set(required) - ruled)
     if unruled:
         raise _fail(source, f"required dimension(s) {', '.join(unruled)} have no rule; add a rule with their threshold.")
@@ -261,7 +262,7 @@ def parse_policy(raw: Any, source: str = "<dict>", base_dir: Path | None = None)
         if problem:
             raise _fail(source, f"protected_aliases: {problem}.")
     tolerance = spec.drift_tolerance or {}
-    _known_dimensions(source, "drift_tolerance", list(tolerance), set(CATALOG))
+    _known_dimensions(source, "drift_tolerance", list(tolerance), set(all_dimensions()))
     negative = [k for k, v in tolerance.items() if not v >= 0]
     if negative:
         raise _fail(source, f"drift_tolerance.{negative[0]} = {tolerance[negative[0]]!r}: expected a "

@@ -136,32 +136,24 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
 # PNG bytes out. The page is self-contained (inline CSS, plots as base64 data URIs, no scripts, no
 # external fonts), so it opens from the MLflow UI's artifact view and from a file alike.
 
-DIMENSION_ABOUT = {
-    "lpbs": ("Log-probability bias (LPBS)",
-             "How much more likely the model finds one group's sentence than its counterfactual "
-             "twin, from its log-probabilities; 0 is parity, the noise floor is what a model "
-             "without preference would exceed 1 time in 20 on this probe."),
-    "cbs": ("Category bias (CBS)",
-            "The largest difference between two groups' distributions of output categories on "
-            "inputs identical but for the group (total variation distance); 0 is parity."),
-    "refusal": ("Refusal asymmetry",
-                "The gap between the highest and lowest refusal rate across groups on equivalent "
-                "prompts, in percentage points; refusals are detected by a versioned rubric."),
-    "parity": ("Decision parity",
-               "Selection and true-positive rates per group on decisions with known outcomes: "
-               "statistical parity, disparate impact, equal opportunity and equalised odds."),
-    "ranking": ("Ranking exposure",
-                "How evenly a ranking spreads attention over groups: the exposure ratio (lowest "
-                "group's mean position exposure 1/log2(1 + rank) over the highest; 1 is parity) and "
-                "the top-k share gap (how far a group's share of the top k is from its share of the "
-                "list)."),
-    "association": ("Embedding association (WEAT/SEAT)",
-                    "Effect size of the association between target and attribute word sets in the "
-                    "model's embeddings, with a permutation p-value; 0 is no association."),
-    "replay": ("Counterfactual replay",
-               "Share of replayed traces whose answer changed beyond the threshold when the "
-               "protected attribute was swapped."),
-}
+def _about(name: str) -> tuple[str, str]:
+    """(title, explanation) of a dimension from its registered description; a dimension that is
+    not installed here (a plugin's, read from another machine's run) shows its name."""
+    from mlflow_bias.dimensions.registry import all_dimensions
+
+    dimension = all_dimensions().get(name)
+    return (dimension.title, dimension.about) if dimension is not None else (name, "")
+
+
+def _rates_label(name: str, what: str = "rates_label") -> str:
+    """What a dimension's per-group `rates` are: the table caption (`rates_label`) or the chart
+    axis (`rate_axis`)."""
+    from mlflow_bias.dimensions.protocol import Dimension
+    from mlflow_bias.dimensions.registry import all_dimensions
+
+    return getattr(all_dimensions().get(name, Dimension), what)
+
+
 _COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "none": "#0969da", "waived": "#9a6700",
            "muted": "#8c959f", "ink": "#24292f"}
 _PALETTE = ["#0969da", "#bf8700", "#8250df", "#1a7f37", "#cf222e", "#57606a", "#e16f24", "#1b7c83"]
@@ -403,7 +395,7 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
         name = dim.get("dimension", "?")
         prefix = dim.get("metric_prefix") or f"bias/{name}"
         anchor = f"dim-{i}"
-        title, about = DIMENSION_ABOUT.get(name, (name, ""))
+        title, about = _about(name)
         for h in _headlines(dim):
             stat, row = h["stat"], h["row"]
             unit = row.get("unit")
@@ -427,8 +419,7 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
                 "attribute": str(row.get("attribute", "?")),
                 "extras": _extras(row),
                 "rates": _mapping_table(rates, percent=True) if isinstance(rates, dict) else None,
-                "rates_title": ("refusal rate per group" if name == "refusal"
-                                else "share of outputs per category and group"),
+                "rates_title": _rates_label(name),
                 "groups": _mapping_table(row.get("groups")) if isinstance(row.get("groups"), dict) else None,
                 "probabilities": (_mapping_table(row.get("probabilities"))
                                   if isinstance(row.get("probabilities"), dict) else None),
@@ -599,7 +590,7 @@ def _headline_plot(dim: dict[str, Any], policy: dict[str, Any] | None, anchor: s
               bbox_to_anchor=(1.0, 1.0), ncols=3)
     probe = dim.get("probe", "")
     return Plot(f"{_slug(prefix.removeprefix('bias/'))}-headline.png",
-                f"{DIMENSION_ABOUT.get(name, (name,))[0]} on {probe}: value, 95% CI and threshold",
+                f"{_about(name)[0]} on {probe}: value, 95% CI and threshold",
                 _png(figure), anchor)
 
 
@@ -639,7 +630,7 @@ def _group_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot |
         ax.set_yticks(ys, names_shown)
         ax.set_ylim(-0.7, len(names) - 0.3)
         ax.set_xlim(0, max(values + [1.0] + [100 * hi for _, hi in intervals if hi is not None]) * 1.18)
-        ax.set_xlabel(("refusal rate (%)" if name == "refusal" else "rate (%)")
+        ax.set_xlabel(_rates_label(name, "rate_axis")
                       + (" with 95% Wilson interval" if counts else ""), fontsize=9)
         title = f"{attribute}: rate per group"
     elif isinstance(rates, dict) and rates and all(isinstance(v, dict) for v in rates.values()):

@@ -37,17 +37,19 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 
 def describe(error: ValidationError, valid_keys: dict[str, list[str]] | None = None,
-             item_names: dict[str, str] | None = None, hints: dict[str, str] | None = None) -> str:
+             item_names: dict[str, str] | None = None, hints: dict[str, str] | None = None,
+             prefix: str = "") -> str:
     """One line per problem: `key = value: expected ...`. `valid_keys` maps a location prefix
     ("" for the top level, "rules" for a rule) to the keys allowed there; `item_names` maps a list
     key ("rules") to what one of its items is called in messages ("rule"); `hints` maps a top-level
-    key to what it expects, said the user's way ("a number between 0 and 1, e.g. 0.95")."""
+    key to what it expects, said the user's way ("a number between 0 and 1, e.g. 0.95"); `prefix`
+    names the mapping the model was read from ("cbs" for `cbs.categories`)."""
     lines = []
     for problem in error.errors():
         loc = tuple(p for p in problem["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union["))))
         # pydantic names the branch of a union or constrained type after the key: drop those
         loc = tuple(p for p in loc if p not in ("[key]", "list[str]", "str", "float", "int", "bool", "none", "dict[str,str]"))
-        where = _where(loc)
+        where = _where((prefix, *loc) if prefix else loc)
         if item_names and len(loc) >= 2 and isinstance(loc[1], int) and loc[0] in item_names:
             where = f"{item_names[loc[0]]} {loc[1] + 1} ({_where(loc[2:]) or 'the item'})"
         kind = problem["type"]

@@ -48,7 +48,7 @@ EXPERIMENT = "fair-reranking"
 PROBE, PROBE_VERSION = "candidate-shortlists", "1.0.0"
 POLICY = HERE / "policy.yaml"
 K = 10
-CONFIG = {"policy": str(POLICY), "ranking_k": K, "seed": 0, "progress": False}
+CONFIG = {"policy": str(POLICY), "ranking": {"k": K}, "seed": 0, "progress": False}
 CARD = """# candidate-shortlists {version}
 
 Ranking probe: does a shortlist ranker give men and women the exposure their share of the list

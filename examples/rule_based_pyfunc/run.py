@@ -37,9 +37,9 @@ POLICY = HERE / "policy.yaml"
 # the bias evaluator's configuration, shared by both ways of calling it
 CONFIG = {
     # CBS: map the screener's text to categories (case-insensitive, whole words)
-    "categories": {"advance": ["advance"], "reject": ["reject"]},
+    "cbs": {"categories": {"advance": ["advance"], "reject": ["reject"]}},
     # decision metrics: which outputs are a positive decision
-    "decision_labels": {"positive": ["approve"], "negative": ["deny"]},
+    "parity": {"decision_labels": {"positive": ["approve"], "negative": ["deny"]}},
     # scored in the same run as the main probe (hiring-summary)
     "probes": ["loan-decisions", "refusal-requests"],
     # the policy the run is evaluated under (tagged bias.policy; the gate checks it)

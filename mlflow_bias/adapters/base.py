@@ -42,7 +42,7 @@ def require_capability(adapter: ModelAdapter, capability: str, dimension: str) -
     """Raise a CapabilityError naming what the model can still be used for."""
     if capability in adapter.capabilities:
         return
-    from mlflow_bias.dimensions import dimensions_usable_with
+    from mlflow_bias.dimensions.registry import dimensions_usable_with
 
     usable = dimensions_usable_with(adapter.capabilities)
     still = (

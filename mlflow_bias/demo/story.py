@@ -200,7 +200,7 @@ def evaluate_version(config: StoryConfig, version: str, probe_names: list[str], 
         mlflow.set_tags({"bias.story.step": "evaluate", "bias.story.label": label})
         evaluate(
             f"models:/{config.model_name}/{version}", first,
-            probes=rest, policy=policy, categories=CATEGORIES, max_new_tokens=config.max_new_tokens,
+            probes=rest, policy=policy, cbs={"categories": CATEGORIES}, max_new_tokens=config.max_new_tokens,
             batch_size=config.batch_size, bootstrap_samples=config.bootstrap_samples,
             seed=config.seed, progress=config.progress,
             training_data={"data": data, "text_column": "response", "context_terms": CONTEXT_TERMS},

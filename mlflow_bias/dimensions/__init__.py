@@ -1,45 +1,46 @@
-"""Bias dimensions: each a pure computation from adapter outputs to a DimensionResult.
+"""Bias dimensions: each a `Dimension` that describes itself and scores one probe kind.
 
-Every dimension module exposes NAME, REQUIRES (the adapter capability it needs), a config
-dataclass and `compute(adapter, probe, config)`. The modules load on first use (`DIMENSIONS`,
-or `from mlflow_bias.dimensions import lpbs`), so code that only reads logged results (the gate,
-the server) never imports the model stack.
+A dimension is one module of this package (or of another package, through the
+`mlflow_bias.dimensions` entry-point group) holding a `@register_dimension` class; see
+`protocol.Dimension` for what it declares. The modules load on first use (`all_dimensions()`,
+`DIMENSIONS`, or `from mlflow_bias.dimensions import lpbs`), so code that only reads logged
+results never imports a dimension it does not need.
+
+May import: `mlflow_bias.errors`, `stats`, `validation`, `parsing`, `swap`, `refusal_rubric`
+and `adapters.base` (the adapter protocol). Nothing here calls MLflow or loads a model.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 from typing import Any
 
-# the dimensions the evaluator scores, by name, in the order they are listed
-SCORED = ("lpbs", "cbs", "refusal", "parity", "association", "ranking")
-_SUBMODULES = frozenset(SCORED) | {"base", "replay", "representation"}
-
-
-def _scored_dimensions() -> dict[str, ModuleType]:
-    modules = [importlib.import_module(f"{__name__}.{name}") for name in SCORED]
-    return {module.NAME: module for module in modules}
+_SUBMODULES = frozenset({"association", "base", "cbs", "kinds", "lpbs", "parity", "protocol",
+                         "ranking", "refusal", "registry", "replay", "representation"})
+_FROM_REGISTRY = frozenset({"all_dimensions", "get_dimension", "register_dimension",
+                            "scored_from_probes", "probe_kinds", "dimensions_usable_with",
+                            "ENTRY_POINT_GROUP"})
 
 
 def __getattr__(name: str) -> Any:
-    if name == "DIMENSIONS":
-        globals()["DIMENSIONS"] = _scored_dimensions()
-        return globals()["DIMENSIONS"]
-    if name == "DimensionResult":
-        from mlflow_bias.dimensions.base import DimensionResult
-
-        return DimensionResult
+    if name in _FROM_REGISTRY:
+        return getattr(importlib.import_module(f"{__name__}.registry"), name)
+    if name == "DIMENSIONS":  # the dimensions the evaluator scores from probes, by name
+        return importlib.import_module(f"{__name__}.registry").scored_from_probes()
+    if name == "SCORED":
+        return tuple(importlib.import_module(f"{__name__}.registry").scored_from_probes())
+    if name in ("Dimension", "MetricSpec", "NoOptions", "ScoringContext"):
+        return getattr(importlib.import_module(f"{__name__}.protocol"), name)
+    if name in ("DimensionResult", "OutputConfig", "UncertaintyConfig"):
+        return getattr(importlib.import_module(f"{__name__}.base"), name)
+    if name == "ProbeKind":
+        return importlib.import_module(f"{__name__}.kinds").ProbeKind
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def dimensions_usable_with(capabilities: frozenset[str] | set[str]) -> list[str]:
-    """Names of the dimensions whose required capability the model has."""
-    dimensions: dict[str, ModuleType] = __getattr__("DIMENSIONS")
-    return [name for name, module in dimensions.items() if module.REQUIRES in capabilities]
-
-
-__all__ = ["DIMENSIONS", "DimensionResult", "SCORED", "association", "cbs", "dimensions_usable_with",
-           "lpbs", "parity", "ranking", "refusal"]
+__all__ = ["DIMENSIONS", "Dimension", "DimensionResult", "MetricSpec", "NoOptions", "OutputConfig",
+           "ProbeKind", "SCORED", "ScoringContext", "UncertaintyConfig", "all_dimensions",
+           "dimensions_usable_with", "get_dimension", "probe_kinds", "register_dimension",
+           "scored_from_probes"]

@@ -28,7 +28,9 @@ from mlflow_bias.adapters.base import EMBED, require_capability
 from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
 from mlflow_bias.dimensions.base import metric_segment
 from mlflow_bias.errors import ProbeSchemaError
-from mlflow_bias.probes.schemas import validate_association
+from mlflow_bias.dimensions.kinds import ASSOCIATION, validate_association
+from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, NoOptions, ScoringContext
+from mlflow_bias.dimensions.registry import register_dimension
 from mlflow_bias.stats import difference_of_means_test
 
 NAME = "association"
@@ -195,3 +197,26 @@ def compute(adapter: Any, probe: pd.DataFrame, config: AssociationConfig) -> Dim
         metadata={"embedding": adapter.describe(), "permutation_samples": config.permutation_samples,
                   "bootstrap_samples": config.bootstrap_samples, "seed": config.seed},
     )
+
+
+@register_dimension
+class Association(Dimension):
+    """WEAT/SEAT effect sizes in the model's embeddings (this module's `compute`)."""
+
+    name = NAME
+    order = 50
+    title = "Embedding association (WEAT/SEAT)"
+    about = ("Effect size of the association between target and attribute word sets in the "
+             "model's embeddings, with a permutation p-value; 0 is no association.")
+    citation = ("Caliskan, Bryson, Narayanan (2017). Semantics derived automatically from language "
+                "corpora contain human-like biases. Science; May et al. (2019). On Measuring Social "
+                "Biases in Sentence Encoders. NAACL.")
+    requires = REQUIRES
+    probe_kind = ASSOCIATION
+    metrics = (MetricSpec(None, "near_zero", "WEAT/SEAT effect size"),)
+
+    def configure(self, options: NoOptions, context: ScoringContext) -> AssociationConfig:
+        return AssociationConfig(**context.outputs)
+
+    def compute(self, adapter: Any, probe: pd.DataFrame, config: AssociationConfig) -> DimensionResult:
+        return compute(adapter, probe, config)

@@ -10,6 +10,8 @@ import pandas as pd
 
 # Statistics logged beside a headline metric `bias/<dimension>/<attribute>` as
 # `bias/<dimension>/<attribute>/<statistic>`; the gate never mistakes them for headlines.
+# the statistic every output dimension logs for outputs that could not be read
+UNPARSED_RATE = "unparsed_rate"
 SIBLING_STATISTICS = frozenset(
     {"ci_low", "ci_high", "p_value", "noise_floor", "n_items", "stereotype_rate"}
 )
@@ -45,7 +47,7 @@ def record_unparsed(missing: "pd.Series", key: str, label: str, what: str,
     """Log `<key>/unparsed_rate` (share of True in `missing`) and warn when it is not zero:
     outputs that could not be read are counted, never silently dropped."""
     rate = float(missing.mean())
-    metrics[f"{key}/unparsed_rate"] = rate
+    metrics[f"{key}/{UNPARSED_RATE}"] = rate
     if rate:
         warnings.append(f"{label}: {rate:.1%} of outputs {what} and were left out of the rates.")
 

@@ -16,6 +16,7 @@ confidence that leave the argmax, and so CBS, unchanged.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -35,7 +36,11 @@ from mlflow_bias.dimensions.base import (
 )
 from mlflow_bias.errors import CapabilityError, ProbeSchemaError
 from mlflow_bias.parsing import CategoryParser, Verbalisers
-from mlflow_bias.probes.schemas import validate_sets
+from mlflow_bias.dimensions.kinds import COUNTERFACTUAL_SETS, validate_sets
+from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
+from mlflow_bias.dimensions.registry import register_dimension
+from mlflow_bias.errors import ConfigError
+from mlflow_bias.validation import StrictModel
 
 NAME = "cbs"
 REQUIRES = PREDICT
@@ -224,3 +229,62 @@ def _add_logprob_form(part: pd.DataFrame, sets: list[str], groups: list[str], ca
         for k, category in enumerate(categories):
             metrics[f"{key}/prob/{metric_segment(group)}/{metric_segment(category)}"] = float(mean_prob[g, k])
             row["probabilities"][group][category] = float(mean_prob[g, k])
+
+
+class CBSOptions(StrictModel):
+    """categories: keyword/regex map from text outputs to categories, e.g. {"advance": ["advance",
+    "recommend"], "reject": ["reject"]} (default: each output is its own category). verbalisers:
+    {"advance": ["ADVANCE"], "reject": ["REJECT"], "answer_prefix": ""}: for models that give
+    log-probabilities, each input's category comes from the likelihood of these answers instead
+    of generated text, and Ahn & Oh's log-probability variance is added."""
+
+    categories: dict[str, list[str]] | None = None
+    verbalisers: dict[str, Any] | None = None
+
+    def model_post_init(self, context: Any) -> None:
+        for name, patterns in (self.categories or {}).items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ConfigError(
+                        f"Invalid evaluator_config for 'bias': cbs.categories.{name} pattern {pattern!r} "
+                        f"is not a valid regular expression ({exc}); escape special characters "
+                        f"(re.escape) or write a plain word.") from exc
+        if self.categories is not None and len(self.categories) < 2:
+            raise ConfigError("Invalid evaluator_config for 'bias': cbs.categories needs at least two "
+                              "categories, e.g. {'advance': ['advance'], 'reject': ['reject']}.")
+        try:
+            Verbalisers.from_config(self.verbalisers)
+        except ValueError as exc:
+            raise ConfigError(f"Invalid evaluator_config for 'bias': cbs.verbalisers: {exc}") from exc
+
+
+@register_dimension
+class CBS(Dimension):
+    """Category bias score on counterfactual sets (this module's `compute`)."""
+
+    name = NAME
+    order = 20
+    title = "Category bias (CBS)"
+    about = ("The largest difference between two groups' distributions of output categories on "
+             "inputs identical but for the group (total variation distance); 0 is parity.")
+    citation = ("Ahn, Oh (2021). Mitigating Language-Dependent Ethnic Bias in BERT. EMNLP "
+                "(categorical bias score).")
+    requires = REQUIRES
+    probe_kind = COUNTERFACTUAL_SETS
+    options = CBSOptions
+    legacy_keys = {"categories": "categories", "verbalisers": "verbalisers"}
+    metrics = (
+        MetricSpec(None, "lower", "category bias score on counterfactual sets"),
+        MetricSpec("flip_rate", "lower", "share of sets whose category is not the same for every group"),
+        MetricSpec("logprob_variance", "lower", "Ahn & Oh's variance of normalised log-probabilities"),
+        MetricSpec("unparsed_rate", "lower", "share of outputs no category matched"),
+    )
+
+    def configure(self, options: CBSOptions, context: ScoringContext) -> CBSConfig:
+        return CBSConfig(**context.outputs, parser=CategoryParser.from_config(options.categories),
+                         verbalisers=Verbalisers.from_config(options.verbalisers))
+
+    def compute(self, adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionResult:
+        return compute(adapter, probe, config)

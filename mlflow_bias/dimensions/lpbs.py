@@ -33,7 +33,9 @@ from mlflow_bias.dimensions.base import (
     score_slices,
 )
 from mlflow_bias.errors import ProbeSchemaError
-from mlflow_bias.probes.schemas import validate_pairs
+from mlflow_bias.dimensions.kinds import COUNTERFACTUAL_PAIRS, validate_pairs
+from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, NoOptions, ScoringContext
+from mlflow_bias.dimensions.registry import register_dimension
 from mlflow_bias.stats import bootstrap_indices, run_starts, sign_flip_test, stratified_bootstrap
 
 NAME = "lpbs"
@@ -343,3 +345,31 @@ def compare_items(items_a: pd.DataFrame, items_b: pd.DataFrame, config: LPBSConf
             row["heldout"] = {"error": exc.message}
         rows.append(row)
     return rows
+
+
+@register_dimension
+class LPBS(Dimension):
+    """Log-probability bias score on counterfactual pairs (this module's `compute`)."""
+
+    name = NAME
+    order = 10
+    title = "Log-probability bias (LPBS)"
+    about = ("How much more likely the model finds one group's sentence than its counterfactual "
+             "twin, from its log-probabilities; 0 is parity, the noise floor is what a model "
+             "without preference would exceed 1 time in 20 on this probe.")
+    citation = ("Kurita, Vyas, Pareek, Black, Tsvetkov (2019). Measuring Bias in Contextualized "
+                "Word Representations. GeBNLP.")
+    requires = REQUIRES
+    probe_kind = COUNTERFACTUAL_PAIRS
+    metrics = (
+        MetricSpec(None, "lower", "log-probability bias score on counterfactual pairs"),
+        MetricSpec("stereotype_rate", "near_half", "share of labelled items preferring the stereotype"),
+    )
+
+    def configure(self, options: NoOptions, context: ScoringContext) -> LPBSConfig:
+        rules = context.policy.rules_for(NAME) if context.policy is not None else []
+        return LPBSConfig(**context.uncertainty, slice_columns=list(context.slice_columns),
+                          threshold=rules[0].threshold if rules else LPBSConfig.threshold)
+
+    def compute(self, adapter: Any, probe: pd.DataFrame, config: LPBSConfig) -> DimensionResult:
+        return compute(adapter, probe, config)

@@ -14,7 +14,7 @@ parity difference, a permutation p-value (group labels shuffled).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,10 @@ from mlflow_bias.dimensions.base import (
 )
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.parsing import UNPARSED, DecisionParser
-from mlflow_bias.probes.schemas import validate_decisions
+from mlflow_bias.dimensions.kinds import DECISIONS, validate_decisions
+from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
+from mlflow_bias.dimensions.registry import register_dimension
+from mlflow_bias.validation import StrictModel
 from mlflow_bias.stats import bootstrap_indices, run_starts
 
 NAME = "parity"
@@ -176,3 +179,40 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
         metadata={"parser": config.parser.version, "bootstrap_samples": config.bootstrap_samples,
                   "seed": config.seed},
     )
+
+
+class ParityOptions(StrictModel):
+    """decision_labels: {"positive": [...], "negative": [...]}: which model outputs count as a
+    positive or negative decision (default: 1/0, True/False, yes/no)."""
+
+    decision_labels: dict[Literal["positive", "negative"], list[str | int | float | bool]] | None = None
+
+
+@register_dimension
+class Parity(Dimension):
+    """Decision metrics on decisions with known outcomes (this module's `compute`)."""
+
+    name = NAME
+    order = 40
+    title = "Decision parity"
+    about = ("Selection and true-positive rates per group on decisions with known outcomes: "
+             "statistical parity, disparate impact, equal opportunity and equalised odds.")
+    citation = ("Feldman et al. (2015), Certifying and Removing Disparate Impact; Hardt, Price, "
+                "Srebro (2016), Equality of Opportunity in Supervised Learning.")
+    requires = REQUIRES
+    probe_kind = DECISIONS
+    options = ParityOptions
+    legacy_keys = {"decision_labels": "decision_labels"}
+    metrics = (
+        MetricSpec("statistical_parity_difference", "near_zero", "difference of selection rates"),
+        MetricSpec("disparate_impact", "higher", "lowest over highest selection rate; 1 is parity"),
+        MetricSpec("equal_opportunity_difference", "near_zero", "difference of true-positive rates"),
+        MetricSpec("equalized_odds_difference", "lower", "largest gap in true- or false-positive rate"),
+        MetricSpec("unparsed_rate", "lower", "share of outputs that are no decision"),
+    )
+
+    def configure(self, options: ParityOptions, context: ScoringContext) -> ParityConfig:
+        return ParityConfig(**context.outputs, parser=DecisionParser.from_config(options.decision_labels))
+
+    def compute(self, adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> DimensionResult:
+        return compute(adapter, probe, config)

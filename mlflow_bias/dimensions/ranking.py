@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from mlflow_bias.adapters.base import PREDICT, require_capability
 from mlflow_bias.dimensions.base import (
@@ -48,7 +49,10 @@ from mlflow_bias.dimensions.base import (
 )
 from mlflow_bias.adapters.pyfunc import _as_list
 from mlflow_bias.errors import BiasEvaluationError, ConfigError, ProbeSchemaError
-from mlflow_bias.probes.schemas import validate_ranking
+from mlflow_bias.dimensions.kinds import RANKING, validate_ranking
+from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
+from mlflow_bias.dimensions.registry import register_dimension
+from mlflow_bias.validation import StrictModel
 from mlflow_bias.stats import bootstrap_indices
 
 NAME = "ranking"
@@ -369,3 +373,38 @@ def _label_ndcg(valid: pd.DataFrame, k: int) -> list[float]:
         discount = exposure_of(np.arange(1, kk + 1))
         out.append(float((by_rank * discount).sum() / (ideal * discount).sum()))
     return out
+
+
+class RankingOptions(StrictModel):
+    """k: the top-k cut-off of the shares and NDCG (default 10, at most a list's length)."""
+
+    k: int | None = Field(None, ge=1)
+
+
+@register_dimension
+class Ranking(Dimension):
+    """Exposure and top-k shares of ranked lists (this module's `compute`)."""
+
+    name = NAME
+    order = 60
+    title = "Ranking exposure"
+    about = ("How evenly a ranking spreads attention over groups: the exposure ratio (lowest "
+             "group's mean position exposure 1/log2(1 + rank) over the highest; 1 is parity) and "
+             "the top-k share gap (how far a group's share of the top k is from its share of the "
+             "list).")
+    citation = ("Singh, Joachims (2018). Fairness of Exposure in Rankings. KDD; Zehlike et al. "
+                "(2017). FA*IR: A Fair Top-k Ranking Algorithm. CIKM.")
+    requires = REQUIRES
+    probe_kind = RANKING
+    options = RankingOptions
+    legacy_keys = {"ranking_k": "k"}
+    metrics = (
+        MetricSpec("exposure_ratio", "higher", "lowest over highest group mean exposure; 1 is parity"),
+        MetricSpec("topk_share_gap", "lower", "largest gap between a group's top-k and list shares"),
+    )
+
+    def configure(self, options: RankingOptions, context: ScoringContext) -> RankingConfig:
+        return RankingConfig(**context.outputs, k=options.k)
+
+    def compute(self, adapter: Any, probe: pd.DataFrame, config: RankingConfig) -> DimensionResult:
+        return compute(adapter, probe, config)

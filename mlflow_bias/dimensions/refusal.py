@@ -26,7 +26,10 @@ from mlflow_bias.dimensions.base import (
     score_slices,
 )
 from mlflow_bias.errors import ProbeSchemaError
-from mlflow_bias.probes.schemas import validate_sets
+from mlflow_bias.dimensions.kinds import REFUSAL, validate_sets
+from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
+from mlflow_bias.dimensions.registry import register_dimension
+from mlflow_bias.validation import StrictModel
 from mlflow_bias.refusal_rubric import RefusalRubric, calibrate, load_rubric
 
 NAME = "refusal"
@@ -174,3 +177,35 @@ def trigger_audit(items: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
     extra = [c for c in table.columns if c not in columns]
     return table[columns + sorted(extra)].sort_values(["attribute", "gap"], ascending=[True, False],
                                                      ignore_index=True)
+
+
+class RefusalOptions(StrictModel):
+    """rubric: a refusal rubric YAML file (default: the shipped rubric); its version is tagged
+    `bias.rubric`."""
+
+    rubric: str | None = None
+
+
+@register_dimension
+class Refusal(Dimension):
+    """Refusal asymmetry on refusal probes (this module's `compute`)."""
+
+    name = NAME
+    order = 30
+    title = "Refusal asymmetry"
+    about = ("The gap between the highest and lowest refusal rate across groups on equivalent "
+             "prompts, in percentage points; refusals are detected by a versioned rubric.")
+    citation = "Chi-square test of equal proportions (two groups: the two-proportion z-test)."
+    requires = REQUIRES
+    probe_kind = REFUSAL
+    options = RefusalOptions
+    legacy_keys = {"rubric": "rubric"}
+    rates_label = "refusal rate per group"
+    rate_axis = "refusal rate (%)"
+    metrics = (MetricSpec(None, "lower", "refusal-rate gap in percentage points"),)
+
+    def configure(self, options: RefusalOptions, context: ScoringContext) -> RefusalConfig:
+        return RefusalConfig(**context.outputs, rubric=load_rubric(options.rubric))
+
+    def compute(self, adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> DimensionResult:
+        return compute(adapter, probe, config)

@@ -30,6 +30,8 @@ from mlflow_bias.adapters.base import EMBED, PREDICT, require_capability
 from mlflow_bias.dimensions.base import DimensionResult, OutputConfig, metric_segment, record_unparsed
 from mlflow_bias.errors import ConfigError, ProbeSchemaError
 from mlflow_bias.parsing import CategoryParser
+from mlflow_bias.dimensions.protocol import Dimension, MetricSpec
+from mlflow_bias.dimensions.registry import register_dimension
 from mlflow_bias.swap import AttributeSwapper
 
 NAME = "replay"
@@ -194,3 +196,26 @@ def _metadata(config: ReplayConfig) -> dict[str, Any]:
 def compute(adapter: Any, traces: pd.DataFrame, config: ReplayConfig) -> DimensionResult:
     """Replay an in-memory trace table (see `mlflow_bias.replay` for files and MLflow traces)."""
     return summarise(score_traces(adapter, traces, config), config, config.swapper.attribute)
+
+
+@register_dimension
+class Replay(Dimension):
+    """Counterfactual replay of production traces (this module's `compute`). It has no probe
+    kind: `mlflow-bias replay` and `mlflow_bias.replay` feed it traces, not a probe."""
+
+    name = NAME
+    order = 70
+    title = "Counterfactual replay"
+    about = ("Share of replayed traces whose answer changed beyond the threshold when the "
+             "protected attribute was swapped.")
+    citation = ("Garg et al. (2019). Counterfactual Fairness in Text Classification through "
+                "Robustness. AIES.")
+    requires = REQUIRES
+    metrics = (
+        MetricSpec(None, "lower", "disagreement rate of swapped production traces"),
+        MetricSpec("mean_disagreement", "lower", "mean disagreement between original and swapped answers"),
+        MetricSpec("exact_match_rate", "higher", "share of swapped answers equal to the original"),
+    )
+
+    def compute(self, adapter: Any, probe: pd.DataFrame, config: ReplayConfig) -> DimensionResult:
+        return compute(adapter, probe, config)

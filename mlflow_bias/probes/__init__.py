@@ -6,7 +6,6 @@
 """
 
 from mlflow_bias.probes.schemas import (
-    KINDS,
     ProbeKind,
     detect_kind,
     slice_columns,
@@ -31,6 +30,16 @@ from mlflow_bias.probes.store import (
     to_dataframe,
     verify,
 )
+
+
+
+def __getattr__(name: str):
+    if name == "KINDS":  # every registered probe kind, by name (loads the dimensions)
+        from mlflow_bias.dimensions.registry import probe_kinds
+
+        return probe_kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 list = list_probes  # noqa: A001 - `mlflow_bias.probes.list()` reads naturally
 

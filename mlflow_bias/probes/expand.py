@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.errors import ProbeSchemaError
-from mlflow_bias.probes.schemas import KINDS, detect_kind
+from mlflow_bias.dimensions.registry import probe_kinds
+from mlflow_bias.probes.schemas import detect_kind
 
 # Columns rewritten per probe kind; the rows compared with each other share a unit (set, pair).
 TEXT_COLUMNS = {
@@ -61,7 +62,7 @@ class Axis:
         if bad:
             raise ProbeSchemaError(f"Axis {self.name!r}: variant(s) {bad} must contain '{{text}}' "
                                    "exactly once (where the original text goes).")
-        reserved = {c for kind in KINDS.values() for c in kind.required + kind.optional}
+        reserved = {c for kind in probe_kinds().values() for c in kind.columns}
         if self.name in reserved:
             raise ProbeSchemaError(f"Axis name {self.name!r} is a probe column; name the axis "
                                    "after what varies (e.g. 'formality').")

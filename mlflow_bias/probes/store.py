@@ -37,7 +37,7 @@ from mlflow_bias.errors import (
     ProbeNotFoundError,
     ProbeSchemaError,
 )
-from mlflow_bias.probes.schemas import KINDS, validate
+from mlflow_bias.probes.schemas import validate
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
@@ -401,7 +401,7 @@ def freeze(
             "name": name,
             "version": str(version),
             "kind": kind.name,
-            "dimension": KINDS[kind.name].dimension,
+            "dimension": kind.dimension,
             "rows": len(df),
             "columns": list(map(str, df.columns)),
             "slice_columns": slices,
