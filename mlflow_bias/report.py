@@ -604,11 +604,10 @@ def _headline_plot(dim: dict[str, Any], policy: dict[str, Any] | None, anchor: s
 
 
 def _wilson(rate: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    from scipy.stats import binomtest
+    """Wilson interval of a rate measured on n items (its success count is rate * n, rounded)."""
+    from mlflow_bias.stats import wilson_interval
 
-    k = int(round(rate * n))
-    interval = binomtest(k, n).proportion_ci(confidence, method="wilson")
-    return float(interval.low), float(interval.high)
+    return wilson_interval(int(round(rate * n)), n, confidence)
 
 
 def _group_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot | None:

@@ -29,7 +29,7 @@ from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
 from mlflow_bias.dimensions.base import metric_segment
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_association
-from mlflow_bias.stats import difference_of_means_test
+from mlflow_bias.stats import difference_of_means_test, percentile_interval
 
 NAME = "association"
 REQUIRES = EMBED
@@ -133,8 +133,7 @@ def weat(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, *, permutat
                                     y_counts=y_totals[0], n_resamples=permutation_samples, seed=seed)
     replicates = _bootstrap_effect_sizes(x_totals, y_totals, bootstrap_samples,
                                          np.random.default_rng(seed + 1))
-    alpha = (1 - confidence) / 2
-    low, high = np.nanquantile(replicates, [alpha, 1 - alpha])
+    low, high = percentile_interval(replicates, confidence, skip="nan")
     # attribute words: their association with the targets, s(a, X, Y)
     s_a, s_b = associations(a, x, y), associations(b, x, y)
     return AssociationTest(d, null.p_value, float(low), float(high), null.exact, null.resamples,

@@ -36,6 +36,7 @@ from mlflow_bias.dimensions.base import (
 from mlflow_bias.errors import CapabilityError, ProbeSchemaError
 from mlflow_bias.parsing import CategoryParser, Verbalisers
 from mlflow_bias.probes.schemas import validate_sets
+from mlflow_bias.stats import bootstrap_interval
 
 NAME = "cbs"
 REQUIRES = PREDICT
@@ -71,11 +72,10 @@ def set_counts(items: pd.DataFrame, sets: list[str], groups: list[str],
 def _score_counts(counts: np.ndarray, config: CBSConfig) -> SliceScore:
     """CBS of `counts[set, group, category]` with its percentile bootstrap CI over sets."""
     value = float(max_tvd(counts.sum(axis=0)))
-    rng = np.random.default_rng(config.seed)
-    draws = rng.integers(0, len(counts), size=(config.bootstrap_samples, len(counts)))
-    alpha = (1 - config.confidence) / 2
-    low, high = np.nanquantile(max_tvd(counts[draws].sum(axis=1)), [alpha, 1 - alpha])
-    return SliceScore(value, float(low), float(high), int(counts.sum()))
+    low, high = bootstrap_interval(lambda draws: max_tvd(counts[draws].sum(axis=1)), len(counts),
+                                   n_resamples=config.bootstrap_samples, seed=config.seed,
+                                   confidence=config.confidence, skip="nan")
+    return SliceScore(value, low, high, int(counts.sum()))
 
 
 def logprob_variance(logprobs: np.ndarray) -> np.ndarray:
@@ -155,14 +155,14 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
         counts = set_counts(part, sets, groups, categories)
         score = _score_counts(counts, config)
         value, low, high = score.value, score.ci_low, score.ci_high
-        rng = np.random.default_rng(config.seed + 1)
-        alpha = (1 - config.confidence) / 2
         complete = counts.sum(axis=2).min(axis=1) > 0  # every group's output parsed
         per_set = counts[complete].argmax(axis=2)
         flipped = (per_set != per_set[:, :1]).any(axis=1)
         flip_rate = float(flipped.mean()) if complete.any() else float("nan")
-        flip_draws = rng.integers(0, max(1, int(complete.sum())), size=(config.bootstrap_samples, int(complete.sum())))
-        flip_low, flip_high = (np.quantile(flipped[flip_draws].mean(axis=1), [alpha, 1 - alpha])
+        flip_low, flip_high = (bootstrap_interval(lambda draws: flipped[draws].mean(axis=1),
+                                                  int(complete.sum()),
+                                                  n_resamples=config.bootstrap_samples,
+                                                  seed=config.seed + 1, confidence=config.confidence)
                                if complete.any() else (np.nan, np.nan))
         metrics[key] = value
         metrics[f"{key}/ci_low"], metrics[f"{key}/ci_high"] = float(low), float(high)
@@ -209,10 +209,9 @@ def _add_logprob_form(part: pd.DataFrame, sets: list[str], groups: list[str], ca
     lp = table.reindex(full).to_numpy().reshape(len(sets), len(groups), len(categories))
     per_set = logprob_variance(lp)
     value = float(per_set.mean())
-    rng = np.random.default_rng(config.seed + 1)
-    draws = rng.integers(0, len(sets), size=(config.bootstrap_samples, len(sets)))
-    alpha = (1 - config.confidence) / 2
-    low, high = np.quantile(per_set[draws].mean(axis=1), [alpha, 1 - alpha])
+    low, high = bootstrap_interval(lambda draws: per_set[draws].mean(axis=1), len(sets),
+                                   n_resamples=config.bootstrap_samples, seed=config.seed + 1,
+                                   confidence=config.confidence)
     metrics[f"{key}/logprob_variance"] = value
     metrics[f"{key}/logprob_variance/ci_low"] = float(low)
     metrics[f"{key}/logprob_variance/ci_high"] = float(high)

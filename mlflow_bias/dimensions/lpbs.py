@@ -34,7 +34,13 @@ from mlflow_bias.dimensions.base import (
 )
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_pairs
-from mlflow_bias.stats import bootstrap_indices, run_starts, sign_flip_test, stratified_bootstrap
+from mlflow_bias.stats import (
+    bootstrap_indices,
+    percentile_interval,
+    run_starts,
+    sign_flip_test,
+    stratified_bootstrap,
+)
 
 NAME = "lpbs"
 REQUIRES = LOGLIKELIHOOD
@@ -316,8 +322,8 @@ def _difference(attribute: str, a: pd.DataFrame, b: pd.DataFrame, config: LPBSCo
     else:
         idx_a = bootstrap_indices(keys_a, n_resamples=config.bootstrap_samples, seed=config.seed)
         idx_b = bootstrap_indices(keys_b, n_resamples=config.bootstrap_samples, seed=config.seed + 1)
-        alpha = (1 - config.confidence) / 2
-        low, high = np.quantile(stat_b(values_b[idx_b]) - stat_a(values_a[idx_a]), [alpha, 1 - alpha])
+        low, high = percentile_interval(stat_b(values_b[idx_b]) - stat_a(values_a[idx_a]),
+                                        config.confidence)
     return Difference(attribute, value_a, value_b, value_b - value_a, float(low), float(high),
                       min(len(values_a), len(values_b)), paired)
 

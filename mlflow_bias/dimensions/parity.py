@@ -33,7 +33,7 @@ from mlflow_bias.dimensions.base import (
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.parsing import UNPARSED, DecisionParser
 from mlflow_bias.probes.schemas import validate_decisions
-from mlflow_bias.stats import bootstrap_indices, run_starts
+from mlflow_bias.stats import bootstrap_indices, percentile_interval, run_starts
 
 NAME = "parity"
 REQUIRES = PREDICT
@@ -100,10 +100,8 @@ def _slice_score(valid: pd.DataFrame, name: str, config: ParityConfig) -> SliceS
     value = float(headline_values(decision, label, starts)[name])
     index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
     replicates = headline_values(decision[index], label[index], starts)[name]
-    alpha = (1 - config.confidence) / 2
-    low, high = (np.nanquantile(replicates, [alpha, 1 - alpha]) if np.isfinite(replicates).any()
-                 else (np.nan, np.nan))
-    return SliceScore(value, float(low), float(high), len(valid))
+    low, high = percentile_interval(replicates, config.confidence, skip="nan")
+    return SliceScore(value, low, high, len(valid))
 
 
 def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> DimensionResult:
@@ -143,11 +141,10 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
         point = headline_values(decision, label, starts)
         index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
         replicates = headline_values(decision[index], label[index], starts)
-        alpha = (1 - config.confidence) / 2
         row: dict[str, Any] = {"attribute": attribute, "n_items": len(valid), "groups": {}}
         for name in HEADLINES:
             value = float(point[name])
-            low, high = np.nanquantile(replicates[name], [alpha, 1 - alpha]) if np.isfinite(replicates[name]).any() else (np.nan, np.nan)
+            low, high = percentile_interval(replicates[name], config.confidence, skip="nan")
             metrics[f"{key}/{name}"] = value
             metrics[f"{key}/{name}/ci_low"] = float(low)
             metrics[f"{key}/{name}/ci_high"] = float(high)

@@ -49,7 +49,7 @@ from mlflow_bias.dimensions.base import (
 from mlflow_bias.adapters.pyfunc import _as_list
 from mlflow_bias.errors import BiasEvaluationError, ConfigError, ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_ranking
-from mlflow_bias.stats import bootstrap_indices
+from mlflow_bias.stats import bootstrap_indices, percentile_interval
 
 NAME = "ranking"
 REQUIRES = PREDICT
@@ -196,22 +196,13 @@ def _ratio(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return np.nanmin(means, axis=-1) / np.nanmax(means, axis=-1)
 
 
-def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    alpha = (1 - confidence) / 2
-    finite = values[np.isfinite(values)]
-    if not len(finite):
-        return float("nan"), float("nan")
-    low, high = np.quantile(finite, [alpha, 1 - alpha])
-    return float(low), float(high)
-
-
 def _bootstrap(data: _Lists, config: RankingConfig) -> dict[str, tuple[float, float]]:
     index = bootstrap_indices(np.zeros(len(data.list_ids)), n_resamples=config.bootstrap_samples,
                               seed=config.seed)
     ratio = _ratio(data.sums[index].sum(axis=1), data.counts[index].sum(axis=1))
     gap = data.gaps[index].mean(axis=1)
-    return {"exposure_ratio": _interval(ratio, config.confidence),
-            "topk_share_gap": _interval(gap, config.confidence)}
+    return {"exposure_ratio": percentile_interval(ratio, config.confidence, skip="non-finite"),
+            "topk_share_gap": percentile_interval(gap, config.confidence, skip="non-finite")}
 
 
 def _permutation_p_values(part: pd.DataFrame, groups: list[str], ratio: float, gap: float,
@@ -268,7 +259,7 @@ def _slice_score(sub: pd.DataFrame, name: str, groups: list[str], gaps: dict[str
         replicates = _ratio(data.sums[index].sum(axis=1), data.counts[index].sum(axis=1))
     else:
         replicates = per_list[index].mean(axis=1)
-    low, high = _interval(replicates, config.confidence)
+    low, high = percentile_interval(replicates, config.confidence, skip="non-finite")
     return SliceScore(value, low, high, len(sub))
 
 

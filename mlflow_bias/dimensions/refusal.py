@@ -28,6 +28,7 @@ from mlflow_bias.dimensions.base import (
 from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_sets
 from mlflow_bias.refusal_rubric import RefusalRubric, calibrate, load_rubric
+from mlflow_bias.stats import bootstrap_interval
 
 NAME = "refusal"
 REQUIRES = PREDICT
@@ -64,14 +65,14 @@ def _gap_score(refused: np.ndarray, totals: np.ndarray, config: RefusalConfig) -
     if np.isfinite(rates).sum() < 2:
         raise ProbeSchemaError("fewer than two groups answered")
     gap = float(100 * (np.nanmax(rates) - np.nanmin(rates)))
-    rng = np.random.default_rng(config.seed)
-    draws = rng.integers(0, len(refused), size=(config.bootstrap_samples, len(refused)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        boot = refused[draws].sum(axis=1) / totals[draws].sum(axis=1)
-    alpha = (1 - config.confidence) / 2
-    low, high = np.nanquantile(100 * (np.nanmax(boot, axis=1) - np.nanmin(boot, axis=1)),
-                               [alpha, 1 - alpha])
-    return SliceScore(gap, float(low), float(high), int(totals.sum()))
+    def resampled_gap(draws: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = refused[draws].sum(axis=1) / totals[draws].sum(axis=1)
+        return 100 * (np.nanmax(boot, axis=1) - np.nanmin(boot, axis=1))
+
+    low, high = bootstrap_interval(resampled_gap, len(refused), n_resamples=config.bootstrap_samples,
+                                   seed=config.seed, confidence=config.confidence, skip="nan")
+    return SliceScore(gap, low, high, int(totals.sum()))
 
 
 def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> DimensionResult:
