@@ -47,6 +47,7 @@ from mlflow_bias.dimensions.base import (
     score_slices,
 )
 from mlflow_bias.adapters.pyfunc import _as_list
+from mlflow_bias.core import ranking_metrics
 from mlflow_bias.errors import BiasEvaluationError, ConfigError, ProbeSchemaError
 from mlflow_bias.probes.schemas import validate_ranking
 from mlflow_bias.stats import bootstrap_indices, percentile_interval
@@ -61,11 +62,6 @@ _PERMUTATION_CHUNK = 250
 @dataclass
 class RankingConfig(OutputConfig):
     k: int | None = None  # top-k cut-off for shares and NDCG (default 10, at most a list's length)
-
-
-def exposure_of(rank: np.ndarray) -> np.ndarray:
-    """Exposure of 1-based ranks: 1 / log2(rank + 1)."""
-    return 1.0 / np.log2(np.asarray(rank, dtype=float) + 1.0)
 
 
 def _list_batches(probe: pd.DataFrame, batch_size: int) -> list[np.ndarray]:
@@ -193,7 +189,7 @@ def _ratio(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """min / max of the groups' pooled mean exposure along the last axis (absent groups skipped)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
-        return np.nanmin(means, axis=-1) / np.nanmax(means, axis=-1)
+    return ranking_metrics.exposure_ratio(means)
 
 
 def _bootstrap(data: _Lists, config: RankingConfig) -> dict[str, tuple[float, float]]:
@@ -276,7 +272,7 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RankingConfig) -> Dimensi
                    *(["label"] if "label" in probe.columns else []),
                    *[c for c in config.slice_columns if c in probe.columns]]].copy()
     items["score"], items["rank"], items["error"] = ranked["score"], ranked["rank"], ranked["error"]
-    items["exposure"] = exposure_of(items["rank"])
+    items["exposure"] = ranking_metrics.exposure(items["rank"])
     list_size = items.groupby(items["list_id"].astype(str))["id"].transform("size")
     items["in_topk"] = (items["rank"] <= np.minimum(k, list_size)).where(items["rank"].notna())
     if items["rank"].isna().all():
@@ -354,9 +350,5 @@ def _label_ndcg(valid: pd.DataFrame, k: int) -> list[float]:
         gains = pd.to_numeric(part["label"], errors="coerce").fillna(0).to_numpy(dtype=float)
         if gains.sum() <= 0:
             continue
-        kk = min(k, len(part))
-        by_rank = gains[np.argsort(part["rank"].to_numpy())][:kk]
-        ideal = np.sort(gains)[::-1][:kk]
-        discount = exposure_of(np.arange(1, kk + 1))
-        out.append(float((by_rank * discount).sum() / (ideal * discount).sum()))
+        out.append(ranking_metrics.ndcg_at_k(gains, np.argsort(part["rank"].to_numpy()), min(k, len(part))))
     return out
