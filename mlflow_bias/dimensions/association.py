@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import EMBED, require_capability
 from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
 from mlflow_bias.dimensions.base import metric_segment
@@ -160,7 +161,7 @@ def compute(adapter: Any, probe: pd.DataFrame, config: AssociationConfig) -> Dim
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
     tables: list[pd.DataFrame] = []
-    for test, part in probe.groupby(probe["test"].astype(str), sort=True):
+    for test, part in probe.groupby(group_labels(probe["test"]), sort=True):
         by_role = {role: part.index[part["role"] == role] for role in ROLES}
         ordered = np.concatenate([by_role[role] for role in ROLES])
         clusters = {role: _word_clusters(part.loc[by_role[role]]) for role in ("X", "Y")}

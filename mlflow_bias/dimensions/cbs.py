@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT, require_capability
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -63,7 +64,7 @@ def set_counts(items: pd.DataFrame, sets: list[str], groups: list[str],
     counts = np.zeros((len(sets), len(groups), len(categories)))
     # integer indices even when nothing was parsed (an empty slice)
     s_idx = parsed["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy(dtype=np.intp)
-    g_idx = parsed["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy(dtype=np.intp)
+    g_idx = group_labels(parsed["group"]).map({g: i for i, g in enumerate(groups)}).to_numpy(dtype=np.intp)
     k_idx = parsed["category"].map({k: i for i, k in enumerate(categories)}).to_numpy(dtype=np.intp)
     np.add.at(counts, (s_idx, g_idx, k_idx), 1)
     return counts
@@ -137,14 +138,14 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
     summary: list[dict[str, Any]] = []
     warnings: list[str] = [f"CBS: {line}; outputs that match several categories count as unparsed: "
                            "make the category patterns exclusive." for line in overlaps]
-    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+    for attribute, part in items.groupby(group_labels(items["attribute"]), sort=True):
         key = metric_segment(attribute)
         record_unparsed(part["category"].isna(), key, f"CBS/{attribute}",
                         "matched no category (or several)", metrics, warnings)
         parsed = part.dropna(subset=["category"])
-        groups = sorted(parsed["group"].astype(str).unique())
+        groups = sorted(group_labels(parsed["group"]).unique())
         if len(groups) < 2:
-            lost = sorted(set(part["group"].astype(str)) - set(groups))
+            lost = sorted(set(group_labels(part["group"])) - set(groups))
             raise ProbeSchemaError(
                 f"CBS/{attribute}: no output of group(s) {', '.join(lost)} could be mapped to a "
                 "category, so there is nothing to compare. Look at their outputs in the items table "
@@ -204,7 +205,7 @@ def _add_logprob_form(part: pd.DataFrame, sets: list[str], groups: list[str], ca
     """Ahn & Oh's variance form and each group's mean category probability, with a bootstrap CI
     over sets."""
     columns = [f"logprob/{name}" for name in categories]
-    table = part.groupby([part["set_id"].astype(str), part["group"].astype(str)])[columns].mean()
+    table = part.groupby([part["set_id"].astype(str), group_labels(part["group"])])[columns].mean()
     full = pd.MultiIndex.from_product([sets, groups])
     lp = table.reindex(full).to_numpy().reshape(len(sets), len(groups), len(categories))
     per_set = logprob_variance(lp)

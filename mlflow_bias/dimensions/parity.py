@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import PREDICT, require_capability
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -92,7 +93,7 @@ def _parity_p_value(decision: np.ndarray, groups: np.ndarray, config: ParityConf
 def _slice_score(valid: pd.DataFrame, name: str, config: ParityConfig) -> SliceScore:
     """One headline statistic on a slice's parsed decisions, with its bootstrap CI."""
     valid = valid.sort_values("group", kind="stable")
-    groups = valid["group"].astype(str).to_numpy()
+    groups = group_labels(valid["group"]).to_numpy()
     if len(np.unique(groups)) < 2:
         raise ProbeSchemaError("a slice with one group has no parity statistic")
     decision, label = valid["decision"].to_numpy(dtype=float), valid["label"].to_numpy(dtype=float)
@@ -126,12 +127,12 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
     warnings: list[str] = []
-    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+    for attribute, part in items.groupby(group_labels(items["attribute"]), sort=True):
         key = metric_segment(attribute)
         record_unparsed(part["decision"].isna(), key, f"parity/{attribute}", "were not a decision",
                         metrics, warnings)
         valid = part.dropna(subset=["decision"]).sort_values("group", kind="stable")
-        groups = valid["group"].astype(str).to_numpy()
+        groups = group_labels(valid["group"]).to_numpy()
         if len(np.unique(groups)) < 2:
             raise ProbeSchemaError(f"parity/{attribute}: fewer than two groups have a parsed decision.")
         decision = valid["decision"].to_numpy(dtype=float)

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import PREDICT, require_capability
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -175,7 +176,7 @@ class _Lists:
 def _arrays(rows: pd.DataFrame, groups: list[str], k: int) -> _Lists:
     list_ids = sorted(rows["list_id"].astype(str).unique())
     l_idx = rows["list_id"].astype(str).map({v: i for i, v in enumerate(list_ids)}).to_numpy()
-    g_idx = rows["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
+    g_idx = group_labels(rows["group"]).map({g: i for i, g in enumerate(groups)}).to_numpy()
     shape = (len(list_ids), len(groups))
     sums, counts, top = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     np.add.at(sums, (l_idx, g_idx), rows["exposure"].to_numpy())
@@ -211,7 +212,7 @@ def _permutation_p_values(part: pd.DataFrame, groups: list[str], ratio: float, g
     # ids would order numeric ids 1, 2, ..., 10 unlike their string index
     order = np.lexsort((part["rank"].to_numpy(), l_idx))
     part, l_idx = part.iloc[order], l_idx[order]
-    g_idx = part["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
+    g_idx = group_labels(part["group"]).map({g: i for i, g in enumerate(groups)}).to_numpy()
     exposure = part["exposure"].to_numpy()
     in_top = part["in_topk"].to_numpy(dtype=float)
     n_lists, n_groups = len(list_ids), len(groups)
@@ -283,13 +284,13 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RankingConfig) -> Dimensi
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
     warnings: list[str] = []
-    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+    for attribute, part in items.groupby(group_labels(items["attribute"]), sort=True):
         key = metric_segment(attribute)
         record_unparsed(part["rank"].isna(), key, f"ranking/{attribute}",
                         "belonged to lists without a numeric score for every candidate", metrics,
                         warnings)
         valid = part.dropna(subset=["rank"])
-        groups = sorted(valid["group"].astype(str).unique())
+        groups = sorted(group_labels(valid["group"]).unique())
         if len(groups) < 2:
             raise ProbeSchemaError(f"ranking/{attribute}: fewer than two groups are in lists the "
                                    "model ranked; look at the items table for the errors.")

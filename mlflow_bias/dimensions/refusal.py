@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import PREDICT, require_capability
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -52,7 +53,7 @@ def _set_tallies(answered: pd.DataFrame, sets: list[str], groups: list[str]) -> 
     refused = np.zeros((len(sets), len(groups)))
     totals = np.zeros((len(sets), len(groups)))
     s_idx = answered["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy()
-    g_idx = answered["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
+    g_idx = group_labels(answered["group"]).map({g: i for i, g in enumerate(groups)}).to_numpy()
     np.add.at(refused, (s_idx, g_idx), answered["refused"].astype(float).to_numpy())
     np.add.at(totals, (s_idx, g_idx), 1)
     return refused, totals
@@ -95,14 +96,14 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
     warnings: list[str] = []
-    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+    for attribute, part in items.groupby(group_labels(items["attribute"]), sort=True):
         key = metric_segment(attribute)
         answered = part.dropna(subset=["refused"])
         failed = len(part) - len(answered)
         if failed:
             warnings.append(f"refusal/{attribute}: {failed} prompt(s) made the model fail; they are "
                             "in the items table and left out of the rates.")
-        groups = sorted(answered["group"].astype(str).unique())
+        groups = sorted(group_labels(answered["group"]).unique())
         sets = sorted(part["set_id"].astype(str).unique())
         refused, totals = _set_tallies(answered, sets, groups)
         rates = refused.sum(axis=0) / totals.sum(axis=0)
@@ -147,14 +148,14 @@ def trigger_audit(items: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
     """
     answered = items.dropna(subset=["refused"])
     rows: list[dict[str, Any]] = []
-    for attribute, part in answered.groupby(answered["attribute"].astype(str), sort=True):
-        groups = sorted(part["group"].astype(str).unique())
-        totals = part.groupby(part["group"].astype(str)).size().reindex(groups).to_numpy(float)
+    for attribute, part in answered.groupby(group_labels(answered["attribute"]), sort=True):
+        groups = sorted(group_labels(part["group"]).unique())
+        totals = part.groupby(group_labels(part["group"])).size().reindex(groups).to_numpy(float)
         fired = part.assign(trigger=part["triggers"].fillna("").str.split(",")).explode("trigger")
         fired = fired[fired["trigger"] != ""]
         attribute_rows = []
         for trigger, hits in fired.groupby("trigger", sort=True):
-            counts = hits.groupby(hits["group"].astype(str)).size().reindex(groups, fill_value=0).to_numpy(float)
+            counts = hits.groupby(group_labels(hits["group"])).size().reindex(groups, fill_value=0).to_numpy(float)
             rates = counts / totals
             row: dict[str, Any] = {"attribute": attribute, "trigger": trigger,
                                    "gap": float(100 * (rates.max() - rates.min())),
