@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlflow_bias.core.metric_keys import metric_prefix, metric_segment
+
 SCHEMA = "mlflow-bias/scorecard/1"
 SCORECARD_PATH = "bias/scorecard.json"
 HTML_PATH = "bias/scorecard.html"
@@ -256,8 +258,6 @@ def _threshold_text(rule: dict[str, Any]) -> str:
 
 
 def _segment(value: Any) -> str:
-    from mlflow_bias.dimensions.base import metric_segment
-
     return metric_segment(value)
 
 
@@ -401,7 +401,7 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
     metrics, dimensions = [], []
     for i, dim in enumerate(scorecard.get("dimensions") or []):
         name = dim.get("dimension", "?")
-        prefix = dim.get("metric_prefix") or f"bias/{name}"
+        prefix = dim.get("metric_prefix") or metric_prefix(name)
         anchor = f"dim-{i}"
         title, about = DIMENSION_ABOUT.get(name, (name, ""))
         for h in _headlines(dim):
@@ -559,7 +559,7 @@ def _headline_plot(dim: dict[str, Any], policy: dict[str, Any] | None, anchor: s
     from matplotlib.lines import Line2D
 
     name = dim.get("dimension", "?")
-    prefix = dim.get("metric_prefix") or f"bias/{name}"
+    prefix = dim.get("metric_prefix") or metric_prefix(name)
     entries = [h for h in _headlines(dim) if _finite(h["stat"].get("value")) is not None]
     if not entries:
         return None
@@ -614,7 +614,7 @@ def _group_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot |
     """Per-group values of one attribute: refusal rates, category shares (stacked), or parity's
     selection and true-positive rates (selection rates with a 95% Wilson interval)."""
     name = dim.get("dimension", "?")
-    prefix = (dim.get("metric_prefix") or f"bias/{name}").removeprefix("bias/")
+    prefix = (dim.get("metric_prefix") or metric_prefix(name)).removeprefix("bias/")
     attribute = str(row.get("attribute", "?"))
     rates, groups = row.get("rates"), row.get("groups")
     if isinstance(rates, dict) and rates and all(_finite(v) is not None for v in rates.values()):
@@ -705,7 +705,7 @@ def _group_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot |
 def _slice_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot | None:
     """Per-slice values with 95% CIs; slices worse than the attribute overall in red."""
     name = dim.get("dimension", "?")
-    prefix = (dim.get("metric_prefix") or f"bias/{name}").removeprefix("bias/")
+    prefix = (dim.get("metric_prefix") or metric_prefix(name)).removeprefix("bias/")
     attribute = str(row.get("attribute", "?"))
     raw = []
     holders = [(None, row)] if "value" in row else [
