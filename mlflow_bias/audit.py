@@ -8,7 +8,6 @@ logged, and the tag `bias.audit.error` says what failed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import warnings
@@ -22,6 +21,7 @@ from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+from mlflow_bias.core.hashing import file_sha256
 from mlflow_bias.dimensions.representation import (
     METRIC_PREFIX,
     RepresentationResult,
@@ -72,14 +72,6 @@ def shares_figure(result: RepresentationResult) -> Any:
     return figure
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _dataset_entity(data: Any, result: RepresentationResult, name: str | None) -> Any:
     """The MLflow dataset to record as the run's training input, or None when there is nothing."""
     if data is None and result.metadata.get("path"):
@@ -99,7 +91,7 @@ def _dataset_entity(data: Any, result: RepresentationResult, name: str | None) -
 
         path = Path(data).resolve()
         digest = (result.metadata["digest"] if result.metadata.get("path") == str(path)
-                  and result.metadata.get("digest") else _file_sha256(path))
+                  and result.metadata.get("digest") else file_sha256(path))
         with warnings.catch_warnings():  # local paths resolve to one source type registered twice
             warnings.simplefilter("ignore", UserWarning)
             source = resolve_dataset_source(str(path))

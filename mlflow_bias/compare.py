@@ -9,6 +9,7 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from mlflow_bias.core.metric_keys import MetricKey
 from mlflow_bias.dimensions import lpbs
 from mlflow_bias.gate import headline_metrics
 from mlflow_bias.policy import Rule, load_policy
@@ -100,26 +101,30 @@ def compare(
     for rule in policy.rules:
         keys_a = set(headline_metrics(a.data.metrics, rule, names))
         for key in sorted(keys_a & set(headline_metrics(b.data.metrics, rule, names))):
-            comparison.changes.append(_change(rule, key, a, b, paired, config, heldout_fraction, cache))
+            comparison.changes.append(_change(rule, key, a, b, paired, config, heldout_fraction, cache,
+                                              names))
     if log:
         client.log_dict(run_b, comparison.to_dict(), f"bias/comparison/{run_a}.json")
     return comparison
 
 
 def _change(rule: Rule, key: str, a, b, paired: bool, config, heldout_fraction: float,
-            cache: dict) -> MetricChange:
+            cache: dict, probe_names: set[str]) -> MetricChange:
     va, vb = a.data.metrics[key], b.data.metrics[key]
     change = MetricChange(key, va, vb, vb - va, None, None, rule.direction, "no CI")
     if rule.dimension != lpbs.NAME:
         return change  # item-level comparison exists for LPBS; others report the point change
-    table = key.rsplit("/", 1)[0] + "/items.json"
+    parsed = MetricKey.parse(key, probe_names)
+    if parsed is None or not parsed.is_headline:
+        return change
+    table = f"{parsed.prefix}/items.json"
     if table not in cache:
         items_a = mlflow.load_table(table, run_ids=[a.info.run_id])
         items_b = mlflow.load_table(table, run_ids=[b.info.run_id])
         rows = lpbs.compare_items(items_a, items_b, config, paired=paired,
                                   heldout_fraction=heldout_fraction)
         cache[table] = {r["attribute"]: r for r in rows}
-    row = cache[table].get(key.rsplit("/", 1)[1])
+    row = cache[table].get(parsed.attribute)
     if row is None:
         return change
     change.ci_low, change.ci_high, change.paired = row["ci_low"], row["ci_high"], row["paired"]

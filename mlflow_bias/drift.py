@@ -13,6 +13,7 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from mlflow_bias.core.metric_keys import dimension_of
 from mlflow_bias.policy import load_policy
 from mlflow_bias.registry import search_evaluations
 
@@ -107,7 +108,8 @@ def drift(
     week). Logs the report and a plot with the threshold line to a `bias-drift` run."""
     client = client or MlflowClient()
     policy = load_policy(policy)
-    dimension = metric.split("/")[1] if metric.startswith("bias/") else metric
+    dimension = dimension_of(metric)
+    dimension = metric if dimension is None else dimension
     rules = policy.rules_for(dimension)
     report = DriftReport(
         model=name, metric=metric, tolerance=policy.drift_tolerance.get(dimension, 0.03),

@@ -18,7 +18,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 from packaging.version import Version
 
-from mlflow_bias.dimensions.base import SIBLING_STATISTICS
+from mlflow_bias.core.metric_keys import SIBLING_STATISTICS, MetricKey
 from mlflow_bias.dimensions.base import UNPARSED_RATE
 from mlflow_bias.errors import BiasEvaluationError
 from mlflow_bias.policy import Policy, Rule, load_policy
@@ -129,30 +129,29 @@ class Decision:
         return "\n".join(lines)
 
 
-def _segments(key: str, dimension: str) -> list[str] | None:
-    prefix = f"bias/{dimension}/"
-    return key[len(prefix):].split("/") if key.startswith(prefix) else None
+def _judged_by(parsed: MetricKey | None, rule: Rule) -> bool:
+    """Whether one reading of a key is what `rule` judges: the rule's dimension, no slice, and the
+    attribute alone (never a CI sibling) or with exactly the rule's statistic."""
+    if parsed is None or parsed.dimension != rule.dimension or parsed.slice is not None:
+        return False
+    if rule.statistic is None:
+        return parsed.statistic is None and parsed.attribute not in SIBLING_STATISTICS
+    return parsed.statistic == rule.statistic and "/" not in rule.statistic
+
+
+def _judged_reading(key: str, rule: Rule, probe_names: set[str]) -> MetricKey | None:
+    """The reading of `key` that `rule` judges, if any: the key is read without, then with, its
+    first segment as a probe name, as an attribute may share a name with a probe."""
+    for parsed in (MetricKey.parse(key), MetricKey.parse(key, probe_names)):
+        if _judged_by(parsed, rule):
+            return parsed
+    return None
 
 
 def headline_metrics(metrics: dict[str, float], rule: Rule, probe_names: set[str]) -> list[str]:
     """The logged metric keys a rule judges: `bias/<dim>/<attribute>[/<statistic>]`, or the same
     with an extra probe's name after the dimension; never CI siblings or slices."""
-    expected = 1 if rule.statistic is None else 2
-    found = []
-    for key in metrics:
-        segs = _segments(key, rule.dimension)
-        if not segs or "slice" in segs:
-            continue
-        if len(segs) == expected + 1 and segs[0] in probe_names:
-            segs = segs[1:]
-        if len(segs) != expected:
-            continue
-        if rule.statistic is None and segs[-1] in SIBLING_STATISTICS:
-            continue
-        if rule.statistic is not None and segs[-1] != rule.statistic:
-            continue
-        found.append(key)
-    return sorted(found)
+    return sorted(key for key in metrics if _judged_reading(key, rule, probe_names) is not None)
 
 
 def judge(rule: Rule, key: str, metrics: dict[str, float]) -> MetricVerdict:
@@ -370,7 +369,7 @@ def _decide_into(decision: Decision, run_id: str, policy: Policy, client: Mlflow
             decision.verdicts.append(verdict)
             judged += [key, f"{key}/ci_low", f"{key}/ci_high"]
             if verdict.verdict == "fail":
-                attribute = _segments(key, rule.dimension)[-1 if rule.statistic is None else -2]
+                attribute = _judged_reading(key, rule, probe_names).attribute
                 waiver = _waiver(decision, policy, rule.dimension, attribute, client, now)
                 if waiver is None:
                     reasons.append(verdict.line())

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from mlflow_bias.core.versions import version_key
+
 BERTRAND_MULLAINATHAN_2004: dict[tuple[str, str], tuple[str, ...]] = {
     ("white", "female"): ("Allison", "Anne", "Carrie", "Emily", "Jill", "Laurie", "Kristen",
                           "Meredith", "Sarah"),
@@ -40,7 +42,7 @@ def names(race: str | None = None, gender: str | None = None) -> list[str]:
 
 LEXICON_PACKAGE = "mlflow_bias.lexicon_files"
 DEFAULT_LEXICON = "protected-groups"
-_LEXICON_FILE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)-(?P<version>\d+(?:\.\d+)*)\.ya?ml$")
+_LEXICON_FILE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)-(?P<version>\d+(?:\.\d+)*(?:(?:a|b|rc)\d+)?(?:\.post\d+)?(?:\.dev\d+)?)\.ya?ml$")
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def list_lexicons() -> list[tuple[str, str]]:
         match = _LEXICON_FILE.match(entry.name)
         if match:
             found.append((match["name"], match["version"]))
-    return sorted(found, key=lambda nv: (nv[0], _version_key(nv[1])))
+    return sorted(found, key=lambda nv: (nv[0], version_key(nv[1])))
 
 
 def load_lexicon(lexicon: str | Path = DEFAULT_LEXICON, version: str | None = None) -> Lexicon:
@@ -150,10 +152,6 @@ def load_lexicon(lexicon: str | Path = DEFAULT_LEXICON, version: str | None = No
         raise ConfigError(f"Lexicon file {file_name} declares {parsed.ref}; the file name and its "
                           "name/version fields must agree.")
     return parsed
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
 
 
 def _parse_lexicon(text: str, source: str) -> Lexicon:

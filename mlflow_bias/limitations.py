@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from mlflow.tracking import MlflowClient
 
+from mlflow_bias.core.metric_keys import MetricKey
 from mlflow_bias.dimensions.registry import all_dimensions
 from mlflow_bias.errors import ConfigError
 
@@ -99,7 +100,7 @@ def _measured(client: MlflowClient, model: str, version: str, dimension: str,
     run_id = latest_evaluation(model, version, client)
     if run_id is None:
         return None, None
-    value = client.get_run(run_id).data.metrics.get(f"bias/{dimension}/{attribute}")
+    value = client.get_run(run_id).data.metrics.get(MetricKey(dimension, attribute).build())
     return value, run_id
 
 

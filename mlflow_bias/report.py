@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlflow_bias.core.metric_keys import metric_prefix, metric_segment
+
 SCHEMA = "mlflow-bias/scorecard/1"
 SCORECARD_PATH = "bias/scorecard.json"
 HTML_PATH = "bias/scorecard.html"
@@ -248,8 +250,6 @@ def _threshold_text(rule: dict[str, Any]) -> str:
 
 
 def _segment(value: Any) -> str:
-    from mlflow_bias.dimensions.base import metric_segment
-
     return metric_segment(value)
 
 
@@ -393,7 +393,7 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
     metrics, dimensions = [], []
     for i, dim in enumerate(scorecard.get("dimensions") or []):
         name = dim.get("dimension", "?")
-        prefix = dim.get("metric_prefix") or f"bias/{name}"
+        prefix = dim.get("metric_prefix") or metric_prefix(name)
         anchor = f"dim-{i}"
         title, about = _about(name)
         for h in _headlines(dim):
@@ -550,7 +550,7 @@ def _headline_plot(dim: dict[str, Any], policy: dict[str, Any] | None, anchor: s
     from matplotlib.lines import Line2D
 
     name = dim.get("dimension", "?")
-    prefix = dim.get("metric_prefix") or f"bias/{name}"
+    prefix = dim.get("metric_prefix") or metric_prefix(name)
     entries = [h for h in _headlines(dim) if _finite(h["stat"].get("value")) is not None]
     if not entries:
         return None
@@ -595,18 +595,17 @@ def _headline_plot(dim: dict[str, Any], policy: dict[str, Any] | None, anchor: s
 
 
 def _wilson(rate: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    from scipy.stats import binomtest
+    """Wilson interval of a rate measured on n items (its success count is rate * n, rounded)."""
+    from mlflow_bias.stats import wilson_interval
 
-    k = int(round(rate * n))
-    interval = binomtest(k, n).proportion_ci(confidence, method="wilson")
-    return float(interval.low), float(interval.high)
+    return wilson_interval(int(round(rate * n)), n, confidence)
 
 
 def _group_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot | None:
     """Per-group values of one attribute: refusal rates, category shares (stacked), or parity's
     selection and true-positive rates (selection rates with a 95% Wilson interval)."""
     name = dim.get("dimension", "?")
-    prefix = (dim.get("metric_prefix") or f"bias/{name}").removeprefix("bias/")
+    prefix = (dim.get("metric_prefix") or metric_prefix(name)).removeprefix("bias/")
     attribute = str(row.get("attribute", "?"))
     rates, groups = row.get("rates"), row.get("groups")
     if isinstance(rates, dict) and rates and all(_finite(v) is not None for v in rates.values()):
@@ -697,7 +696,7 @@ def _group_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot |
 def _slice_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot | None:
     """Per-slice values with 95% CIs; slices worse than the attribute overall in red."""
     name = dim.get("dimension", "?")
-    prefix = (dim.get("metric_prefix") or f"bias/{name}").removeprefix("bias/")
+    prefix = (dim.get("metric_prefix") or metric_prefix(name)).removeprefix("bias/")
     attribute = str(row.get("attribute", "?"))
     raw = []
     holders = [(None, row)] if "value" in row else [

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 from scipy import stats as _stats
 
 # statistic(values[..., n], axis=-1) -> array[...]
 VectorStatistic = Callable[[np.ndarray], np.ndarray]
+
+# What a percentile interval does with undefined resamples: "none" keeps them (a NaN sample makes
+# the interval NaN), "nan" leaves NaN samples out, "non-finite" leaves NaN and +-inf out.
+Skip = Literal["none", "nan", "non-finite"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,53 @@ class NullTest:
     noise_floor: float  # the 95th percentile of the statistic under the null
     exact: bool
     resamples: int
+
+
+def percentile_interval(samples: Any, confidence: float = 0.95, *,
+                        skip: Skip = "none") -> tuple[float, float]:
+    """The central `confidence` interval of resampled statistics: their (1 - confidence) / 2 and
+    (1 + confidence) / 2 quantiles (numpy's linear interpolation).
+
+    `skip` says which samples a statistic left undefined are left out (see `Skip`); with nothing
+    left (or no samples) the interval is (nan, nan).
+    """
+    values = np.asarray(samples, dtype=float)
+    alpha = (1 - confidence) / 2
+    if skip == "non-finite":
+        values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    if skip == "nan":
+        if not np.isfinite(values).any():
+            return float("nan"), float("nan")
+        low, high = np.nanquantile(values, [alpha, 1 - alpha])
+    else:
+        low, high = np.quantile(values, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def bootstrap_interval(statistic: Callable[[np.ndarray], np.ndarray], n_units: int, *,
+                       n_resamples: int, seed: int | np.random.Generator,
+                       confidence: float = 0.95, skip: Skip = "none") -> tuple[float, float]:
+    """Percentile bootstrap interval over `n_units` independent units (sets, lists, ...).
+
+    `statistic` receives (n_resamples, n_units) unit indices drawn with replacement, one resample
+    per row, and returns one value per resample. `seed` may be a Generator to continue its stream.
+    """
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_units, size=(n_resamples, n_units))
+    return percentile_interval(statistic(draws), confidence, skip=skip)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion `successes / n` ((nan, nan) when n is 0).
+
+    Unlike the normal approximation it stays inside [0, 1] and is usable at rates near 0 or 1.
+    """
+    if n <= 0:
+        return float("nan"), float("nan")
+    interval = _stats.binomtest(int(successes), int(n)).proportion_ci(confidence, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def bootstrap_indices(strata: np.ndarray, *, n_resamples: int, seed: int) -> np.ndarray:
@@ -72,10 +123,8 @@ def stratified_bootstrap(
     statistic then receives (k, n_resamples, n).
     """
     index = bootstrap_indices(strata, n_resamples=n_resamples, seed=seed)
-    results = statistic(values[..., index])
-    alpha = (1 - level) / 2
-    low, high = np.quantile(results, [alpha, 1 - alpha])
-    return Interval(float(low), float(high), level)
+    low, high = percentile_interval(statistic(values[..., index]), level)
+    return Interval(low, high, level)
 
 
 def sign_flip_test(

@@ -11,6 +11,7 @@ from mlflow.entities import DatasetInput, InputTag, Metric, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+from mlflow_bias.core import metric_keys
 from mlflow_bias.dimensions.base import DimensionResult
 from mlflow_bias.tracking_guard import writing
 
@@ -20,7 +21,8 @@ DATASET_DIGEST_CHARS = 32
 
 
 def metric_prefix(dimension: str, probe_qualifier: str | None) -> str:
-    return f"bias/{dimension}" + (f"/{probe_qualifier}" if probe_qualifier else "")
+    """`bias/<dimension>[/<probe qualifier>]`, under which a dimension's metrics and tables go."""
+    return metric_keys.metric_prefix(dimension, probe_qualifier)
 
 
 def log_tags(run_id: str, tags: dict[str, str]) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import EMBED, require_capability
 from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
 from mlflow_bias.dimensions.base import metric_segment
@@ -31,7 +32,7 @@ from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.dimensions.kinds import ASSOCIATION, validate_association
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, NoOptions, ScoringContext
 from mlflow_bias.dimensions.registry import register_dimension
-from mlflow_bias.stats import difference_of_means_test
+from mlflow_bias.stats import difference_of_means_test, percentile_interval
 
 NAME = "association"
 REQUIRES = EMBED
@@ -135,8 +136,7 @@ def weat(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, *, permutat
                                     y_counts=y_totals[0], n_resamples=permutation_samples, seed=seed)
     replicates = _bootstrap_effect_sizes(x_totals, y_totals, bootstrap_samples,
                                          np.random.default_rng(seed + 1))
-    alpha = (1 - confidence) / 2
-    low, high = np.nanquantile(replicates, [alpha, 1 - alpha])
+    low, high = percentile_interval(replicates, confidence, skip="nan")
     # attribute words: their association with the targets, s(a, X, Y)
     s_a, s_b = associations(a, x, y), associations(b, x, y)
     return AssociationTest(d, null.p_value, float(low), float(high), null.exact, null.resamples,
@@ -163,7 +163,7 @@ def compute(adapter: Any, probe: pd.DataFrame, config: AssociationConfig) -> Dim
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
     tables: list[pd.DataFrame] = []
-    for test, part in probe.groupby(probe["test"].astype(str), sort=True):
+    for test, part in probe.groupby(group_labels(probe["test"]), sort=True):
         by_role = {role: part.index[part["role"] == role] for role in ROLES}
         ordered = np.concatenate([by_role[role] for role in ROLES])
         clusters = {role: _word_clusters(part.loc[by_role[role]]) for role in ("X", "Y")}

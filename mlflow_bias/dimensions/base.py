@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pandas as pd
 
-# Statistics logged beside a headline metric `bias/<dimension>/<attribute>` as
-# `bias/<dimension>/<attribute>/<statistic>`; the gate never mistakes them for headlines.
+from mlflow_bias.core.groups import group_labels
+from mlflow_bias.core.metric_keys import SIBLING_STATISTICS, metric_segment  # noqa: F401 (public here too)
+
 # the statistic every output dimension logs for outputs that could not be read
 UNPARSED_RATE = "unparsed_rate"
-SIBLING_STATISTICS = frozenset(
-    {"ci_low", "ci_high", "p_value", "noise_floor", "n_items", "stereotype_rate"}
-)
 
 
 @dataclass
@@ -34,12 +31,6 @@ class OutputConfig(UncertaintyConfig):
     batch_size: int = 64
     progress: bool = True
     slice_columns: list[str] = field(default_factory=list)  # per-slice metrics for these columns
-
-
-def metric_segment(value: Any) -> str:
-    """A value (attribute, group, slice) made safe for an MLflow metric key segment."""
-    text = re.sub(r"[^\w.\- ]+", "_", str(value)).strip(" ._") or "blank"
-    return text[:60]
 
 
 def record_unparsed(missing: "pd.Series", key: str, label: str, what: str,
@@ -122,8 +113,7 @@ def score_slices(part: "pd.DataFrame", slice_columns: list[str], score: Callable
     for column in slice_columns:
         if column not in part.columns:
             continue
-        values = part[column].fillna("").astype(str).str.strip()
-        for value, sub in part.groupby(values, sort=True):
+        for value, sub in part.groupby(group_labels(part[column]), sort=True):
             try:
                 result = score(sub)
             except ProbeSchemaError:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT, require_capability
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -40,6 +41,7 @@ from mlflow_bias.dimensions.kinds import COUNTERFACTUAL_SETS, validate_sets
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
 from mlflow_bias.dimensions.registry import register_dimension
 from mlflow_bias.errors import ConfigError
+from mlflow_bias.stats import bootstrap_interval
 from mlflow_bias.validation import StrictModel
 
 NAME = "cbs"
@@ -67,7 +69,7 @@ def set_counts(items: pd.DataFrame, sets: list[str], groups: list[str],
     counts = np.zeros((len(sets), len(groups), len(categories)))
     # integer indices even when nothing was parsed (an empty slice)
     s_idx = parsed["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy(dtype=np.intp)
-    g_idx = parsed["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy(dtype=np.intp)
+    g_idx = group_labels(parsed["group"]).map({g: i for i, g in enumerate(groups)}).to_numpy(dtype=np.intp)
     k_idx = parsed["category"].map({k: i for i, k in enumerate(categories)}).to_numpy(dtype=np.intp)
     np.add.at(counts, (s_idx, g_idx, k_idx), 1)
     return counts
@@ -76,11 +78,10 @@ def set_counts(items: pd.DataFrame, sets: list[str], groups: list[str],
 def _score_counts(counts: np.ndarray, config: CBSConfig) -> SliceScore:
     """CBS of `counts[set, group, category]` with its percentile bootstrap CI over sets."""
     value = float(max_tvd(counts.sum(axis=0)))
-    rng = np.random.default_rng(config.seed)
-    draws = rng.integers(0, len(counts), size=(config.bootstrap_samples, len(counts)))
-    alpha = (1 - config.confidence) / 2
-    low, high = np.nanquantile(max_tvd(counts[draws].sum(axis=1)), [alpha, 1 - alpha])
-    return SliceScore(value, float(low), float(high), int(counts.sum()))
+    low, high = bootstrap_interval(lambda draws: max_tvd(counts[draws].sum(axis=1)), len(counts),
+                                   n_resamples=config.bootstrap_samples, seed=config.seed,
+                                   confidence=config.confidence, skip="nan")
+    return SliceScore(value, low, high, int(counts.sum()))
 
 
 def logprob_variance(logprobs: np.ndarray) -> np.ndarray:
@@ -142,14 +143,14 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
     summary: list[dict[str, Any]] = []
     warnings: list[str] = [f"CBS: {line}; outputs that match several categories count as unparsed: "
                            "make the category patterns exclusive." for line in overlaps]
-    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+    for attribute, part in items.groupby(group_labels(items["attribute"]), sort=True):
         key = metric_segment(attribute)
         record_unparsed(part["category"].isna(), key, f"CBS/{attribute}",
                         "matched no category (or several)", metrics, warnings)
         parsed = part.dropna(subset=["category"])
-        groups = sorted(parsed["group"].astype(str).unique())
+        groups = sorted(group_labels(parsed["group"]).unique())
         if len(groups) < 2:
-            lost = sorted(set(part["group"].astype(str)) - set(groups))
+            lost = sorted(set(group_labels(part["group"])) - set(groups))
             raise ProbeSchemaError(
                 f"CBS/{attribute}: no output of group(s) {', '.join(lost)} could be mapped to a "
                 "category, so there is nothing to compare. Look at their outputs in the items table "
@@ -160,14 +161,14 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
         counts = set_counts(part, sets, groups, categories)
         score = _score_counts(counts, config)
         value, low, high = score.value, score.ci_low, score.ci_high
-        rng = np.random.default_rng(config.seed + 1)
-        alpha = (1 - config.confidence) / 2
         complete = counts.sum(axis=2).min(axis=1) > 0  # every group's output parsed
         per_set = counts[complete].argmax(axis=2)
         flipped = (per_set != per_set[:, :1]).any(axis=1)
         flip_rate = float(flipped.mean()) if complete.any() else float("nan")
-        flip_draws = rng.integers(0, max(1, int(complete.sum())), size=(config.bootstrap_samples, int(complete.sum())))
-        flip_low, flip_high = (np.quantile(flipped[flip_draws].mean(axis=1), [alpha, 1 - alpha])
+        flip_low, flip_high = (bootstrap_interval(lambda draws: flipped[draws].mean(axis=1),
+                                                  int(complete.sum()),
+                                                  n_resamples=config.bootstrap_samples,
+                                                  seed=config.seed + 1, confidence=config.confidence)
                                if complete.any() else (np.nan, np.nan))
         metrics[key] = value
         metrics[f"{key}/ci_low"], metrics[f"{key}/ci_high"] = float(low), float(high)
@@ -209,15 +210,14 @@ def _add_logprob_form(part: pd.DataFrame, sets: list[str], groups: list[str], ca
     """Ahn & Oh's variance form and each group's mean category probability, with a bootstrap CI
     over sets."""
     columns = [f"logprob/{name}" for name in categories]
-    table = part.groupby([part["set_id"].astype(str), part["group"].astype(str)])[columns].mean()
+    table = part.groupby([part["set_id"].astype(str), group_labels(part["group"])])[columns].mean()
     full = pd.MultiIndex.from_product([sets, groups])
     lp = table.reindex(full).to_numpy().reshape(len(sets), len(groups), len(categories))
     per_set = logprob_variance(lp)
     value = float(per_set.mean())
-    rng = np.random.default_rng(config.seed + 1)
-    draws = rng.integers(0, len(sets), size=(config.bootstrap_samples, len(sets)))
-    alpha = (1 - config.confidence) / 2
-    low, high = np.quantile(per_set[draws].mean(axis=1), [alpha, 1 - alpha])
+    low, high = bootstrap_interval(lambda draws: per_set[draws].mean(axis=1), len(sets),
+                                   n_resamples=config.bootstrap_samples, seed=config.seed + 1,
+                                   confidence=config.confidence)
     metrics[f"{key}/logprob_variance"] = value
     metrics[f"{key}/logprob_variance/ci_low"] = float(low)
     metrics[f"{key}/logprob_variance/ci_high"] = float(high)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import LOGLIKELIHOOD, LogLikelihoodAdapter, require_capability
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -36,7 +37,13 @@ from mlflow_bias.errors import ProbeSchemaError
 from mlflow_bias.dimensions.kinds import COUNTERFACTUAL_PAIRS, validate_pairs
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, NoOptions, ScoringContext
 from mlflow_bias.dimensions.registry import register_dimension
-from mlflow_bias.stats import bootstrap_indices, run_starts, sign_flip_test, stratified_bootstrap
+from mlflow_bias.stats import (
+    bootstrap_indices,
+    percentile_interval,
+    run_starts,
+    sign_flip_test,
+    stratified_bootstrap,
+)
 
 NAME = "lpbs"
 REQUIRES = LOGLIKELIHOOD
@@ -72,16 +79,12 @@ def preference(delta: np.ndarray) -> np.ndarray:
 
 
 # -- scoring -------------------------------------------------------------------------------------
-def _clean(series: pd.Series) -> pd.Series:
-    return series.fillna("").astype(str).str.strip()
-
-
 def score_items(adapter: LogLikelihoodAdapter, probe: pd.DataFrame) -> pd.DataFrame:
     """Per-item log-likelihoods, delta and oriented preference (one model call for all texts)."""
     has_priors = "prior_a" in probe.columns and "prior_b" in probe.columns
     texts = list(probe["text_a"]) + list(probe["text_b"])
     if has_priors:
-        prior_a, prior_b = _clean(probe["prior_a"]), _clean(probe["prior_b"])
+        prior_a, prior_b = group_labels(probe["prior_a"]), group_labels(probe["prior_b"])
         with_prior = (prior_a != "").to_numpy()
         texts += list(prior_a[with_prior]) + list(prior_b[with_prior])
     scores = adapter.loglikelihood(texts)
@@ -108,9 +111,9 @@ def orient(items: pd.DataFrame) -> pd.DataFrame:
     """
     items = items.copy()
     items["stereotype"] = (
-        _clean(items["stereotype"]).str.lower() if "stereotype" in items.columns else ""
+        group_labels(items["stereotype"]).str.lower() if "stereotype" in items.columns else ""
     )
-    first_is_a = _clean(items["group_a"]) <= _clean(items["group_b"])
+    first_is_a = group_labels(items["group_a"]) <= group_labels(items["group_b"])
     items["_p_unlabelled"] = preference(items["delta"]) * np.where(first_is_a, 1.0, -1.0)
     labelled_sign = np.where(items["stereotype"] == "b", -1.0, 1.0)
     items["preference"] = np.where(
@@ -119,11 +122,11 @@ def orient(items: pd.DataFrame) -> pd.DataFrame:
         items["_p_unlabelled"],
     )
     items["condition_key"] = (
-        _clean(items["condition"])
+        group_labels(items["condition"])
         + " | "
-        + np.where(first_is_a, _clean(items["group_a"]), _clean(items["group_b"]))
+        + np.where(first_is_a, group_labels(items["group_a"]), group_labels(items["group_b"]))
         + " vs "
-        + np.where(first_is_a, _clean(items["group_b"]), _clean(items["group_a"]))
+        + np.where(first_is_a, group_labels(items["group_b"]), group_labels(items["group_a"]))
     )
     return items
 
@@ -198,7 +201,7 @@ def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConf
     summary: list[dict[str, Any]] = []
     warnings: list[str] = []
     condition_rows = []
-    for attribute, group in items.groupby(_clean(items["attribute"]), sort=True):
+    for attribute, group in items.groupby(group_labels(items["attribute"]), sort=True):
         key = metric_segment(attribute)
         score, (values, statistic) = _score(group, config)
         null = sign_flip_test(
@@ -318,8 +321,8 @@ def _difference(attribute: str, a: pd.DataFrame, b: pd.DataFrame, config: LPBSCo
     else:
         idx_a = bootstrap_indices(keys_a, n_resamples=config.bootstrap_samples, seed=config.seed)
         idx_b = bootstrap_indices(keys_b, n_resamples=config.bootstrap_samples, seed=config.seed + 1)
-        alpha = (1 - config.confidence) / 2
-        low, high = np.quantile(stat_b(values_b[idx_b]) - stat_a(values_a[idx_a]), [alpha, 1 - alpha])
+        low, high = percentile_interval(stat_b(values_b[idx_b]) - stat_a(values_a[idx_a]),
+                                        config.confidence)
     return Difference(attribute, value_a, value_b, value_b - value_a, float(low), float(high),
                       min(len(values_a), len(values_b)), paired)
 
@@ -333,9 +336,9 @@ def compare_items(items_a: pd.DataFrame, items_b: pd.DataFrame, config: LPBSConf
 
     a_all, b_all = orient(items_a), orient(items_b)
     rows = []
-    for attribute in sorted(set(_clean(a_all["attribute"])) & set(_clean(b_all["attribute"]))):
-        a = a_all[_clean(a_all["attribute"]) == attribute]
-        b = b_all[_clean(b_all["attribute"]) == attribute]
+    for attribute in sorted(set(group_labels(a_all["attribute"])) & set(group_labels(b_all["attribute"]))):
+        a = a_all[group_labels(a_all["attribute"]) == attribute]
+        b = b_all[group_labels(b_all["attribute"]) == attribute]
         row: dict[str, Any] = asdict(_difference(attribute, a, b, config, paired))
         held_a = a[heldout_mask(a["id"], heldout_fraction)]
         held_b = b[heldout_mask(b["id"], heldout_fraction)]

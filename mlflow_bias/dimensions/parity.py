@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import PREDICT, require_capability
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -35,8 +36,8 @@ from mlflow_bias.parsing import UNPARSED, DecisionParser
 from mlflow_bias.dimensions.kinds import DECISIONS, validate_decisions
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
 from mlflow_bias.dimensions.registry import register_dimension
+from mlflow_bias.stats import bootstrap_indices, percentile_interval, run_starts
 from mlflow_bias.validation import StrictModel
-from mlflow_bias.stats import bootstrap_indices, run_starts
 
 NAME = "parity"
 REQUIRES = PREDICT
@@ -95,7 +96,7 @@ def _parity_p_value(decision: np.ndarray, groups: np.ndarray, config: ParityConf
 def _slice_score(valid: pd.DataFrame, name: str, config: ParityConfig) -> SliceScore:
     """One headline statistic on a slice's parsed decisions, with its bootstrap CI."""
     valid = valid.sort_values("group", kind="stable")
-    groups = valid["group"].astype(str).to_numpy()
+    groups = group_labels(valid["group"]).to_numpy()
     if len(np.unique(groups)) < 2:
         raise ProbeSchemaError("a slice with one group has no parity statistic")
     decision, label = valid["decision"].to_numpy(dtype=float), valid["label"].to_numpy(dtype=float)
@@ -103,10 +104,8 @@ def _slice_score(valid: pd.DataFrame, name: str, config: ParityConfig) -> SliceS
     value = float(headline_values(decision, label, starts)[name])
     index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
     replicates = headline_values(decision[index], label[index], starts)[name]
-    alpha = (1 - config.confidence) / 2
-    low, high = (np.nanquantile(replicates, [alpha, 1 - alpha]) if np.isfinite(replicates).any()
-                 else (np.nan, np.nan))
-    return SliceScore(value, float(low), float(high), len(valid))
+    low, high = percentile_interval(replicates, config.confidence, skip="nan")
+    return SliceScore(value, low, high, len(valid))
 
 
 def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> DimensionResult:
@@ -131,12 +130,12 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
     warnings: list[str] = []
-    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+    for attribute, part in items.groupby(group_labels(items["attribute"]), sort=True):
         key = metric_segment(attribute)
         record_unparsed(part["decision"].isna(), key, f"parity/{attribute}", "were not a decision",
                         metrics, warnings)
         valid = part.dropna(subset=["decision"]).sort_values("group", kind="stable")
-        groups = valid["group"].astype(str).to_numpy()
+        groups = group_labels(valid["group"]).to_numpy()
         if len(np.unique(groups)) < 2:
             raise ProbeSchemaError(f"parity/{attribute}: fewer than two groups have a parsed decision.")
         decision = valid["decision"].to_numpy(dtype=float)
@@ -146,11 +145,10 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
         point = headline_values(decision, label, starts)
         index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
         replicates = headline_values(decision[index], label[index], starts)
-        alpha = (1 - config.confidence) / 2
         row: dict[str, Any] = {"attribute": attribute, "n_items": len(valid), "groups": {}}
         for name in HEADLINES:
             value = float(point[name])
-            low, high = np.nanquantile(replicates[name], [alpha, 1 - alpha]) if np.isfinite(replicates[name]).any() else (np.nan, np.nan)
+            low, high = percentile_interval(replicates[name], config.confidence, skip="nan")
             metrics[f"{key}/{name}"] = value
             metrics[f"{key}/{name}/ci_low"] = float(low)
             metrics[f"{key}/{name}/ci_high"] = float(high)

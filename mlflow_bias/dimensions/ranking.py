@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import PREDICT, require_capability
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -48,12 +49,13 @@ from mlflow_bias.dimensions.base import (
     score_slices,
 )
 from mlflow_bias.adapters.pyfunc import _as_list
+from mlflow_bias.core import ranking_metrics
 from mlflow_bias.errors import BiasEvaluationError, ConfigError, ProbeSchemaError
 from mlflow_bias.dimensions.kinds import RANKING, validate_ranking
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
 from mlflow_bias.dimensions.registry import register_dimension
+from mlflow_bias.stats import bootstrap_indices, percentile_interval
 from mlflow_bias.validation import StrictModel
-from mlflow_bias.stats import bootstrap_indices
 
 NAME = "ranking"
 REQUIRES = PREDICT
@@ -65,11 +67,6 @@ _PERMUTATION_CHUNK = 250
 @dataclass
 class RankingConfig(OutputConfig):
     k: int | None = None  # top-k cut-off for shares and NDCG (default 10, at most a list's length)
-
-
-def exposure_of(rank: np.ndarray) -> np.ndarray:
-    """Exposure of 1-based ranks: 1 / log2(rank + 1)."""
-    return 1.0 / np.log2(np.asarray(rank, dtype=float) + 1.0)
 
 
 def _list_batches(probe: pd.DataFrame, batch_size: int) -> list[np.ndarray]:
@@ -183,7 +180,7 @@ class _Lists:
 def _arrays(rows: pd.DataFrame, groups: list[str], k: int) -> _Lists:
     list_ids = sorted(rows["list_id"].astype(str).unique())
     l_idx = rows["list_id"].astype(str).map({v: i for i, v in enumerate(list_ids)}).to_numpy()
-    g_idx = rows["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
+    g_idx = group_labels(rows["group"]).map({g: i for i, g in enumerate(groups)}).to_numpy()
     shape = (len(list_ids), len(groups))
     sums, counts, top = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     np.add.at(sums, (l_idx, g_idx), rows["exposure"].to_numpy())
@@ -197,16 +194,7 @@ def _ratio(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """min / max of the groups' pooled mean exposure along the last axis (absent groups skipped)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
-        return np.nanmin(means, axis=-1) / np.nanmax(means, axis=-1)
-
-
-def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    alpha = (1 - confidence) / 2
-    finite = values[np.isfinite(values)]
-    if not len(finite):
-        return float("nan"), float("nan")
-    low, high = np.quantile(finite, [alpha, 1 - alpha])
-    return float(low), float(high)
+    return ranking_metrics.exposure_ratio(means)
 
 
 def _bootstrap(data: _Lists, config: RankingConfig) -> dict[str, tuple[float, float]]:
@@ -214,8 +202,8 @@ def _bootstrap(data: _Lists, config: RankingConfig) -> dict[str, tuple[float, fl
                               seed=config.seed)
     ratio = _ratio(data.sums[index].sum(axis=1), data.counts[index].sum(axis=1))
     gap = data.gaps[index].mean(axis=1)
-    return {"exposure_ratio": _interval(ratio, config.confidence),
-            "topk_share_gap": _interval(gap, config.confidence)}
+    return {"exposure_ratio": percentile_interval(ratio, config.confidence, skip="non-finite"),
+            "topk_share_gap": percentile_interval(gap, config.confidence, skip="non-finite")}
 
 
 def _permutation_p_values(part: pd.DataFrame, groups: list[str], ratio: float, gap: float,
@@ -228,7 +216,7 @@ def _permutation_p_values(part: pd.DataFrame, groups: list[str], ratio: float, g
     # ids would order numeric ids 1, 2, ..., 10 unlike their string index
     order = np.lexsort((part["rank"].to_numpy(), l_idx))
     part, l_idx = part.iloc[order], l_idx[order]
-    g_idx = part["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
+    g_idx = group_labels(part["group"]).map({g: i for i, g in enumerate(groups)}).to_numpy()
     exposure = part["exposure"].to_numpy()
     in_top = part["in_topk"].to_numpy(dtype=float)
     n_lists, n_groups = len(list_ids), len(groups)
@@ -272,7 +260,7 @@ def _slice_score(sub: pd.DataFrame, name: str, groups: list[str], gaps: dict[str
         replicates = _ratio(data.sums[index].sum(axis=1), data.counts[index].sum(axis=1))
     else:
         replicates = per_list[index].mean(axis=1)
-    low, high = _interval(replicates, config.confidence)
+    low, high = percentile_interval(replicates, config.confidence, skip="non-finite")
     return SliceScore(value, low, high, len(sub))
 
 
@@ -289,7 +277,7 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RankingConfig) -> Dimensi
                    *(["label"] if "label" in probe.columns else []),
                    *[c for c in config.slice_columns if c in probe.columns]]].copy()
     items["score"], items["rank"], items["error"] = ranked["score"], ranked["rank"], ranked["error"]
-    items["exposure"] = exposure_of(items["rank"])
+    items["exposure"] = ranking_metrics.exposure(items["rank"])
     list_size = items.groupby(items["list_id"].astype(str))["id"].transform("size")
     items["in_topk"] = (items["rank"] <= np.minimum(k, list_size)).where(items["rank"].notna())
     if items["rank"].isna().all():
@@ -300,13 +288,13 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RankingConfig) -> Dimensi
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
     warnings: list[str] = []
-    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+    for attribute, part in items.groupby(group_labels(items["attribute"]), sort=True):
         key = metric_segment(attribute)
         record_unparsed(part["rank"].isna(), key, f"ranking/{attribute}",
                         "belonged to lists without a numeric score for every candidate", metrics,
                         warnings)
         valid = part.dropna(subset=["rank"])
-        groups = sorted(valid["group"].astype(str).unique())
+        groups = sorted(group_labels(valid["group"]).unique())
         if len(groups) < 2:
             raise ProbeSchemaError(f"ranking/{attribute}: fewer than two groups are in lists the "
                                    "model ranked; look at the items table for the errors.")
@@ -367,11 +355,7 @@ def _label_ndcg(valid: pd.DataFrame, k: int) -> list[float]:
         gains = pd.to_numeric(part["label"], errors="coerce").fillna(0).to_numpy(dtype=float)
         if gains.sum() <= 0:
             continue
-        kk = min(k, len(part))
-        by_rank = gains[np.argsort(part["rank"].to_numpy())][:kk]
-        ideal = np.sort(gains)[::-1][:kk]
-        discount = exposure_of(np.arange(1, kk + 1))
-        out.append(float((by_rank * discount).sum() / (ideal * discount).sum()))
+        out.append(ranking_metrics.ndcg_at_k(gains, np.argsort(part["rank"].to_numpy()), min(k, len(part))))
     return out
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
+from mlflow_bias.core.groups import group_labels
 from mlflow_bias.adapters.base import PREDICT, require_capability
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -31,6 +32,7 @@ from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContex
 from mlflow_bias.dimensions.registry import register_dimension
 from mlflow_bias.validation import StrictModel
 from mlflow_bias.refusal_rubric import RefusalRubric, calibrate, load_rubric
+from mlflow_bias.stats import bootstrap_interval
 
 NAME = "refusal"
 REQUIRES = PREDICT
@@ -54,7 +56,7 @@ def _set_tallies(answered: pd.DataFrame, sets: list[str], groups: list[str]) -> 
     refused = np.zeros((len(sets), len(groups)))
     totals = np.zeros((len(sets), len(groups)))
     s_idx = answered["set_id"].astype(str).map({s: i for i, s in enumerate(sets)}).to_numpy()
-    g_idx = answered["group"].astype(str).map({g: i for i, g in enumerate(groups)}).to_numpy()
+    g_idx = group_labels(answered["group"]).map({g: i for i, g in enumerate(groups)}).to_numpy()
     np.add.at(refused, (s_idx, g_idx), answered["refused"].astype(float).to_numpy())
     np.add.at(totals, (s_idx, g_idx), 1)
     return refused, totals
@@ -67,14 +69,14 @@ def _gap_score(refused: np.ndarray, totals: np.ndarray, config: RefusalConfig) -
     if np.isfinite(rates).sum() < 2:
         raise ProbeSchemaError("fewer than two groups answered")
     gap = float(100 * (np.nanmax(rates) - np.nanmin(rates)))
-    rng = np.random.default_rng(config.seed)
-    draws = rng.integers(0, len(refused), size=(config.bootstrap_samples, len(refused)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        boot = refused[draws].sum(axis=1) / totals[draws].sum(axis=1)
-    alpha = (1 - config.confidence) / 2
-    low, high = np.nanquantile(100 * (np.nanmax(boot, axis=1) - np.nanmin(boot, axis=1)),
-                               [alpha, 1 - alpha])
-    return SliceScore(gap, float(low), float(high), int(totals.sum()))
+    def resampled_gap(draws: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = refused[draws].sum(axis=1) / totals[draws].sum(axis=1)
+        return 100 * (np.nanmax(boot, axis=1) - np.nanmin(boot, axis=1))
+
+    low, high = bootstrap_interval(resampled_gap, len(refused), n_resamples=config.bootstrap_samples,
+                                   seed=config.seed, confidence=config.confidence, skip="nan")
+    return SliceScore(gap, low, high, int(totals.sum()))
 
 
 def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> DimensionResult:
@@ -97,14 +99,14 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
     metrics: dict[str, float] = {}
     summary: list[dict[str, Any]] = []
     warnings: list[str] = []
-    for attribute, part in items.groupby(items["attribute"].astype(str), sort=True):
+    for attribute, part in items.groupby(group_labels(items["attribute"]), sort=True):
         key = metric_segment(attribute)
         answered = part.dropna(subset=["refused"])
         failed = len(part) - len(answered)
         if failed:
             warnings.append(f"refusal/{attribute}: {failed} prompt(s) made the model fail; they are "
                             "in the items table and left out of the rates.")
-        groups = sorted(answered["group"].astype(str).unique())
+        groups = sorted(group_labels(answered["group"]).unique())
         sets = sorted(part["set_id"].astype(str).unique())
         refused, totals = _set_tallies(answered, sets, groups)
         rates = refused.sum(axis=0) / totals.sum(axis=0)
@@ -149,14 +151,14 @@ def trigger_audit(items: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
     """
     answered = items.dropna(subset=["refused"])
     rows: list[dict[str, Any]] = []
-    for attribute, part in answered.groupby(answered["attribute"].astype(str), sort=True):
-        groups = sorted(part["group"].astype(str).unique())
-        totals = part.groupby(part["group"].astype(str)).size().reindex(groups).to_numpy(float)
+    for attribute, part in answered.groupby(group_labels(answered["attribute"]), sort=True):
+        groups = sorted(group_labels(part["group"]).unique())
+        totals = part.groupby(group_labels(part["group"])).size().reindex(groups).to_numpy(float)
         fired = part.assign(trigger=part["triggers"].fillna("").str.split(",")).explode("trigger")
         fired = fired[fired["trigger"] != ""]
         attribute_rows = []
         for trigger, hits in fired.groupby("trigger", sort=True):
-            counts = hits.groupby(hits["group"].astype(str)).size().reindex(groups, fill_value=0).to_numpy(float)
+            counts = hits.groupby(group_labels(hits["group"])).size().reindex(groups, fill_value=0).to_numpy(float)
             rates = counts / totals
             row: dict[str, Any] = {"attribute": attribute, "trigger": trigger,
                                    "gap": float(100 * (rates.max() - rates.min())),

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _stats
 
 from mlflow_bias.adapters.base import EMBED, PREDICT, require_capability
 from mlflow_bias.dimensions.base import DimensionResult, OutputConfig, metric_segment, record_unparsed
@@ -32,6 +31,7 @@ from mlflow_bias.errors import ConfigError, ProbeSchemaError
 from mlflow_bias.parsing import CategoryParser
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec
 from mlflow_bias.dimensions.registry import register_dimension
+from mlflow_bias.stats import wilson_interval
 from mlflow_bias.swap import AttributeSwapper
 
 NAME = "replay"
@@ -170,8 +170,7 @@ def summarise(items: pd.DataFrame, config: ReplayConfig, attribute: str) -> Dime
     flagged = scored["disagreement"] > threshold
     n, k = len(scored), int(flagged.sum())
     rate = k / n if n else float("nan")
-    low, high = (_stats.binomtest(k, n).proportion_ci(config.confidence, method="wilson")
-                 if n else (float("nan"), float("nan")))
+    low, high = wilson_interval(k, n, config.confidence)
     metrics[key] = rate
     metrics[f"{key}/ci_low"], metrics[f"{key}/ci_high"] = float(low), float(high)
     metrics[f"{key}/mean_disagreement"] = float(scored["disagreement"].mean()) if n else float("nan")

@@ -61,6 +61,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
+from mlflow_bias.core import ranking_metrics as _metrics
+from mlflow_bias.core.ranking_metrics import dcg_at_k, group_exposure, ndcg_at_k, position_exposure
 from mlflow_bias.errors import ConfigError, RerankInfeasibleError
 
 _EPS = 1e-9
@@ -68,45 +70,9 @@ _EPS = 1e-9
 
 # --- exposure and utility -------------------------------------------------------------------------
 
-def position_exposure(n: int) -> np.ndarray:
-    """Exposure of positions 1..n: 1 / log2(j + 1)."""
-    return 1.0 / np.log2(np.arange(2, n + 2, dtype=float))
-
-
-def _gains(scores: np.ndarray) -> np.ndarray:
-    scores = np.asarray(scores, dtype=float)
-    low = scores.min() if len(scores) else 0.0
-    return scores - low if low < 0 else scores
-
-
-def dcg_at_k(gains_in_order: np.ndarray, k: int | None = None) -> float:
-    """Sum over the first k positions of gain / log2(j + 1)."""
-    gains = np.asarray(gains_in_order, dtype=float)[: len(gains_in_order) if k is None else k]
-    return float((gains * position_exposure(len(gains))).sum())
-
-
-def ndcg_at_k(scores: Sequence[float], order: Sequence[int], k: int | None = None) -> float:
-    """NDCG@k of `order` (input indices, best first) with the scores as linear gains; the ideal is
-    the score-sorted order (negative scores: gains shifted by the lowest score)."""
-    gains = _gains(np.asarray(scores, dtype=float))
-    ideal = dcg_at_k(np.sort(gains)[::-1], k)
-    if ideal <= 0:
-        return 1.0
-    return dcg_at_k(gains[np.asarray(order, dtype=int)], k) / ideal
-
-
-def group_exposure(order: Sequence[int], groups: Sequence[Any]) -> dict[str, float]:
-    """Mean position exposure of each group's candidates in `order` (input indices, best first)."""
-    order = np.asarray(order, dtype=int)
-    labels = np.asarray([str(g) for g in groups])[order]
-    exposure = position_exposure(len(order))
-    return {g: float(exposure[labels == g].mean()) for g in sorted(set(labels))}
-
-
 def exposure_ratio(mean_exposure: Mapping[str, float]) -> float:
-    """min / max of the groups' mean exposures (1 is parity)."""
-    values = list(mean_exposure.values())
-    return float(min(values) / max(values)) if values and max(values) > 0 else float("nan")
+    """min / max of the groups' mean exposures, by group name (1 is parity; NaN for none)."""
+    return float(_metrics.exposure_ratio(list(mean_exposure.values())))
 
 
 def topk_share(order: Sequence[int], groups: Sequence[Any], k: int) -> dict[str, float]:

@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # datasets loads only where a probe is read or written
     import numpy as np
 from packaging.version import InvalidVersion, Version
 
+from mlflow_bias.core.hashing import file_sha256
+from mlflow_bias.core.versions import version_key
 from mlflow_bias.errors import (
     ProbeExistsError,
     ProbeIntegrityError,
@@ -105,14 +107,6 @@ def content_digest(data: pd.DataFrame | datasets.Dataset) -> str:
     return digest.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def heldout_mask(ids: Any, fraction: float = 0.2, salt: str = "heldout") -> "np.ndarray":
     """Deterministic held-out slice: True for the items whose hashed id falls below `fraction`.
 
@@ -145,13 +139,6 @@ def _roots(root: str | Path | None) -> list[tuple[Path, bool]]:
     return [(shipped_root(), True), (user_root(), False)]
 
 
-def _version_key(version: str) -> tuple[int, Any]:
-    try:
-        return (1, Version(version))
-    except InvalidVersion:
-        return (0, version)
-
-
 def _read_manifest(folder: Path) -> dict[str, Any]:
     with open(folder / MANIFEST, encoding="utf-8") as f:
         return json.load(f)
@@ -180,7 +167,7 @@ def list_probes(root: str | Path | None = None) -> list[ProbeInfo]:
         for manifest_path in sorted(base.glob(f"*/*/{MANIFEST}")):
             folder = manifest_path.parent
             found.append(_info(folder, _read_manifest(folder), shipped))
-    return sorted(found, key=lambda p: (p.name, _version_key(p.version)))
+    return sorted(found, key=lambda p: (p.name, version_key(p.version)))
 
 
 def shadowed(probes: list[ProbeInfo]) -> list[str]:
@@ -232,7 +219,7 @@ def verify(name: str, version: str | None = None, root: str | Path | None = None
                 f"Probe {info.name}@{info.version} is incomplete: {path} is missing. Restore it "
                 "(reinstall the package for a shipped probe) or freeze a new version."
             )
-        if _file_sha256(path) != sha:
+        if file_sha256(path) != sha:
             raise ProbeIntegrityError(
                 f"Probe {info.name}@{info.version} was modified: {path} does not match the "
                 "SHA-256 in its manifest. Probe versions are immutable; restore the file or "
@@ -393,7 +380,7 @@ def freeze(
         dataset.save_to_disk(str(staging / DATA_DIR))
         (staging / CARD).write_text(card.strip() + "\n", encoding="utf-8")
         files = {
-            str(p.relative_to(staging)): _file_sha256(p)
+            str(p.relative_to(staging)): file_sha256(p)
             for p in sorted(staging.rglob("*"))
             if p.is_file()
         }

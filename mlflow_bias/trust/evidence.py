@@ -4,13 +4,13 @@ reads or writes MLflow runs."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from mlflow.tracking import MlflowClient
 
+from mlflow_bias.core.hashing import file_sha256
 from mlflow_bias.trust.artifact_access import local_artifact_path
 from mlflow_bias.trust.attestation import (
     ATTESTATION_PATH,
@@ -53,7 +53,7 @@ def artifact_digests(client: MlflowClient, run_id: str, paths: list[str]) -> dic
     digests = {}
     for path in paths:
         with local_artifact_path(run_artifact_uri(client, run_id, path), client) as local:
-            digests[path] = "sha256:" + hashlib.sha256(local.read_bytes()).hexdigest()
+            digests[path] = "sha256:" + file_sha256(local)
     return digests
 
 
