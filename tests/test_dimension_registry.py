@@ -204,3 +204,15 @@ def test_another_package_adds_a_dimension_through_its_entry_point(tmp_path, monk
     finally:
         registry.unregister("length_gap")
         sys.modules.pop("gap_plugin", None)
+
+
+def test_the_cli_lists_every_registered_dimension(capsys):
+    from mlflow_bias.cli import main
+
+    assert main(["dimensions", "--json"]) == 0
+    cards = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in cards] == list(registry.all_dimensions())
+    cbs = next(c for c in cards if c["name"] == "cbs")
+    assert cbs["probe_kind"]["required"] == ["id", "attribute", "set_id", "group", "input"]
+    assert cbs["options"] == ["categories", "verbalisers"]
+    assert "cbs/unparsed_rate" in [m["metric"] for m in cbs["metrics"]]

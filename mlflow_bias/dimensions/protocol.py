@@ -137,7 +137,8 @@ class Dimension:
                 "description": kind.description},
             "options": sorted(self.options.model_fields),
             "metrics": [{"metric": m.rule_name(self.name), "direction": m.direction,
-                         "description": m.description} for m in self.metrics],
+                         "direction_text": m.direction_text, "description": m.description}
+                        for m in self.metrics],
         }
 
     def __repr__(self) -> str:
