@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_bias.core.metric_keys import dimension_of
 from mlflow_bias.policy import load_policy
-from mlflow_bias.registry import search_evaluations
+from mlflow_bias.evaluations import search_evaluations
 
 _WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([hdw])$")
 

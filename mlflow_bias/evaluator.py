@@ -25,6 +25,7 @@ from mlflow_bias.errors import BiasEvaluationError, ConfigError
 from mlflow_bias.policy import Policy, load_policy
 from mlflow_bias.recovery import record_interruption, resume_pending
 from mlflow_bias.report import SCORECARD_PATH, Scorecard, policy_summary
+from mlflow_bias.scorecard_page import log_scorecard_html
 from mlflow_bias.tracking_guard import TrackingUnavailableError
 from mlflow_bias.trust.evidence import sign_evaluation
 from mlflow_bias.trust.keys import SIGNING_KEY_ENV, fingerprint, load_signer
@@ -342,13 +343,13 @@ class BiasEvaluator(ModelEvaluator):
             scorecard.status, scorecard.error = "failed", f"{type(exc).__name__}: {exc}"
             card = scorecard.to_dict()
             tracking.log_json(run_id, card, SCORECARD_PATH)
-            tracking.log_scorecard_html(run_id, card)
+            log_scorecard_html(run_id, card)
             tracking.log_tags(run_id, {"bias.status": "failed", "bias.error": str(exc)[:5000]})
             raise
         scorecard.status = "completed"
         card = scorecard.to_dict()
         tracking.log_json(run_id, card, SCORECARD_PATH)
-        tracking.log_scorecard_html(run_id, card)
+        log_scorecard_html(run_id, card)
         tracking.log_tags(run_id, {"bias.status": "completed"})
         signed_tags["bias.status"] = "completed"
         if signer is not None:

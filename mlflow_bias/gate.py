@@ -20,8 +20,9 @@ from packaging.version import Version
 
 from mlflow_bias.core.metric_keys import SIBLING_STATISTICS, MetricKey
 from mlflow_bias.dimensions.base import UNPARSED_RATE
+from mlflow_bias.core.labels import registered_version
 from mlflow_bias.errors import BiasEvaluationError
-from mlflow_bias.policy import Policy, Rule, load_policy
+from mlflow_bias.policy import MetricVerdict, Policy, Rule, judge, load_policy  # noqa: F401 (public here too)
 from mlflow_bias.probes import verify
 from mlflow_bias.trust.attestation import (
     ATTESTATION_PATH,
@@ -37,28 +38,6 @@ from mlflow_bias.trust.model_digest import registered_version_manifest
 PASSED, BLOCKED = "passed", "blocked"
 PASSED_WITH_WAIVER = "passed-with-waiver"
 DECISION_PATH = "bias/gate_decision.json"
-
-
-@dataclass
-class MetricVerdict:
-    """One headline metric judged against its rule."""
-
-    metric: str
-    value: float
-    ci_low: float | None
-    ci_high: float | None
-    threshold: float
-    direction: str
-    decide_on: str
-    decisive_value: float
-    verdict: str  # pass | fail
-
-    def line(self) -> str:
-        ci = (f" [{self.ci_low:.3f}, {self.ci_high:.3f}]"
-              if self.ci_low is not None and self.ci_high is not None else "")
-        op = "<=" if self.direction == "max" else ">="
-        basis = "" if self.decide_on == "point" else f" (CI bound {self.decisive_value:.3f})"
-        return f"{self.metric} = {self.value:.3f}{ci}{basis} {op} {self.threshold:g}: {self.verdict}"
 
 
 @dataclass
@@ -154,25 +133,6 @@ def headline_metrics(metrics: dict[str, float], rule: Rule, probe_names: set[str
     return sorted(key for key in metrics if _judged_reading(key, rule, probe_names) is not None)
 
 
-def judge(rule: Rule, key: str, metrics: dict[str, float]) -> MetricVerdict:
-    value = metrics[key]
-    low, high = metrics.get(f"{key}/ci_low"), metrics.get(f"{key}/ci_high")
-    transform = abs if rule.absolute else (lambda x: x)
-    decisive = transform(value)
-    if rule.decide_on == "ci":
-        if low is None or high is None:
-            decisive = math.nan  # no CI logged: cannot decide on it -> fails below
-        else:
-            bounds = [transform(low), transform(high)]
-            if rule.absolute and low <= 0 <= high:
-                bounds.append(0.0)
-            decisive = max(bounds) if rule.direction == "max" else min(bounds)
-    ok = (decisive <= rule.threshold) if rule.direction == "max" else (decisive >= rule.threshold)
-    ok = ok and math.isfinite(decisive)
-    return MetricVerdict(key, value, low, high, rule.threshold, rule.direction, rule.decide_on,
-                         decisive, "pass" if ok else "fail")
-
-
 def _probe_reasons(tags: dict[str, str], policy: Policy) -> list[str]:
     reasons = []
     for tag, ref in sorted(tags.items()):
@@ -221,7 +181,6 @@ def _unreadable_outputs(metrics: dict[str, float], policy: Policy) -> list[str]:
 def _bind_to_model(decision: Decision, tags: dict[str, str], client: MlflowClient) -> None:
     """Check that the evaluation measured the registered version's bytes: its
     `bias.model_digest` against the digest recomputed now from the version's artifacts."""
-    from mlflow_bias.tracking import registered_version
 
     reasons = decision.reasons
     label = decision.model_version or tags.get("bias.model_version")

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_bias.core.metric_keys import MetricKey
 from mlflow_bias.dimensions.registry import all_dimensions
+from mlflow_bias.evaluations import latest_evaluation
 from mlflow_bias.errors import ConfigError
 
 TAG_PREFIX = "bias.limitation."
@@ -95,8 +96,6 @@ def _check(dimension: str, attribute: str, description: str, owner: str, review_
 def _measured(client: MlflowClient, model: str, version: str, dimension: str,
               attribute: str) -> tuple[float | None, str | None]:
     """The attribute's value in the version's newest evaluation run, if it has one."""
-    from mlflow_bias.registry import latest_evaluation
-
     run_id = latest_evaluation(model, version, client)
     if run_id is None:
         return None, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import hashlib
 import json
 import re
@@ -306,3 +307,47 @@ def load_policy(policy: "str | Path | Policy | dict | None" = None) -> Policy:
     except yaml.YAMLError as exc:
         raise PolicyError(f"Invalid policy {path}: not valid YAML ({exc}).") from exc
     return parse_policy(raw, str(path), path.parent)
+
+
+# -- judging a logged metric against a rule ------------------------------------------------------
+@dataclass
+class MetricVerdict:
+    """One headline metric judged against its rule."""
+
+    metric: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    threshold: float
+    direction: str
+    decide_on: str
+    decisive_value: float
+    verdict: str  # pass | fail
+
+    def line(self) -> str:
+        ci = (f" [{self.ci_low:.3f}, {self.ci_high:.3f}]"
+              if self.ci_low is not None and self.ci_high is not None else "")
+        op = "<=" if self.direction == "max" else ">="
+        basis = "" if self.decide_on == "point" else f" (CI bound {self.decisive_value:.3f})"
+        return f"{self.metric} = {self.value:.3f}{ci}{basis} {op} {self.threshold:g}: {self.verdict}"
+
+
+def judge(rule: Rule, key: str, metrics: dict[str, float]) -> MetricVerdict:
+    """Judge the logged metric `key` against `rule`: on its value, or on the CI bound the rule
+    decides on (a rule on the CI with no CI logged fails)."""
+    value = metrics[key]
+    low, high = metrics.get(f"{key}/ci_low"), metrics.get(f"{key}/ci_high")
+    transform = abs if rule.absolute else (lambda x: x)
+    decisive = transform(value)
+    if rule.decide_on == "ci":
+        if low is None or high is None:
+            decisive = math.nan  # no CI logged: cannot decide on it -> fails below
+        else:
+            bounds = [transform(low), transform(high)]
+            if rule.absolute and low <= 0 <= high:
+                bounds.append(0.0)
+            decisive = max(bounds) if rule.direction == "max" else min(bounds)
+    ok = (decisive <= rule.threshold) if rule.direction == "max" else (decisive >= rule.threshold)
+    ok = ok and math.isfinite(decisive)
+    return MetricVerdict(key, value, low, high, rule.threshold, rule.direction, rule.decide_on,
+                         decisive, "pass" if ok else "fail")

@@ -9,10 +9,12 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from mlflow_bias.errors import BiasEvaluationError
+from mlflow_bias.evaluations import latest_evaluation, model_version_label, search_evaluations  # noqa: F401
 from mlflow_bias.gate import DECISION_PATH, Decision, decide
 from mlflow_bias.limitations import limitation_lines, restricting
 from mlflow_bias.policy import load_policy
 from mlflow_bias.report import SCORECARD_PATH
+from mlflow_bias.scorecard_page import log_scorecard_html
 
 GATE_TAGS = ("bias.gate", "bias.gate.run_id", "bias.gate.policy", "bias.gate.reasons",
              "bias.gate.evaluated_at", "bias.gate.digest")
@@ -25,25 +27,6 @@ class PromotionRefused(BiasEvaluationError):
     def __init__(self, message: str, decision: Decision | None = None) -> None:
         super().__init__(message)
         self.decision = decision
-
-
-def model_version_label(name: str, version: str | int) -> str:
-    return f"{name}/{version}"
-
-
-def search_evaluations(client: MlflowClient, filter_string: str, max_results: int = 1000) -> list:
-    """Bias evaluation runs matching `filter_string`, in every experiment, newest first."""
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    return client.search_runs(experiments, filter_string=filter_string,
-                              order_by=["attributes.start_time DESC"], max_results=max_results)
-
-
-def latest_evaluation(name: str, version: str | int, client: MlflowClient | None = None) -> str | None:
-    """Run id of the newest bias evaluation of `name` version `version`, if any."""
-    label = model_version_label(name, version).replace("'", "\\'")
-    runs = search_evaluations(client or MlflowClient(),
-                              f"tags.`bias.model_version` = '{label}'", max_results=1)
-    return runs[0].info.run_id if runs else None
 
 
 def log_decision(decision: Decision, client: MlflowClient | None = None) -> None:
@@ -63,7 +46,6 @@ def log_decision(decision: Decision, client: MlflowClient | None = None) -> None
         card = json.load(f)
     card["gate"] = payload
     client.log_dict(decision.run_id, card, SCORECARD_PATH)
-    from mlflow_bias.tracking import log_scorecard_html
 
     log_scorecard_html(decision.run_id, card, client=client)
 

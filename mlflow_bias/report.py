@@ -276,7 +276,7 @@ def _rule_for(policy: dict[str, Any] | None, dimension: str, statistic: str | No
 
 def _threshold_verdict(rule: dict[str, Any], key: str, stat: dict[str, Any]) -> str:
     """pass or fail, judged exactly as the gate judges the logged metric."""
-    from mlflow_bias.gate import judge
+    from mlflow_bias.policy import judge
     from mlflow_bias.policy import Rule
 
     value = _finite(stat.get("value"))

@@ -554,7 +554,7 @@ def test_a_failed_evaluation_logs_its_page(skewed_lm, monkeypatch):
 
 def test_unreadable_limitation_records_become_a_warning_on_the_page():
     from mlflow_bias.limitations import TAG_PREFIX
-    from mlflow_bias.tracking import model_version_context
+    from mlflow_bias.scorecard_page import model_version_context
 
     client = MlflowClient()
     client.create_registered_model("screen")

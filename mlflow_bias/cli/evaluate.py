@@ -106,7 +106,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from mlflow_bias.errors import BiasEvaluationError
     from mlflow_bias.report import SCORECARD_PATH, render_html
-    from mlflow_bias.tracking import model_version_context
+    from mlflow_bias.scorecard_page import model_version_context
 
     client = MlflowClient()
     try:

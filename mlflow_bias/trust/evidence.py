@@ -11,6 +11,7 @@ from typing import Any, Iterable
 from mlflow.tracking import MlflowClient
 
 from mlflow_bias.core.hashing import file_sha256
+from mlflow_bias.core.labels import registered_version
 from mlflow_bias.trust.artifact_access import local_artifact_path
 from mlflow_bias.trust.attestation import (
     ATTESTATION_PATH,
@@ -116,7 +117,6 @@ def verify_run(run_id: str, keys: Iterable[TrustedKey], client: MlflowClient | N
     """Check a run's attestation the way the gate does, and more: the envelope, the signature
     against `keys`, the statement against the run's metrics, tags and metric histories, the
     digests of its tables, and its subject against the model's artifacts as they are now."""
-    from mlflow_bias.tracking import registered_version
     from mlflow_bias.trust.model_digest import registered_version_manifest
 
     client = client or MlflowClient()
