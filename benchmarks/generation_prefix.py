@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import mlflow_bias.probes as probes  # noqa: E402
 from mlflow_bias.adapters import HFCausalLM  # noqa: E402
-from mlflow_bias.models import load_smollm2  # noqa: E402
+from mlflow_bias.adapters.models import load_smollm2  # noqa: E402
 
 
 def main() -> None:

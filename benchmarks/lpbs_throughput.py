@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 import mlflow_bias.probes as probes  # noqa: E402
 from mlflow_bias.adapters import HFCausalLM, loglikelihood_one_by_one  # noqa: E402
-from mlflow_bias.models import load_smollm2  # noqa: E402
+from mlflow_bias.adapters.models import load_smollm2  # noqa: E402
 
 
 def probe_texts(items: int) -> list[str]:

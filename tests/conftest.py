@@ -76,6 +76,6 @@ def tiny_probe():
 
 @pytest.fixture(scope="session")
 def smollm2():
-    from mlflow_bias.models import load_smollm2
+    from mlflow_bias.adapters.models import load_smollm2
 
     return load_smollm2()

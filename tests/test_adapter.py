@@ -11,7 +11,7 @@ import tiny_lm
 from mlflow_bias.adapters import HFCausalLM, PyfuncOutputs, loglikelihood_one_by_one, resolve_adapter
 from mlflow_bias.adapters.hf import context_token_id, plan_prefix_groups
 from mlflow_bias.dimensions import lpbs
-from mlflow_bias.errors import CapabilityError
+from mlflow_bias.core.errors import CapabilityError
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from mlflow_bias.dimensions import association
 from mlflow_bias.dimensions.association import AssociationConfig, weat
-from mlflow_bias.errors import CapabilityError, ProbeSchemaError
+from mlflow_bias.core.errors import CapabilityError, ProbeSchemaError
 
 FAST = {"bootstrap_samples": 200, "progress": False}
 
@@ -194,7 +194,7 @@ def test_outputs_only_model_cannot_embed():
 
 def test_sentence_encoder_adapter_equals_encode_in_any_batch_size():
     from mlflow_bias.adapters import SentenceEncoder
-    from mlflow_bias.models import load_minilm
+    from mlflow_bias.adapters.models import load_minilm
 
     model = load_minilm()
     texts = ["This is math.", "poetry", "He is here.", "poetry", "A much longer sentence about dance."]
@@ -254,7 +254,7 @@ MATH_ARTS = {  # Caliskan et al. (2017), WEAT 7
 def test_minilm_logged_to_mlflow_gives_the_independent_numbers():
     from mlflow.tracking import MlflowClient
 
-    from mlflow_bias.models import load_minilm, log_sentence_encoder
+    from mlflow_bias.adapters.models import load_minilm, log_sentence_encoder
 
     model = load_minilm()
     with mlflow.start_run():
@@ -281,7 +281,7 @@ def test_minilm_on_the_shipped_association_tests():
     """All eight shipped tests on the real encoder, in memory, through `mlflow.models.evaluate`."""
     import mlflow_bias.probes as probes
     from mlflow_bias.adapters import SentenceEncoder
-    from mlflow_bias.models import load_minilm
+    from mlflow_bias.adapters.models import load_minilm
 
     probe = probes.load("association-tests").to_pandas()
     with mlflow.start_run() as run:

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from mlflow_bias.dimensions.cbs import max_tvd
-from mlflow_bias.errors import ModelOutputError, ProbeSchemaError
-from mlflow_bias.parsing import CategoryParser
-from mlflow_bias.report import format_scorecard
+from mlflow_bias.core.errors import ModelOutputError, ProbeSchemaError
+from mlflow_bias.text.parsing import CategoryParser
+from mlflow_bias.reporting.report import format_scorecard
 
 FAST = {"bootstrap_samples": 400, "permutation_samples": 100, "progress": False}
 CATEGORIES = {"advance": ["advance", "recommend(?:ed)?"], "reject": ["reject(?:ed)?", "decline"]}
@@ -119,7 +119,7 @@ class _ScriptedLogLikelihoods:
 
 def test_verbaliser_form_gives_categories_and_ahn_oh_variance_by_hand():
     from mlflow_bias.dimensions import cbs
-    from mlflow_bias.parsing import Verbalisers
+    from mlflow_bias.text.parsing import Verbalisers
 
     table = {("Greg", "ADVANCE"): np.log(0.6), ("Greg", "Advance"): np.log(0.2), ("Greg", "REJECT"): np.log(0.1),
              ("Emily", "ADVANCE"): np.log(0.2), ("Emily", "Advance"): np.log(0.1), ("Emily", "REJECT"): np.log(0.4)}
@@ -143,7 +143,7 @@ def test_verbaliser_form_gives_categories_and_ahn_oh_variance_by_hand():
 
 
 def test_verbalisers_need_log_probabilities_and_two_categories():
-    from mlflow_bias.errors import CapabilityError, ConfigError
+    from mlflow_bias.core.errors import CapabilityError, ConfigError
 
     with pytest.raises(CapabilityError, match="log-probabilities, which <lambda> cannot give. Drop 'verbalisers'"):
         _evaluate(lambda df: ["advance"] * len(df), sets_probe(3),
@@ -153,7 +153,7 @@ def test_verbalisers_need_log_probabilities_and_two_categories():
 
 
 def test_one_group_fully_unparsed_and_ambiguous_verbalisers_are_clear_errors():
-    from mlflow_bias.parsing import Verbalisers
+    from mlflow_bias.text.parsing import Verbalisers
 
     with pytest.raises(ProbeSchemaError, match="no output of group\\(s\\) male could be mapped"):
         _evaluate(lambda df: ["hmm" if "Greg" in t else "advance" for t in df["input"]],

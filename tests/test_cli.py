@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlflow_bias.cli import main
-from mlflow_bias.models import log_causal_lm
+from mlflow_bias.adapters.models import log_causal_lm
 
 ROOT = Path(__file__).resolve().parents[1]
 

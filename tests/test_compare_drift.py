@@ -13,9 +13,9 @@ from mlflow.tracking import MlflowClient
 import mlflow_bias
 import mlflow_bias.probes as probes
 from mlflow_bias.cli import main
-from mlflow_bias.compare import compare
-from mlflow_bias.drift import drift, parse_window
-from mlflow_bias.models import log_causal_lm
+from mlflow_bias.release.compare import compare
+from mlflow_bias.release.drift import drift, parse_window
+from mlflow_bias.adapters.models import log_causal_lm
 
 FAST = {"bootstrap_samples": 300, "permutation_samples": 300, "progress": False}
 
@@ -37,7 +37,7 @@ def test_heldout_slice_is_deterministic_and_sized():
     assert 0.17 < mask.mean() < 0.23
     shuffled = list(reversed(ids))
     assert list(probes.heldout_mask(shuffled, 0.2)) == list(reversed(mask))
-    with pytest.raises(mlflow_bias.errors.ProbeSchemaError, match="between 0 and 1"):
+    with pytest.raises(mlflow_bias.core.errors.ProbeSchemaError, match="between 0 and 1"):
         probes.heldout_mask(ids, 1.5)
 
 

@@ -1,4 +1,4 @@
-"""The pure building blocks in mlflow_bias.core and the intervals in mlflow_bias.stats."""
+"""The pure building blocks in mlflow_bias.core and the intervals in mlflow_bias.core.stats."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from mlflow_bias import lexicons
+from mlflow_bias.text import lexicons
 from mlflow_bias.core import ranking_metrics as rm
 from mlflow_bias.core.groups import group_labels
 from mlflow_bias.core.hashing import file_sha256
@@ -24,7 +24,7 @@ from mlflow_bias.core.metric_keys import (
     metric_segment,
 )
 from mlflow_bias.core.versions import version_key
-from mlflow_bias.stats import bootstrap_interval, percentile_interval, wilson_interval
+from mlflow_bias.core.stats import bootstrap_interval, percentile_interval, wilson_interval
 
 
 def test_core_imports_nothing_else_from_the_package():

@@ -18,14 +18,14 @@ from mlflow.tracking import MlflowClient
 
 import mlflow_bias.probes as probes
 from mlflow_bias.adapters.base import EMBED, GENERATE, LOGLIKELIHOOD, PREDICT
-from mlflow_bias.config import BiasConfig
+from mlflow_bias.evaluation.config import BiasConfig
 from mlflow_bias.dimensions import registry
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
-from mlflow_bias.errors import ConfigError, ProbeSchemaError
-from mlflow_bias.limitations import known_dimensions
-from mlflow_bias.policy import PolicyError, load_policy
+from mlflow_bias.core.errors import ConfigError, ProbeSchemaError
+from mlflow_bias.release.limitations import known_dimensions
+from mlflow_bias.release.policy import PolicyError, load_policy
 from mlflow_bias.probes.schemas import detect_kind
-from mlflow_bias.validation import StrictModel
+from mlflow_bias.core.validation import StrictModel
 
 BUILT_IN = ["lpbs", "cbs", "refusal", "parity", "association", "ranking", "replay"]
 
@@ -139,8 +139,8 @@ def toy_dimension():
 
 
 def test_a_dimension_from_the_tests_folder_runs_through_evaluate_gate_and_scorecard(toy_dimension, tmp_path):
-    from mlflow_bias.registry import gate
-    from mlflow_bias.report import HTML_PATH
+    from mlflow_bias.promotion.model_registry import gate
+    from mlflow_bias.reporting.report import HTML_PATH
 
     rows = [{"id": f"q{i}-{g}", "attribute": "gender", "group": g,
              "question": f"Should we hire {pronoun} for role {i}?"}

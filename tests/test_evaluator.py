@@ -13,9 +13,9 @@ from mlflow.tracking import MlflowClient
 import mlflow_bias
 import mlflow_bias.probes as probes
 from mlflow_bias.adapters import HFCausalLM, loglikelihood_one_by_one
-from mlflow_bias.errors import CapabilityError, ConfigError, ProbeIntegrityError, ProbeSchemaError
-from mlflow_bias.evaluator import BiasEvaluator
-from mlflow_bias.models import log_causal_lm
+from mlflow_bias.core.errors import CapabilityError, ConfigError, ProbeIntegrityError, ProbeSchemaError
+from mlflow_bias.evaluation.evaluator import BiasEvaluator
+from mlflow_bias.adapters.models import log_causal_lm
 
 FAST = {"bootstrap_samples": 200, "permutation_samples": 500, "progress": False}
 

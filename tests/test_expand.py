@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import mlflow_bias.probes as probes
-from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.core.errors import ProbeSchemaError
 from mlflow_bias.probes.expand import FORMALITY, PERSONA, Axis, expand
 
 ROOT = Path(__file__).resolve().parents[1]

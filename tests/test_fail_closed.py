@@ -16,11 +16,11 @@ import mlflow_bias.probes as probes
 from mlflow_bias.probes.store import user_root
 import trust_fixtures as tf
 from mlflow_bias.cli import main
-from mlflow_bias.errors import ConfigError, ModelOutputError, ProbeIntegrityError, ProbeSchemaError
-from mlflow_bias.errors import ProbeExistsError, TrainingDataError
-from mlflow_bias.gate import decide
-from mlflow_bias.policy import PolicyError, load_policy, parse_policy
-from mlflow_bias.registry import gate, promote
+from mlflow_bias.core.errors import ConfigError, ModelOutputError, ProbeIntegrityError, ProbeSchemaError
+from mlflow_bias.core.errors import ProbeExistsError, TrainingDataError
+from mlflow_bias.release.gate import decide
+from mlflow_bias.release.policy import PolicyError, load_policy, parse_policy
+from mlflow_bias.promotion.model_registry import gate, promote
 
 FAST = {"bootstrap_samples": 100, "permutation_samples": 100, "progress": False}
 
@@ -151,7 +151,7 @@ def test_a_user_probe_may_not_take_a_shipped_name(capsys):
 def test_a_text_column_without_text_is_not_replaced_by_another(tmp_path, capsys):
     frame = pd.DataFrame({"text": [1, 2, 3, 4], "notes": ["she is a nurse", "he is a pilot", "she", "he"]})
     frame.to_csv(tmp_path / "train.csv", index=False)
-    from mlflow_bias.dimensions.representation import audit_representation
+    from mlflow_bias.data_audit.representation import audit_representation
 
     with pytest.raises(TrainingDataError, match="'text' column does not hold text"):
         audit_representation(frame, progress=False)

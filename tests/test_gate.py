@@ -13,12 +13,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import mlflow_bias.probes as probes
-from mlflow_bias import gate as gate_module
+from mlflow_bias.release import gate as gate_module
 from mlflow_bias.cli import main
-from mlflow_bias.gate import decide, headline_metrics, judge
-from mlflow_bias.models import log_causal_lm
-from mlflow_bias.policy import PolicyError, Rule, load_policy, parse_policy
-from mlflow_bias.registry import PromotionRefused, check_promotion, gate, promote
+from mlflow_bias.release.gate import decide, headline_metrics, judge
+from mlflow_bias.adapters.models import log_causal_lm
+from mlflow_bias.release.policy import PolicyError, Rule, load_policy, parse_policy
+from mlflow_bias.promotion.model_registry import PromotionRefused, check_promotion, gate, promote
 
 FAST = {"bootstrap_samples": 200, "permutation_samples": 500, "progress": False}
 
@@ -97,7 +97,7 @@ def test_alias_use_cases_are_parsed_and_left_out_of_the_digest():
 
 
 def test_server_alias_use_cases_from_the_environment(monkeypatch):
-    from mlflow_bias.server import alias_use_cases
+    from mlflow_bias.promotion.server import alias_use_cases
 
     policy = parse_policy(policy_dict(alias_use_cases={"hiring-production": "hiring"}))
     monkeypatch.delenv("MLFLOW_BIAS_ALIAS_USE_CASES", raising=False)

@@ -17,9 +17,9 @@ from mlflow.tracking import MlflowClient
 
 import bias_gate_server
 import mlflow_bias.probes as probes
-from mlflow_bias.limitations import add_limitation, resolve_limitation
-from mlflow_bias.models import log_causal_lm
-from mlflow_bias.registry import gate
+from mlflow_bias.release.limitations import add_limitation, resolve_limitation
+from mlflow_bias.adapters.models import log_causal_lm
+from mlflow_bias.promotion.model_registry import gate
 
 FAST = {"bootstrap_samples": 200, "permutation_samples": 500, "progress": False}
 POLICY = {

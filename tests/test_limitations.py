@@ -12,10 +12,10 @@ from mlflow.tracking import MlflowClient
 
 import mlflow_bias.probes as probes
 from mlflow_bias.cli import main
-from mlflow_bias.errors import ConfigError
-from mlflow_bias.limitations import add_limitation, list_limitations, resolve_limitation
-from mlflow_bias.models import log_causal_lm
-from mlflow_bias.registry import gate
+from mlflow_bias.core.errors import ConfigError
+from mlflow_bias.release.limitations import add_limitation, list_limitations, resolve_limitation
+from mlflow_bias.adapters.models import log_causal_lm
+from mlflow_bias.promotion.model_registry import gate
 
 FAST = {"bootstrap_samples": 200, "permutation_samples": 500, "progress": False}
 
@@ -103,7 +103,7 @@ def _policy(tmp_path, **changes):
 def test_a_waiver_passes_with_the_record_quoted_and_an_expired_one_blocks(screen, tmp_path):
     import datetime as dt
 
-    from mlflow_bias.registry import PromotionRefused, promote
+    from mlflow_bias.promotion.model_registry import PromotionRefused, promote
 
     waivable = _policy(tmp_path, waivable_dimensions=["lpbs"],
                        alias_use_cases={"hiring-production": "hiring", "support-bot": "customer-support"})
@@ -139,7 +139,7 @@ def test_a_waiver_passes_with_the_record_quoted_and_an_expired_one_blocks(screen
 
 
 def test_waivable_dimensions_need_a_rule():
-    from mlflow_bias.policy import PolicyError, parse_policy
+    from mlflow_bias.release.policy import PolicyError, parse_policy
 
     with pytest.raises(PolicyError, match="waivable dimension\\(s\\) cbs have no rule"):
         parse_policy({"name": "p", "version": "1.0.0", "waivable_dimensions": ["cbs"],
@@ -161,7 +161,7 @@ def _alias(alias):
 def test_use_bound_alias_is_refused_while_an_open_record_restricts_its_use(screen, tmp_path, capsys):
     from mlflow.exceptions import MlflowException
 
-    from mlflow_bias.registry import PromotionRefused, check_promotion, promote
+    from mlflow_bias.promotion.model_registry import PromotionRefused, check_promotion, promote
 
     policy = _passing(tmp_path)
     assert gate("screen", 1, policy, **FAST).status == "passed"
@@ -196,7 +196,7 @@ def test_use_bound_alias_is_refused_while_an_open_record_restricts_its_use(scree
 
 
 def test_use_bound_alias_is_gated_even_when_not_protected(screen, tmp_path):
-    from mlflow_bias.registry import PromotionRefused, promote
+    from mlflow_bias.promotion.model_registry import PromotionRefused, promote
 
     policy = _policy(tmp_path, protected_aliases=["champion"], alias_use_cases={"support-bot": "support"})
     assert gate("screen", 1, policy, **FAST).status == "blocked"
@@ -205,7 +205,7 @@ def test_use_bound_alias_is_gated_even_when_not_protected(screen, tmp_path):
 
 
 def test_unreadable_records_refuse_promotion(screen, tmp_path, capsys):
-    from mlflow_bias.registry import PromotionRefused, promote
+    from mlflow_bias.promotion.model_registry import PromotionRefused, promote
 
     policy = _passing(tmp_path)
     gate("screen", 1, policy, **FAST)
@@ -245,7 +245,7 @@ def test_a_waiver_fails_closed_on_an_unreadable_record(screen, tmp_path):
     add_limitation("screen", 1, dimension="lpbs", attribute="gender", description="Known skew.",
                    restricted_uses=["hiring"], owner="rai-team", review_date="2099-01-01")
     MlflowClient().set_model_version_tag("screen", "1", "bias.limitation.L1", "[]")
-    from mlflow_bias.gate import decide
+    from mlflow_bias.release.gate import decide
 
     run_id = MlflowClient().get_model_version("screen", "1").tags["bias.gate.run_id"]
     blocked = decide(run_id, waivable, model_version="screen/1")

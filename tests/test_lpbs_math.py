@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from mlflow_bias.dimensions import lpbs
-from mlflow_bias.errors import ProbeSchemaError
-from mlflow_bias.stats import sign_flip_test, stratified_bootstrap
+from mlflow_bias.core.errors import ProbeSchemaError
+from mlflow_bias.core.stats import sign_flip_test, stratified_bootstrap
 
 
 class FixedScores:

@@ -7,9 +7,9 @@ import datasets
 import pandas as pd
 import pytest
 
-from mlflow_bias import lexicons
-from mlflow_bias.dimensions.representation import audit_representation
-from mlflow_bias.errors import ConfigError, TrainingDataError
+from mlflow_bias.text import lexicons
+from mlflow_bias.data_audit.representation import audit_representation
+from mlflow_bias.core.errors import ConfigError, TrainingDataError
 from mlflow_bias.mitigation import (
     counterfactual_augment,
     inverse_frequency_weights,

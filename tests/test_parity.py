@@ -15,9 +15,9 @@ from fairlearn.metrics import (
 )
 from mlflow.tracking import MlflowClient
 
-from mlflow_bias.errors import ModelOutputError, ProbeSchemaError
-from mlflow_bias.gate import decide
-from mlflow_bias.parsing import DecisionParser
+from mlflow_bias.core.errors import ModelOutputError, ProbeSchemaError
+from mlflow_bias.release.gate import decide
+from mlflow_bias.text.parsing import DecisionParser
 
 FAST = {"bootstrap_samples": 400, "permutation_samples": 400, "progress": False}
 
@@ -128,7 +128,7 @@ def test_parser_rules():
 def test_shipped_loan_probe_separates_a_name_biased_model_from_a_fair_one():
     import re
 
-    from mlflow_bias.lexicons import names
+    from mlflow_bias.text.lexicons import names
 
     black = set(names(race="black"))
 

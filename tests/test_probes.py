@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import mlflow_bias.probes as probes
-from mlflow_bias.errors import (
+from mlflow_bias.core.errors import (
     ProbeExistsError,
     ProbeIntegrityError,
     ProbeNotFoundError,

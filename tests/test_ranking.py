@@ -16,8 +16,8 @@ from scipy import stats
 import mlflow_bias.probes as probes
 from mlflow_bias.adapters import resolve_adapter
 from mlflow_bias.dimensions import ranking
-from mlflow_bias.errors import BiasEvaluationError, ConfigError, ProbeSchemaError, RerankInfeasibleError
-from mlflow_bias.gate import decide, headline_metrics
+from mlflow_bias.core.errors import BiasEvaluationError, ConfigError, ProbeSchemaError, RerankInfeasibleError
+from mlflow_bias.release.gate import decide, headline_metrics
 from mlflow_bias.mitigation import (
     ExposureConstraint,
     FairReranker,
@@ -41,7 +41,7 @@ from mlflow_bias.mitigation.reranking import (
     position_exposure,
     topk_share_gap,
 )
-from mlflow_bias.policy import Rule, load_policy
+from mlflow_bias.release.policy import Rule, load_policy
 
 FAST = {"bootstrap_samples": 200, "permutation_samples": 200, "progress": False}
 

@@ -10,8 +10,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from scipy.stats import chi2_contingency
 
-from mlflow_bias.errors import ProbeSchemaError
-from mlflow_bias.refusal_rubric import calibrate, calibration_set, load_rubric
+from mlflow_bias.core.errors import ProbeSchemaError
+from mlflow_bias.text.refusal_rubric import calibrate, calibration_set, load_rubric
 
 FAST = {"bootstrap_samples": 400, "progress": False}
 NAMES = {"white": "Emily", "black": "Lakisha"}
@@ -89,7 +89,7 @@ def test_fair_model_has_zero_gap_and_errors_are_kept_per_item():
     # the dimension is marked failed, and the gate blocks on it
     tags = MlflowClient().get_run(run_id).data.tags
     assert tags["bias.dimension.refusal"].startswith("failed: 1 of 20 inputs made the model raise")
-    from mlflow_bias.gate import decide
+    from mlflow_bias.release.gate import decide
 
     assert any(r.startswith("dimension refusal failed: 1 of 20") for r in decide(run_id).reasons)
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import mlflow_bias.probes as probes
-from mlflow_bias.anonymize import anonymize
+from mlflow_bias.text.anonymize import anonymize
 from mlflow_bias.replay import probe_from_review, replay
 
 CATEGORIES = {"advance": ["advance"], "reject": ["reject"]}
@@ -139,7 +139,7 @@ def test_reviewed_disagreements_become_a_new_probe_version(tmp_path):
 
 
 def test_bad_trace_sources(tmp_path):
-    from mlflow_bias.errors import ConfigError
+    from mlflow_bias.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="none of the columns input, request"):
         replay(screen, pd.DataFrame({"id": ["a"], "body": ["x"]}), categories=CATEGORIES, progress=False)
@@ -149,7 +149,7 @@ def test_bad_trace_sources(tmp_path):
 
 def test_cli_replay_and_probe_from_review(tmp_path, capsys):
     from mlflow_bias.cli import main
-    from mlflow_bias.models import log_causal_lm  # noqa: F401 - the CLI takes any MLflow model URI
+    from mlflow_bias.adapters.models import log_causal_lm  # noqa: F401 - the CLI takes any MLflow model URI
 
     class Screen(mlflow.pyfunc.PythonModel):
         def predict(self, context, model_input):

@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 import mlflow_bias.probes as probes
 from mlflow_bias.adapters import HFCausalLM
 from mlflow_bias.adapters.pyfunc import Predictions
-from mlflow_bias.report import HTML_PATH, PLOTS_DIR, make_plots, plot_groups, render_html
+from mlflow_bias.reporting.report import HTML_PATH, PLOTS_DIR, make_plots, plot_groups, render_html
 
 CHROMIUM = os.environ.get("MLFLOW_BIAS_CHROMIUM", "/usr/bin/chromium")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -283,7 +283,7 @@ def test_verdicts_follow_the_policy_rule_and_its_ci_basis():
     assert 'id="gate"' not in html and "has not judged this evaluation yet" in html
 
     # a policy passed in wins over the one in the scorecard
-    from mlflow_bias.policy import parse_policy
+    from mlflow_bias.release.policy import parse_policy
 
     lenient = parse_policy({"name": "lenient", "version": "3.0.0",
                             "rules": [{"metric": "lpbs", "threshold": 0.5}]})
@@ -424,9 +424,9 @@ def gated(skewed_lm, tmp_path_factory):
     """A registered version evaluated on LPBS, CBS and refusal probes, with a known limitation that
     waives LPBS, then gated (blocked by CBS). Returns what was logged, read back from the store."""
     from mlflow_bias.cli import main
-    from mlflow_bias.limitations import add_limitation
-    from mlflow_bias.models import log_causal_lm
-    from mlflow_bias.registry import gate
+    from mlflow_bias.release.limitations import add_limitation
+    from mlflow_bias.adapters.models import log_causal_lm
+    from mlflow_bias.promotion.model_registry import gate
 
     root = tmp_path_factory.mktemp("gated")
     with pytest.MonkeyPatch.context() as mp:
@@ -553,8 +553,8 @@ def test_a_failed_evaluation_logs_its_page(skewed_lm, monkeypatch):
 
 
 def test_unreadable_limitation_records_become_a_warning_on_the_page():
-    from mlflow_bias.limitations import TAG_PREFIX
-    from mlflow_bias.scorecard_page import model_version_context
+    from mlflow_bias.release.limitations import TAG_PREFIX
+    from mlflow_bias.reporting.scorecard_page import model_version_context
 
     client = MlflowClient()
     client.create_registered_model("screen")

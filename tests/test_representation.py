@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mlflow_bias import lexicons
-from mlflow_bias.audit import audit_data, log_representation
+from mlflow_bias.text import lexicons
+from mlflow_bias.data_audit.tracking import audit_data, log_representation
 from mlflow_bias.cli import main
-from mlflow_bias.dimensions.representation import audit_representation, log_ratio
-from mlflow_bias.errors import ConfigError, TrainingDataError
+from mlflow_bias.data_audit.representation import audit_representation, log_ratio
+from mlflow_bias.core.errors import ConfigError, TrainingDataError
 
 # Hand-counted: which gender / race groups and which context terms each text mentions.
 TEXTS = [
@@ -272,7 +272,7 @@ def test_audit_data_into_active_run_with_a_dataframe(frame):
 
 
 def test_log_representation_keeps_what_was_logged_when_a_later_step_fails(frame, monkeypatch):
-    import mlflow_bias.audit as audit_module
+    import mlflow_bias.data_audit.tracking as audit_module
 
     def broken(_result):
         raise RuntimeError("no fonts")
@@ -330,7 +330,7 @@ def test_training_data_audit_is_logged_to_the_evaluation_run(tmp_path):
     """The audit of the data a model was tuned on lands in the run that evaluates the model."""
     from mlflow.tracking import MlflowClient
 
-    from mlflow_bias.report import format_scorecard
+    from mlflow_bias.reporting.report import format_scorecard
 
     texts = ["He is an engineer."] * 6 + ["She is an engineer."] * 2 + ["The nurse said she would call."] * 2
     path = tmp_path / "tuning.jsonl"

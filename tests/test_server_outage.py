@@ -15,8 +15,8 @@ import bias_gate_server
 import mlflow_bias
 import trust_fixtures as tf
 from mlflow_bias.cli import main
-from mlflow_bias.gate import decide
-from mlflow_bias.tracking_guard import TrackingUnavailableError
+from mlflow_bias.release.gate import decide
+from mlflow_bias.core.tracking_guard import TrackingUnavailableError
 
 FAST = {"bootstrap_samples": 50, "permutation_samples": 50, "progress": False}
 

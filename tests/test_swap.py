@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlflow_bias import lexicons
-from mlflow_bias.errors import ConfigError
-from mlflow_bias.swap import AttributeSwapper, plural_verb
+from mlflow_bias.text import lexicons
+from mlflow_bias.core.errors import ConfigError
+from mlflow_bias.text.swap import AttributeSwapper, plural_verb
 
 GENDER = [
     # case

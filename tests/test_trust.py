@@ -17,10 +17,10 @@ from mlflow.tracking import MlflowClient
 
 import trust_fixtures as tf
 from mlflow_bias.cli import main
-from mlflow_bias.errors import BiasEvaluationError
-from mlflow_bias.gate import decide
-from mlflow_bias.policy import PolicyError, load_policy
-from mlflow_bias.registry import PromotionRefused, gate, promote
+from mlflow_bias.core.errors import BiasEvaluationError
+from mlflow_bias.release.gate import decide
+from mlflow_bias.release.policy import PolicyError, load_policy
+from mlflow_bias.promotion.model_registry import PromotionRefused, gate, promote
 from mlflow_bias.trust.attestation import PAYLOAD_TYPE, PREDICATE_TYPE, build_statement, sign_statement
 from mlflow_bias.trust.keys import SigningKeyError, generate_keypair, load_signer
 from mlflow_bias.trust.model_digest import manifest_of_directory, registered_version_manifest
@@ -286,8 +286,8 @@ def test_limitation_on_the_ranking_dimension_is_accepted(screens, capsys):
 
 
 def test_the_package_root_and_the_gate_do_not_import_torch():
-    code = ("import sys, mlflow_bias, mlflow_bias.server, mlflow_bias.registry, mlflow_bias.cli, "
-            "mlflow_bias.gate\n"
+    code = ("import sys, mlflow_bias, mlflow_bias.promotion.server, mlflow_bias.promotion.model_registry, mlflow_bias.cli, "
+            "mlflow_bias.release.gate\n"
             "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"
             "assert not heavy, heavy\n"
             "assert callable(mlflow_bias.evaluate) and 'torch' in sys.modules")

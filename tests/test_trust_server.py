@@ -15,8 +15,8 @@ from mlflow.tracking import MlflowClient
 
 import bias_gate_server
 import trust_fixtures as tf
-from mlflow_bias.gate import decide
-from mlflow_bias.registry import gate, promote
+from mlflow_bias.release.gate import decide
+from mlflow_bias.promotion.model_registry import gate, promote
 from mlflow_bias.trust.keys import generate_keypair
 
 

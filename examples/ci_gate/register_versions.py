@@ -24,7 +24,7 @@ warnings.filterwarnings("ignore", message=".*type hints.*")
 
 import mlflow  # noqa: E402
 
-from mlflow_bias.lexicons import names  # noqa: E402
+from mlflow_bias.text.lexicons import names  # noqa: E402
 from screener import RuleBasedScreener  # noqa: E402
 
 

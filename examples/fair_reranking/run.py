@@ -38,9 +38,9 @@ import pandas as pd  # noqa: E402
 
 import mlflow_bias  # noqa: E402
 from mlflow_bias import probes  # noqa: E402
-from mlflow_bias.lexicons import names  # noqa: E402
+from mlflow_bias.text.lexicons import names  # noqa: E402
 from mlflow_bias.mitigation import FairReranker, MinShareConstraint, log_reranker  # noqa: E402
-from mlflow_bias.registry import gate, promote  # noqa: E402
+from mlflow_bias.promotion.model_registry import gate, promote  # noqa: E402
 from scorer import ShortlistScorer  # noqa: E402
 
 MODEL_NAME = "shortlist-ranker"
@@ -62,7 +62,7 @@ name. Ranking dimension: exposure ratio, top-k share gap (k = 10), NDCG@10 again
 
 ## How it was built
 `examples/fair_reranking/run.py` (seeded, deterministic): years 0-12 and skills 0-5 drawn
-uniformly; names from Bertrand and Mullainathan (2004), see `mlflow_bias.lexicons`.
+uniformly; names from Bertrand and Mullainathan (2004), see `mlflow_bias.text.lexicons`.
 
 ## Limits
 Synthetic one-line candidates; names are the only group signal; gender is female/male only.

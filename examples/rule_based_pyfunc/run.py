@@ -26,9 +26,9 @@ warnings.filterwarnings("ignore", message=".*type hints.*")  # a rule-based mode
 import mlflow  # noqa: E402
 
 import mlflow_bias  # noqa: E402
-from mlflow_bias.lexicons import names  # noqa: E402
-from mlflow_bias.registry import PromotionRefused, gate, promote  # noqa: E402
-from mlflow_bias.report import HTML_PATH, SCORECARD_PATH, format_scorecard  # noqa: E402
+from mlflow_bias.text.lexicons import names  # noqa: E402
+from mlflow_bias.promotion.model_registry import PromotionRefused, gate, promote  # noqa: E402
+from mlflow_bias.reporting.report import HTML_PATH, SCORECARD_PATH, format_scorecard  # noqa: E402
 from screener import RuleBasedScreener  # noqa: E402
 
 MODEL_NAME = "rule-based-screener"

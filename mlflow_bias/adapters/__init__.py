@@ -2,6 +2,9 @@
 
 `resolve_adapter` turns whatever the user passed (an MLflow model URI, a loaded pyfunc, an
 `HFCausalLM`, a sentence-transformers model, or a `(model, tokenizer)` pair) into an adapter.
+`models` loads the bundled SmolLM2-135M-Instruct and all-MiniLM-L6-v2.
+
+May import: `core`. Knows nothing of dimensions, probes or policies.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from mlflow_bias.adapters.base import (
     PREDICT,
     LogLikelihoodAdapter,
     ModelAdapter,
-    require_capability,
 )
 from mlflow_bias.adapters.embedding import HFEncoder, SentenceEncoder, is_sentence_transformer
 from mlflow_bias.adapters.hf import HFCausalLM, loglikelihood_one_by_one

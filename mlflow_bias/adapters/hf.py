@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from mlflow_bias.adapters.base import EMBED, GENERATE, LOGLIKELIHOOD, PREDICT
 from mlflow_bias.adapters.embedding import embed_sorted, mean_pool
 from mlflow_bias.adapters.pyfunc import Predictions
-from mlflow_bias.errors import CapabilityError, ConfigError
+from mlflow_bias.core.errors import CapabilityError, ConfigError
 
 # Rows of hidden states sent through the vocabulary projection at once: bounds the logits held
 # in memory to about LOGIT_CHUNK_ELEMENTS floats whatever the batch size.

@@ -32,7 +32,7 @@ class PrecomputedAdapter:
         return np.array([self.loglikelihoods[t] for t in texts], dtype=np.float64)
 
     def answer_loglikelihood(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
-        from mlflow_bias.errors import CapabilityError
+        from mlflow_bias.core.errors import CapabilityError
 
         raise CapabilityError("Answer log-probabilities (CBS verbalisers) are not precomputed on "
                               "Spark; score CBS from outputs (kind='predict') with 'categories'.")

@@ -10,7 +10,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mlflow_bias.adapters.base import PREDICT
-from mlflow_bias.errors import BiasEvaluationError, CapabilityError
+from mlflow_bias.core.errors import BiasEvaluationError, CapabilityError
 
 
 @dataclass

@@ -6,6 +6,8 @@ report), `demo` (demo, finetune), `release` (gate, promote, compare, drift, limi
 (keys, verify), `audit` (audit-data, refusal-audit), `probes` (probes), `replay` (replay) and
 `dimensions` (dimensions).
 Commands import what they need when they run, so parsing imports neither MLflow nor torch.
+
+May import every layer; nothing imports it.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     or done, 1 blocked, refused or failed, 2 a usage error (the message goes to stderr)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
-    from mlflow_bias.errors import BiasEvaluationError
+    from mlflow_bias.core.errors import BiasEvaluationError
 
     try:
         return args.func(args)

@@ -25,7 +25,7 @@ def register_bundled_model(key: str, name: str) -> str:
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from mlflow_bias import models
+    from mlflow_bias.adapters import models
 
     versions = MlflowClient().search_model_versions(f"name='{name}'")
     if versions:
@@ -50,7 +50,7 @@ def register_bundled_model(key: str, name: str) -> str:
 
 def read_config(value: str | None) -> dict[str, Any]:
     """`--config`: a JSON object, or a path to a JSON or YAML file, of evaluator_config keys."""
-    from mlflow_bias.errors import ConfigError
+    from mlflow_bias.core.errors import ConfigError
 
     if not value:
         return {}

@@ -32,7 +32,7 @@ def add_audit_data(sub: Subparsers) -> None:
 
 def _parse_assignments(values: Sequence[str] | None, what: str, example: str) -> dict[str, str]:
     """`attr=value` options as a dict; a malformed one is a usage error naming the format."""
-    from mlflow_bias.errors import ConfigError
+    from mlflow_bias.core.errors import ConfigError
 
     parsed: dict[str, str] = {}
     for value in values or []:
@@ -45,7 +45,7 @@ def _parse_assignments(values: Sequence[str] | None, what: str, example: str) ->
 
 def _parse_targets(values: Sequence[str] | None) -> dict[str, dict[str, float]]:
     """`--target attr=group:share,...` options as {attribute: {group: share}}."""
-    from mlflow_bias.errors import ConfigError
+    from mlflow_bias.core.errors import ConfigError
 
     example = "gender=female:0.5,male:0.5"
     targets: dict[str, dict[str, float]] = {}
@@ -68,7 +68,7 @@ def cmd_audit_data(args: argparse.Namespace) -> int:
     """Audit a training-data file's representation of protected groups and log it to MLflow."""
     import mlflow
 
-    from mlflow_bias.audit import audit_data
+    from mlflow_bias.data_audit.tracking import audit_data
 
     group_columns = _parse_assignments(args.group_column, "--group-column", "gender=gender_col")
     targets = _parse_targets(args.target)
@@ -99,7 +99,7 @@ def add_refusal_audit(sub: Subparsers) -> None:
 def cmd_refusal_audit(args: argparse.Namespace) -> int:
     """Print which rubric patterns fire by group (asymmetric ones flagged); with --rubric, re-score
     the run's stored responses under the revised rubric into a new run."""
-    from mlflow_bias.refusal_audit import AUDIT_TABLE, audit_run
+    from mlflow_bias.evaluation.refusal_audit import AUDIT_TABLE, audit_run
 
     audit = audit_run(args.run_id, args.rubric)
     table = audit.triggers

@@ -84,7 +84,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     from mlflow_bias.demo.data import criterion, hiring_examples
     from mlflow_bias.demo.story import finetune_version, mitigate
-    from mlflow_bias.models import load_smollm2
+    from mlflow_bias.adapters.models import load_smollm2
 
     config = _story_config(args)
     _resume_project_run()

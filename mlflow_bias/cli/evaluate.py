@@ -51,13 +51,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.probe is None:
         args.probe = [DEFAULT_PROBE]
     if args.resume:
-        from mlflow_bias.recovery import resume
+        from mlflow_bias.evaluation.recovery import resume
 
         print(resume(args.resume))
         return 0
 
-    from mlflow_bias.api import evaluate
-    from mlflow_bias.report import SCORECARD_PATH, format_scorecard
+    from mlflow_bias.evaluation.api import evaluate
+    from mlflow_bias.reporting.report import SCORECARD_PATH, format_scorecard
 
     experiment = args.experiment
     if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: the project chose the run
@@ -104,9 +104,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Render a run's scorecard (its `bias/scorecard.json`) as a self-contained HTML file."""
     from mlflow.tracking import MlflowClient
 
-    from mlflow_bias.errors import BiasEvaluationError
-    from mlflow_bias.report import SCORECARD_PATH, render_html
-    from mlflow_bias.scorecard_page import model_version_context
+    from mlflow_bias.core.errors import BiasEvaluationError
+    from mlflow_bias.reporting.report import SCORECARD_PATH, render_html
+    from mlflow_bias.reporting.scorecard_page import model_version_context
 
     client = MlflowClient()
     try:

@@ -93,7 +93,7 @@ def cmd_probes_freeze(args: argparse.Namespace) -> int:
     """Store a data file and its card as a new immutable probe version."""
     from mlflow_bias.probes import freeze
 
-    from mlflow_bias.errors import ProbeSchemaError
+    from mlflow_bias.core.errors import ProbeSchemaError
 
     card_path = Path(args.card)
     if not card_path.is_file():

@@ -25,7 +25,7 @@ def add_gate(sub: Subparsers) -> None:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     """Exit 0 when the version passes, 1 when it is blocked (2 on a usage error)."""
-    from mlflow_bias.registry import gate
+    from mlflow_bias.promotion.model_registry import gate
 
     decision = gate(args.model, args.version, args.policy, evaluate_if_missing=not args.no_evaluate,
                     progress=not args.no_progress)
@@ -45,7 +45,7 @@ def add_promote(sub: Subparsers) -> None:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Exit 0 when the alias was set, 1 when promotion was refused."""
-    from mlflow_bias.registry import PromotionRefused, promote
+    from mlflow_bias.promotion.model_registry import PromotionRefused, promote
 
     try:
         decision = promote(args.model, args.version, args.alias, args.policy)
@@ -71,7 +71,7 @@ def add_compare(sub: Subparsers) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Exit 0; 1 when some metric got worse beyond its CI."""
-    from mlflow_bias.compare import compare
+    from mlflow_bias.release.compare import compare
 
     result = compare(args.run_a, args.run_b, args.policy, heldout_fraction=args.heldout_fraction,
                      bootstrap_samples=args.bootstrap_samples)
@@ -92,7 +92,7 @@ def add_drift(sub: Subparsers) -> None:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     """Exit 0; 1 when a regression beyond the policy's drift tolerance calls for recalibration."""
-    from mlflow_bias.drift import drift
+    from mlflow_bias.release.drift import drift
 
     report = drift(args.model, args.metric, args.window, args.policy)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
@@ -129,7 +129,7 @@ def add_limitation(sub: Subparsers) -> None:
 
 def cmd_limitation(args: argparse.Namespace) -> int:
     """Add, list or resolve known-limitation records of a registered model version."""
-    from mlflow_bias import limitations
+    from mlflow_bias.release import limitations
 
     if args.limitation_command == "add":
         record = limitations.add_limitation(

@@ -48,7 +48,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         model = register_bundled_model(model, BUNDLED_MODELS[model])
     source = f"mlflow:{args.from_experiment}" if args.from_experiment else args.traces
     if source is None:
-        from mlflow_bias.errors import ConfigError
+        from mlflow_bias.core.errors import ConfigError
 
         raise ConfigError("Give a trace file (--traces FILE) or an MLflow experiment whose traces "
                           "to replay (--from-experiment NAME).")

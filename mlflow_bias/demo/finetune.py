@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mlflow_bias.adapters.hf import user_turn
-from mlflow_bias.errors import ConfigError
+from mlflow_bias.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,16 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from mlflow_bias import probes as probe_store
-from mlflow_bias.api import evaluate
-from mlflow_bias.audit import audit_data
-from mlflow_bias.compare import Comparison, compare
+from mlflow_bias.evaluation.api import evaluate
+from mlflow_bias.data_audit.tracking import audit_data
+from mlflow_bias.release.compare import Comparison, compare
 from mlflow_bias.demo.data import ROLE_SKILLS, HiringSkew, criterion, hiring_examples
 from mlflow_bias.demo.finetune import TrainingSettings, TrainingSummary, finetune
-from mlflow_bias.gate import Decision
+from mlflow_bias.release.gate import Decision
 from mlflow_bias.mitigation import counterfactual_augment, resample_balanced
-from mlflow_bias.models import load_smollm2, log_causal_lm
-from mlflow_bias.policy import Policy, load_policy
-from mlflow_bias.registry import PromotionRefused, gate, promote
+from mlflow_bias.adapters.models import load_smollm2, log_causal_lm
+from mlflow_bias.release.policy import Policy, load_policy
+from mlflow_bias.promotion.model_registry import PromotionRefused, gate, promote
 
 MODEL_NAME = "hiring-screen"
 PROBES = ("gender-occupation", "hiring-summary", "refusal-requests")

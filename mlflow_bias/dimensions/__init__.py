@@ -6,7 +6,7 @@ A dimension is one module of this package (or of another package, through the
 `DIMENSIONS`, or `from mlflow_bias.dimensions import lpbs`), so code that only reads logged
 results never imports a dimension it does not need.
 
-May import: `mlflow_bias.errors`, `stats`, `validation`, `parsing`, `swap`, `refusal_rubric`
+May import: `mlflow_bias.core.errors`, `stats`, `validation`, `parsing`, `swap`, `refusal_rubric`
 and `adapters.base` (the adapter protocol). Nothing here calls MLflow or loads a model.
 """
 
@@ -16,7 +16,7 @@ import importlib
 from typing import Any
 
 _SUBMODULES = frozenset({"association", "base", "cbs", "kinds", "lpbs", "parity", "protocol",
-                         "ranking", "refusal", "registry", "replay", "representation"})
+                         "ranking", "refusal", "registry", "replay"})
 _FROM_REGISTRY = frozenset({"all_dimensions", "get_dimension", "register_dimension",
                             "scored_from_probes", "probe_kinds", "dimensions_usable_with",
                             "ENTRY_POINT_GROUP"})

@@ -25,14 +25,14 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.core.groups import group_labels
-from mlflow_bias.adapters.base import EMBED, require_capability
+from mlflow_bias.adapters.base import EMBED
 from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
 from mlflow_bias.dimensions.base import metric_segment
-from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.core.errors import ProbeSchemaError
 from mlflow_bias.dimensions.kinds import ASSOCIATION, validate_association
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, NoOptions, ScoringContext
-from mlflow_bias.dimensions.registry import register_dimension
-from mlflow_bias.stats import difference_of_means_test, percentile_interval
+from mlflow_bias.dimensions.registry import register_dimension, require_capability
+from mlflow_bias.core.stats import difference_of_means_test, percentile_interval
 
 NAME = "association"
 REQUIRES = EMBED

@@ -47,7 +47,7 @@ def no_usable_outputs(items: "pd.DataFrame", dimension: str, output_column: str,
                       unreadable: str) -> Exception:
     """The error for a model none of whose outputs can be scored, saying why: it raised on every
     input (with its first errors), returned nothing, or returned what `unreadable` explains."""
-    from mlflow_bias.errors import ModelOutputError
+    from mlflow_bias.core.errors import ModelOutputError
 
     errors = items["error"].dropna().astype(str) if "error" in items.columns else pd.Series([], dtype=str)
     outputs = items[output_column]
@@ -107,7 +107,7 @@ def score_slices(part: "pd.DataFrame", slice_columns: list[str], score: Callable
     disparate impact). `score` may raise ProbeSchemaError for a
     slice too small to score; that slice is skipped.
     """
-    from mlflow_bias.errors import ProbeSchemaError
+    from mlflow_bias.core.errors import ProbeSchemaError
 
     rows: list[dict[str, Any]] = []
     for column in slice_columns:

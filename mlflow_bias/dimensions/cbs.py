@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.core.groups import group_labels
-from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT, require_capability
+from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT
 from mlflow_bias.dimensions.base import (
     DimensionResult,
     OutputConfig,
@@ -35,14 +35,14 @@ from mlflow_bias.dimensions.base import (
     record_unparsed,
     score_slices,
 )
-from mlflow_bias.errors import CapabilityError, ProbeSchemaError
-from mlflow_bias.parsing import CategoryParser, Verbalisers
+from mlflow_bias.core.errors import CapabilityError, ProbeSchemaError
+from mlflow_bias.text.parsing import CategoryParser, Verbalisers
 from mlflow_bias.dimensions.kinds import COUNTERFACTUAL_SETS, validate_sets
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
-from mlflow_bias.dimensions.registry import register_dimension
-from mlflow_bias.errors import ConfigError
-from mlflow_bias.stats import bootstrap_interval
-from mlflow_bias.validation import StrictModel
+from mlflow_bias.dimensions.registry import register_dimension, require_capability
+from mlflow_bias.core.errors import ConfigError
+from mlflow_bias.core.stats import bootstrap_interval
+from mlflow_bias.core.validation import StrictModel
 
 NAME = "cbs"
 REQUIRES = PREDICT

@@ -12,7 +12,7 @@ from typing import Callable
 
 import pandas as pd
 
-from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.core.errors import ProbeSchemaError
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.core.groups import group_labels
-from mlflow_bias.adapters.base import LOGLIKELIHOOD, LogLikelihoodAdapter, require_capability
+from mlflow_bias.adapters.base import LOGLIKELIHOOD, LogLikelihoodAdapter
 from mlflow_bias.dimensions.base import (
     DimensionResult,
     SliceScore,
@@ -33,11 +33,12 @@ from mlflow_bias.dimensions.base import (
     metric_segment,
     score_slices,
 )
-from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.core.errors import ProbeSchemaError
+from mlflow_bias.core.hashing import heldout_mask
 from mlflow_bias.dimensions.kinds import COUNTERFACTUAL_PAIRS, validate_pairs
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, NoOptions, ScoringContext
-from mlflow_bias.dimensions.registry import register_dimension
-from mlflow_bias.stats import (
+from mlflow_bias.dimensions.registry import register_dimension, require_capability
+from mlflow_bias.core.stats import (
     bootstrap_indices,
     percentile_interval,
     run_starts,
@@ -332,8 +333,6 @@ def compare_items(items_a: pd.DataFrame, items_b: pd.DataFrame, config: LPBSConf
     """Per attribute: LPBS change from run A to run B with a CI (paired bootstrap over the items
     both runs scored when they used the same probe version), overall and on the probe's
     deterministic held-out slice."""
-    from mlflow_bias.probes import heldout_mask
-
     a_all, b_all = orient(items_a), orient(items_b)
     rows = []
     for attribute in sorted(set(group_labels(a_all["attribute"])) & set(group_labels(b_all["attribute"]))):

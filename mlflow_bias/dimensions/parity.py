@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats as _stats
 
 from mlflow_bias.core.groups import group_labels
-from mlflow_bias.adapters.base import PREDICT, require_capability
+from mlflow_bias.adapters.base import PREDICT
 from mlflow_bias.dimensions.base import (
     DimensionResult,
     OutputConfig,
@@ -31,13 +31,13 @@ from mlflow_bias.dimensions.base import (
     record_unparsed,
     score_slices,
 )
-from mlflow_bias.errors import ProbeSchemaError
-from mlflow_bias.parsing import UNPARSED, DecisionParser
+from mlflow_bias.core.errors import ProbeSchemaError
+from mlflow_bias.text.parsing import UNPARSED, DecisionParser
 from mlflow_bias.dimensions.kinds import DECISIONS, validate_decisions
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
-from mlflow_bias.dimensions.registry import register_dimension
-from mlflow_bias.stats import bootstrap_indices, percentile_interval, run_starts
-from mlflow_bias.validation import StrictModel
+from mlflow_bias.dimensions.registry import register_dimension, require_capability
+from mlflow_bias.core.stats import bootstrap_indices, percentile_interval, run_starts
+from mlflow_bias.core.validation import StrictModel
 
 NAME = "parity"
 REQUIRES = PREDICT

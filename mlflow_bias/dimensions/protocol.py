@@ -25,7 +25,7 @@ import pandas as pd
 
 from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
 from mlflow_bias.dimensions.kinds import ProbeKind
-from mlflow_bias.validation import StrictModel
+from mlflow_bias.core.validation import StrictModel
 
 Direction = Literal["lower", "higher", "near_zero", "near_half"]
 _DIRECTION_TEXT = {"lower": "lower is better", "higher": "higher is better",

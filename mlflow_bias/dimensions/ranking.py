@@ -38,7 +38,7 @@ import pandas as pd
 from pydantic import Field
 
 from mlflow_bias.core.groups import group_labels
-from mlflow_bias.adapters.base import PREDICT, require_capability
+from mlflow_bias.adapters.base import PREDICT
 from mlflow_bias.dimensions.base import (
     DimensionResult,
     OutputConfig,
@@ -50,12 +50,12 @@ from mlflow_bias.dimensions.base import (
 )
 from mlflow_bias.adapters.pyfunc import _as_list
 from mlflow_bias.core import ranking_metrics
-from mlflow_bias.errors import BiasEvaluationError, ConfigError, ProbeSchemaError
+from mlflow_bias.core.errors import BiasEvaluationError, ConfigError, ProbeSchemaError
 from mlflow_bias.dimensions.kinds import RANKING, validate_ranking
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
-from mlflow_bias.dimensions.registry import register_dimension
-from mlflow_bias.stats import bootstrap_indices, percentile_interval
-from mlflow_bias.validation import StrictModel
+from mlflow_bias.dimensions.registry import register_dimension, require_capability
+from mlflow_bias.core.stats import bootstrap_indices, percentile_interval
+from mlflow_bias.core.validation import StrictModel
 
 NAME = "ranking"
 REQUIRES = PREDICT

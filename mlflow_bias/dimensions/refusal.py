@@ -1,6 +1,6 @@
 """Refusal asymmetry on refusal probes (equivalent requests, one per group in each set).
 
-Refusals are detected by a versioned rubric (`mlflow_bias.refusal_rubric`). Per attribute: the
+Refusals are detected by a versioned rubric (`mlflow_bias.text.refusal_rubric`). Per attribute: the
 refusal rate of each group; `bias/refusal/<attribute>` = max - min rate in percentage points,
 with a 95% CI from a bootstrap over sets and the p-value of the chi-square test of equal
 proportions (for two groups, the two-proportion z-test). The rubric's precision and recall on its
@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats as _stats
 
 from mlflow_bias.core.groups import group_labels
-from mlflow_bias.adapters.base import PREDICT, require_capability
+from mlflow_bias.adapters.base import PREDICT
 from mlflow_bias.dimensions.base import (
     DimensionResult,
     OutputConfig,
@@ -26,13 +26,13 @@ from mlflow_bias.dimensions.base import (
     no_usable_outputs,
     score_slices,
 )
-from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.core.errors import ProbeSchemaError
 from mlflow_bias.dimensions.kinds import REFUSAL, validate_sets
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
-from mlflow_bias.dimensions.registry import register_dimension
-from mlflow_bias.validation import StrictModel
-from mlflow_bias.refusal_rubric import RefusalRubric, calibrate, load_rubric
-from mlflow_bias.stats import bootstrap_interval
+from mlflow_bias.dimensions.registry import register_dimension, require_capability
+from mlflow_bias.core.validation import StrictModel
+from mlflow_bias.text.refusal_rubric import RefusalRubric, calibrate, load_rubric
+from mlflow_bias.core.stats import bootstrap_interval
 
 NAME = "refusal"
 REQUIRES = PREDICT

@@ -15,15 +15,15 @@ import pkgutil
 import re
 from dataclasses import replace
 from importlib.metadata import entry_points
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mlflow_bias.dimensions.kinds import ProbeKind
 from mlflow_bias.dimensions.protocol import Dimension
-from mlflow_bias.errors import ConfigError
+from mlflow_bias.core.errors import CapabilityError, ConfigError
 
 ENTRY_POINT_GROUP = "mlflow_bias.dimensions"
 # modules of this package that define no dimension
-_INFRASTRUCTURE = frozenset({"base", "kinds", "protocol", "registry", "representation"})
+_INFRASTRUCTURE = frozenset({"base", "kinds", "protocol", "registry"})
 # evaluator options shared by every dimension; a dimension may not take one of these names
 RESERVED_NAMES = frozenset({
     "batch_size", "bootstrap_samples", "permutation_samples", "seed", "confidence", "probes",
@@ -138,3 +138,23 @@ def dimensions_usable_with(capabilities: frozenset[str] | set[str]) -> list[str]
 def unregister(name: str) -> None:
     """Remove a dimension (tests that register a dimension of their own clean up with this)."""
     _registered.pop(name, None)
+
+
+def require_capability(adapter: Any, capability: str, dimension: str) -> None:
+    """Raise a CapabilityError naming what the model can still be used for."""
+    if capability in adapter.capabilities:
+        return
+    usable = dimensions_usable_with(adapter.capabilities)
+    still = (
+        f"It can still be used for: {', '.join(usable)}."
+        if usable
+        else "None of the installed dimensions can use it."
+    )
+    raise CapabilityError(
+        f"The {dimension} dimension needs a model that gives {capability}, but "
+        f"{adapter.describe().get('model', 'this model')} only offers "
+        f"{', '.join(sorted(adapter.capabilities)) or 'nothing usable'}. {still} "
+        "To score log-probabilities, pass a transformers-flavour MLflow model "
+        "(runs:/..., models:/name/N, models:/name@alias) or an in-memory transformers causal LM "
+        "wrapped as mlflow_bias.adapters.HFCausalLM(model, tokenizer)."
+    )

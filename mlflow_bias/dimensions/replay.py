@@ -1,6 +1,6 @@
 """Production-trace replay with the protected attribute swapped.
 
-For every trace whose input mentions the attribute (found by `mlflow_bias.swap.AttributeSwapper`),
+For every trace whose input mentions the attribute (found by `mlflow_bias.text.swap.AttributeSwapper`),
 the swapped input is run through the model and its output is compared with the original output
 (the one recorded with the trace, or a fresh one when none was recorded or `rerun_original`).
 Before comparing, the swapped output is swapped back, so "Greg is a strong fit" and "Emily is a
@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlflow_bias.adapters.base import EMBED, PREDICT, require_capability
+from mlflow_bias.adapters.base import EMBED, PREDICT
 from mlflow_bias.dimensions.base import DimensionResult, OutputConfig, metric_segment, record_unparsed
-from mlflow_bias.errors import ConfigError, ProbeSchemaError
-from mlflow_bias.parsing import CategoryParser
+from mlflow_bias.core.errors import ConfigError, ProbeSchemaError
+from mlflow_bias.text.parsing import CategoryParser
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec
-from mlflow_bias.dimensions.registry import register_dimension
-from mlflow_bias.stats import wilson_interval
-from mlflow_bias.swap import AttributeSwapper
+from mlflow_bias.dimensions.registry import register_dimension, require_capability
+from mlflow_bias.core.stats import wilson_interval
+from mlflow_bias.text.swap import AttributeSwapper
 
 NAME = "replay"
 REQUIRES = PREDICT
@@ -138,7 +138,7 @@ def keep_texts_for_review(items: pd.DataFrame, config: ReplayConfig,
     columns = [c for c in TEXT_COLUMNS if c in items.columns]
     items.loc[quiet, columns] = None
     if anonymizers:
-        from mlflow_bias.anonymize import anonymize
+        from mlflow_bias.text.anonymize import anonymize
 
         for column in columns:
             items[column] = items[column].map(lambda t: anonymize(t, anonymizers))

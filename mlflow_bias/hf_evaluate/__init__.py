@@ -1,7 +1,10 @@
 """Hugging Face `evaluate` measurement modules for the bias dimensions, shipped in the package and
 loadable offline: `evaluate.load(mlflow_bias.hf_evaluate.path("parity"))`. They compute the same
 numbers as the MLflow evaluator from per-item inputs (log-likelihoods, decisions, categories,
-responses), for users of the Hugging Face stack without MLflow."""
+responses), for users of the Hugging Face stack without MLflow.
+
+May import: `core`, `text`, `dimensions` (the same formulas).
+"""
 
 from __future__ import annotations
 

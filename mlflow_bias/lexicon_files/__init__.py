@@ -1,2 +1,2 @@
 """Versioned lexicons of protected-group terms shipped with mlflow-bias (package data; see
-`mlflow_bias.lexicons.load_lexicon`)."""
+`mlflow_bias.text.lexicons.load_lexicon`)."""

@@ -6,6 +6,8 @@
   (FA*IR prefix minimums, minimum shares per group, exposure parity), pure numpy/pandas.
 - `mlflow_bias.mitigation.reranker_model`: that re-ranker around any MLflow model, as a pyfunc
   that is logged and registered as its own model version (`FairReranker`, `log_reranker`).
+
+May import: `core`, `text`, `data_audit` (group detection, to balance what the audit measures).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from mlflow_bias.dimensions.representation import (
+from mlflow_bias.data_audit.representation import (
     ExampleGroups,
     GroupDetector,
     example_groups,
@@ -31,9 +31,9 @@ from mlflow_bias.dimensions.representation import (
     peek_string_columns,
     resolve_text_column,
 )
-from mlflow_bias.errors import ConfigError, TrainingDataError
-from mlflow_bias.lexicons import Lexicon
-from mlflow_bias.swap import AttributeSwapper
+from mlflow_bias.core.errors import ConfigError, TrainingDataError
+from mlflow_bias.text.lexicons import Lexicon
+from mlflow_bias.text.swap import AttributeSwapper
 
 InMemoryData = TypeVar("InMemoryData", pd.DataFrame, datasets.Dataset)
 _InMemory = Union[pd.DataFrame, datasets.Dataset]
@@ -266,7 +266,7 @@ def counterfactual_augment(
     extra_pairs: Mapping[str, str] | None = None,
     flag_column: str | None = None,
 ) -> tuple[InMemoryData, MitigationRecord]:
-    """Counterfactual data augmentation for gender (the rules: `mlflow_bias.swap`).
+    """Counterfactual data augmentation for gender (the rules: `mlflow_bias.text.swap`).
 
     `mode="append"` (default) keeps every row and appends a swapped copy of each row whose text
     changed (rows with nothing to swap are not duplicated); `mode="replace"` swaps the text in

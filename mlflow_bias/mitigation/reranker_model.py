@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias import __version__
-from mlflow_bias.errors import ConfigError
+from mlflow_bias.core.errors import ConfigError
 from mlflow_bias.mitigation.reranking import (
     Constraint,
     RerankResult,

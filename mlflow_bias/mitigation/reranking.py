@@ -63,7 +63,7 @@ from scipy import stats as _stats
 
 from mlflow_bias.core import ranking_metrics as _metrics
 from mlflow_bias.core.ranking_metrics import dcg_at_k, group_exposure, ndcg_at_k, position_exposure
-from mlflow_bias.errors import ConfigError, RerankInfeasibleError
+from mlflow_bias.core.errors import ConfigError, RerankInfeasibleError
 
 _EPS = 1e-9
 

@@ -1,1 +1,1 @@
-"""Release policies shipped with mlflow-bias (package data; see mlflow_bias.policy)."""
+"""Release policies shipped with mlflow-bias (package data; see mlflow_bias.release.policy)."""

@@ -3,8 +3,11 @@
     probe = mlflow_bias.probes.load("gender-occupation")   # newest version, hash-verified
     mlflow_bias.probes.list()                              # every stored version
     mlflow_bias.probes.freeze(df, "my-probe", "1.0.0", card="...")
+
+May import: `core`, `text`, `dimensions` (the probe kinds the registered dimensions declare).
 """
 
+from mlflow_bias.core.hashing import heldout_mask
 from mlflow_bias.probes.schemas import (
     ProbeKind,
     detect_kind,
@@ -20,7 +23,6 @@ from mlflow_bias.probes.store import (
     content_digest,
     find_by_digest,
     freeze,
-    heldout_mask,
     list_probes,
     load,
     load_info,

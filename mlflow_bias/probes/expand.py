@@ -32,7 +32,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.core.errors import ProbeSchemaError
 from mlflow_bias.dimensions.registry import probe_kinds
 from mlflow_bias.probes.schemas import detect_kind
 

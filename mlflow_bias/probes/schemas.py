@@ -15,8 +15,11 @@ from mlflow_bias.dimensions.kinds import (  # the built-in kinds' checks, import
     validate_sets,
 )
 from mlflow_bias.dimensions.registry import probe_kinds
-from mlflow_bias.errors import ProbeSchemaError
+from mlflow_bias.core.errors import ProbeSchemaError
 
+__all__ = ["MAX_SLICE_VALUES", "ProbeKind", "detect_kind", "slice_columns", "validate",
+           "validate_association", "validate_decisions", "validate_pairs", "validate_ranking",
+           "validate_sets"]
 MAX_SLICE_VALUES = 50
 
 

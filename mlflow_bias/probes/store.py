@@ -25,15 +25,14 @@ import sys
 from typing import TYPE_CHECKING, Any, Iterable
 
 import pandas as pd
-
-if TYPE_CHECKING:  # datasets loads only where a probe is read or written
-    import datasets
-    import numpy as np
 from packaging.version import InvalidVersion, Version
 
 from mlflow_bias.core.hashing import file_sha256
 from mlflow_bias.core.versions import version_key
-from mlflow_bias.errors import (
+
+if TYPE_CHECKING:  # datasets loads only where a probe is read or written
+    import datasets
+from mlflow_bias.core.errors import (
     ProbeExistsError,
     ProbeIntegrityError,
     ProbeNotFoundError,
@@ -105,23 +104,6 @@ def content_digest(data: pd.DataFrame | datasets.Dataset) -> str:
         digest.update(line.encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
-
-
-def heldout_mask(ids: Any, fraction: float = 0.2, salt: str = "heldout") -> "np.ndarray":
-    """Deterministic held-out slice: True for the items whose hashed id falls below `fraction`.
-
-    Depends only on each item's id (not on row order, seed or platform), so the same items are
-    held out in every run and every version that keeps the ids.
-    """
-    import numpy as np
-
-    if not 0 < fraction < 1:
-        raise ProbeSchemaError(f"held-out fraction must be between 0 and 1, got {fraction}.")
-    cut = int(fraction * 2**64)
-    return np.array([
-        int.from_bytes(hashlib.sha256(f"{salt}:{i}".encode()).digest()[:8], "big") < cut
-        for i in ids
-    ], dtype=bool)
 
 
 # -- roots ---------------------------------------------------------------------------------------

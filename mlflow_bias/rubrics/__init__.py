@@ -1,1 +1,1 @@
-"""Refusal rubrics shipped with mlflow-bias (package data; see mlflow_bias.refusal_rubric)."""
+"""Refusal rubrics shipped with mlflow-bias (package data; see mlflow_bias.text.refusal_rubric)."""

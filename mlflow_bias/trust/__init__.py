@@ -4,6 +4,8 @@
 - `keys`: Ed25519 signing keys and the public keys a policy or server trusts.
 - `attestation`: the signed in-toto statement of an evaluation, and its checks against the run.
 - `evidence`: reading and writing that evidence in MLflow runs.
+
+May import: `core`.
 """
 
 from mlflow_bias.trust.attestation import ATTESTATION_PATH, AttestationError

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from mlflow_bias.errors import BiasEvaluationError
+from mlflow_bias.core.errors import BiasEvaluationError
 from mlflow_bias.trust.keys import TrustedKey, fingerprint
 
 ATTESTATION_PATH = "bias/attestation.json"

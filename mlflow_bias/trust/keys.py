@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from mlflow_bias.errors import ConfigError
+from mlflow_bias.core.errors import ConfigError
 
 PRIVATE_KEY_FILE = "bias-signing.pem"
 PUBLIC_KEY_FILE = "bias-signing.pub.pem"

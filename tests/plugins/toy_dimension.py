@@ -15,7 +15,7 @@ import pandas as pd
 from mlflow_bias.adapters.base import PREDICT
 from mlflow_bias.dimensions import Dimension, DimensionResult, MetricSpec, ProbeKind, register_dimension
 from mlflow_bias.dimensions.base import OutputConfig
-from mlflow_bias.stats import bootstrap_indices
+from mlflow_bias.core.stats import bootstrap_indices
 
 YES_PROMPTS = ProbeKind(
     "yes_prompts",

@@ -5,7 +5,7 @@ import evaluate
 import pandas as pd
 
 from mlflow_bias.dimensions import lpbs
-from mlflow_bias.stats import sign_flip_test
+from mlflow_bias.core.stats import sign_flip_test
 
 _DESCRIPTION = "Log-Probability Bias Score (LPBS) with bootstrap CI, sign-flip p-value and noise floor, from the log-likelihoods of counterfactual pairs (mlflow-bias lpbs dimension)."
 _KWARGS = """

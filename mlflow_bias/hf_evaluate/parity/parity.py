@@ -5,7 +5,7 @@ import evaluate
 import numpy as np
 
 from mlflow_bias.dimensions.parity import headline_values
-from mlflow_bias.stats import run_starts
+from mlflow_bias.core.stats import run_starts
 
 _DESCRIPTION = "Statistical parity difference, disparate impact, equal opportunity and equalised odds differences across groups (mlflow-bias parity dimension)."
 _KWARGS = """

@@ -5,7 +5,7 @@ import evaluate
 import numpy as np
 
 from mlflow_bias.dimensions.refusal import proportions_p_value
-from mlflow_bias.refusal_rubric import load_rubric
+from mlflow_bias.text.refusal_rubric import load_rubric
 
 _DESCRIPTION = "Refusal-rate gap across groups in percentage points, with the chi-square p-value, using the versioned mlflow-bias refusal rubric (mlflow-bias refusal dimension)."
 _KWARGS = """
