@@ -1,16 +1,22 @@
-"""The one protocol every model adapter speaks, and the capability check dimensions rely on."""
+"""The one protocol every model adapter speaks: its capabilities, and the shape of the outputs a
+model returns."""
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+import pandas as pd
 
+from mlflow_bias.core.errors import BiasEvaluationError
 
 LOGLIKELIHOOD = "loglikelihood"
 GENERATE = "generate"
 PREDICT = "predict"
 EMBED = "embed"
+# optional abilities beside the four above
+PREDICT_FRAMES = "predict_frames"  # takes a whole multi-column DataFrame per call (ranked lists)
+WEIGHTS = "weights"  # holds its weights in memory and can name them by digest (weights_digest())
 
 
 @runtime_checkable
@@ -18,7 +24,8 @@ class ModelAdapter(Protocol):
     """A model as the dimensions see it.
 
     `capabilities` names what the adapter can do (a subset of `loglikelihood`, `generate`,
-    `predict`, `embed`); `describe()` returns the facts logged with every result.
+    `predict`, `embed`, and the optional `predict_frames` and `weights`); `describe()` returns the
+    facts logged with every result.
     """
 
     capabilities: frozenset[str]
@@ -35,3 +42,22 @@ class LogLikelihoodAdapter(ModelAdapter, Protocol):
     def answer_loglikelihood(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
         """log P(answer | prompt as a user turn) per pair, in nats (float64)."""
         ...
+
+
+def as_output_list(result: Any, expected: int) -> list[Any]:
+    """A pyfunc's output (list, Series, array or one-column DataFrame) as a flat list."""
+    if isinstance(result, pd.DataFrame):
+        if result.shape[1] != 1:
+            raise BiasEvaluationError(
+                f"The model returned a DataFrame with {result.shape[1]} columns; return one "
+                "column (the output) per input row."
+            )
+        result = result.iloc[:, 0]
+    if isinstance(result, (pd.Series, np.ndarray)):
+        result = result.tolist()
+    result = list(result)
+    if len(result) != expected:
+        raise BiasEvaluationError(
+            f"The model returned {len(result)} outputs for {expected} inputs; return one per row."
+        )
+    return result

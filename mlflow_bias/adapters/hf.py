@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mlflow_bias.adapters.base import EMBED, GENERATE, LOGLIKELIHOOD, PREDICT
+from mlflow_bias.adapters.base import EMBED, GENERATE, LOGLIKELIHOOD, PREDICT, WEIGHTS
 from mlflow_bias.adapters.embedding import embed_sorted, mean_pool
 from mlflow_bias.adapters.pyfunc import Predictions
 from mlflow_bias.core.errors import CapabilityError, ConfigError
@@ -118,7 +118,7 @@ class HFCausalLM:
     included); it is put in eval mode.
     """
 
-    capabilities = frozenset({LOGLIKELIHOOD, GENERATE, PREDICT, EMBED})
+    capabilities = frozenset({LOGLIKELIHOOD, GENERATE, PREDICT, EMBED, WEIGHTS})
 
     def __init__(
         self,

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mlflow_bias.adapters.base import PREDICT
+from mlflow_bias.adapters.base import PREDICT, PREDICT_FRAMES, as_output_list
 from mlflow_bias.core.errors import BiasEvaluationError, CapabilityError
 
 
@@ -21,29 +20,10 @@ class Predictions:
     errors: list[str | None]
 
 
-def _as_list(result: Any, expected: int) -> list[Any]:
-    """A pyfunc's output (list, Series, array or one-column DataFrame) as a flat list."""
-    if isinstance(result, pd.DataFrame):
-        if result.shape[1] != 1:
-            raise BiasEvaluationError(
-                f"The model returned a DataFrame with {result.shape[1]} columns; return one "
-                "column (the output) per input row."
-            )
-        result = result.iloc[:, 0]
-    if isinstance(result, (pd.Series, np.ndarray)):
-        result = result.tolist()
-    result = list(result)
-    if len(result) != expected:
-        raise BiasEvaluationError(
-            f"The model returned {len(result)} outputs for {expected} inputs; return one per row."
-        )
-    return result
-
-
 class PyfuncOutputs:
     """A model that maps inputs to outputs (labels, text) but exposes no log-probabilities."""
 
-    capabilities = frozenset({PREDICT})
+    capabilities = frozenset({PREDICT, PREDICT_FRAMES})
 
     def __init__(self, model: Any, name: str | None = None) -> None:
         self.model = model
@@ -67,14 +47,14 @@ class PyfuncOutputs:
         for start in tqdm(starts, desc="predict", unit="batch", disable=not progress, leave=False):
             batch = list(inputs[start : start + batch_size])
             try:
-                outputs += _as_list(self._call(pd.DataFrame({column: batch})), len(batch))
+                outputs += as_output_list(self._call(pd.DataFrame({column: batch})), len(batch))
                 errors += [None] * len(batch)
             except BiasEvaluationError:
                 raise
             except Exception:  # noqa: BLE001 - find the inputs that fail, keep the others
                 for text in batch:
                     try:
-                        outputs += _as_list(self._call(pd.DataFrame({column: [text]})), 1)
+                        outputs += as_output_list(self._call(pd.DataFrame({column: [text]})), 1)
                         errors.append(None)
                     except Exception as exc:  # noqa: BLE001 - reported per item
                         outputs.append(None)

@@ -38,7 +38,7 @@ import pandas as pd
 from pydantic import Field
 
 from mlflow_bias.core.groups import group_labels
-from mlflow_bias.adapters.base import PREDICT
+from mlflow_bias.adapters.base import PREDICT, PREDICT_FRAMES, as_output_list
 from mlflow_bias.dimensions.base import (
     DimensionResult,
     OutputConfig,
@@ -48,7 +48,6 @@ from mlflow_bias.dimensions.base import (
     record_unparsed,
     score_slices,
 )
-from mlflow_bias.adapters.pyfunc import _as_list
 from mlflow_bias.core import ranking_metrics
 from mlflow_bias.core.errors import BiasEvaluationError, ConfigError, ProbeSchemaError
 from mlflow_bias.dimensions.kinds import RANKING, validate_ranking
@@ -133,7 +132,7 @@ def model_ranks(adapter: Any, probe: pd.DataFrame, config: RankingConfig) -> tup
     errors: list[str | None] = [None] * n
     contract = "scores"
     lists = probe["list_id"].astype(str).to_numpy()
-    if hasattr(adapter, "predict_frames"):
+    if PREDICT_FRAMES in adapter.capabilities:
         batches = _list_batches(probe, config.batch_size)
         frames = [probe.loc[rows, MODEL_COLUMNS].reset_index(drop=True) for rows in batches]
         predictions = adapter.predict_frames(frames, progress=config.progress)
@@ -146,7 +145,7 @@ def model_ranks(adapter: Any, probe: pd.DataFrame, config: RankingConfig) -> tup
                 contract = "ranks"
                 rank[rows], score[rows] = _read_ranking(output, frame)
                 continue
-            score[rows] = _numbers(_as_list(output, len(frame)))
+            score[rows] = _numbers(as_output_list(output, len(frame)))
     else:
         predictions = adapter.predict(list(probe["input"].astype(str)), column="input",
                                       batch_size=config.batch_size, progress=config.progress)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mlflow
@@ -18,6 +18,7 @@ from mlflow_bias import __version__
 from mlflow_bias import probes as probe_store
 from mlflow_bias.evaluation import tracking
 from mlflow_bias.adapters import resolve_adapter
+from mlflow_bias.adapters.base import WEIGHTS
 from mlflow_bias.evaluation.config import BiasConfig
 from mlflow_bias.dimensions.registry import require_capability, scored_from_probes
 from mlflow_bias.data_audit.tracking import AUDIT_TABLES, audit_tags, log_representation
@@ -94,7 +95,7 @@ def _model_version_label(model: Any, model_id: str | None, config: BiasConfig, a
         return f"models:/{model_id}"
     if run_id:
         return f"runs:/{run_id}/{metadata.artifact_path}"
-    if hasattr(adapter, "weights_digest"):  # an in-memory model: name it by its weights
+    if WEIGHTS in adapter.capabilities:  # an in-memory model: name it by its weights
         return f"{adapter.describe()['model']}@weights:{adapter.weights_digest()[:16]}"
     return adapter.describe().get("model", type(model).__name__)
 
@@ -116,7 +117,7 @@ def _measured_model(model: Any, adapter: Any) -> tuple[str | None, dict[str, Any
         except Exception as exc:  # noqa: BLE001 - reported; the gate blocks an unbound evaluation
             return None, None, f"the artifacts of logged model {model_id} could not be hashed: {exc}"
         return manifest.digest, manifest.to_dict(), None
-    if hasattr(adapter, "weights_digest"):
+    if WEIGHTS in adapter.capabilities:
         return f"weights-sha256:{adapter.weights_digest()}", None, None
     return None, None, (f"a {type(model).__name__} has no stored artifacts or weights to hash; log it "
                         "as an MLflow model and evaluate its URI")
@@ -213,6 +214,8 @@ class BiasEvaluator(ModelEvaluator):
 
     def _evaluate(self, *, model: Any, dataset: Any, run_id: str, evaluator_config: dict | None,
                   model_id: str | None) -> EvaluationResult:
+        """Check everything that can be checked before touching the model, then score each probe
+        and log each result as soon as it exists, then seal the run (scorecard, signature)."""
         config = BiasConfig.from_dict(evaluator_config)
         policy = load_policy(config.policy)
         signer = _signer(config)
@@ -221,55 +224,90 @@ class BiasEvaluator(ModelEvaluator):
                 "The bias evaluator scores a model: pass model= (an MLflow model URI, a pyfunc, "
                 "or mlflow_bias.adapters.HFCausalLM(model, tokenizer))."
             )
-        # 1. Every probe is read and validated before any model work.
-        inputs: list[ProbeInput] = []
-        if dataset is not None:
-            inputs.append(_prepare_probe(dataset.features_data, config, main=True))
-        inputs += [_prepare_probe(p, config, main=False) for p in config.probes]
-        if not inputs:
-            raise BiasEvaluationError(
-                "No probe to score: pass data= (a probe) or evaluator_config={'bias': "
-                "{'probes': ['gender-occupation']}}."
-            )
-        dimensions = scored_from_probes()
-        if config.dimensions is not None:
-            kept = [p for p in inputs if p.dimension in config.dimensions]
-            if not kept:
-                raise ConfigError(
-                    f"evaluator_config dimensions={config.dimensions} selects none of the probes: "
-                    + "; ".join(f"{p.label} is scored by {p.dimension}" for p in inputs)
-                    + ". Add a probe of that kind or change `dimensions`.")
-            inputs = kept
-        missing = sorted({p.dimension for p in inputs} - set(dimensions))
-        if missing:
-            raise BiasEvaluationError(
-                f"The probe kind(s) need dimension(s) {', '.join(missing)}, which are not installed "
-                f"(installed: {', '.join(dimensions)})."
-            )
-        qualifiers = [p.qualifier for p in inputs]
-        if len(set(qualifiers)) != len(qualifiers):
-            raise ConfigError("The same probe is listed twice; score each probe once per run.")
-
+        inputs = _read_probes(dataset, config)
         audit = _audit_training_data(config)  # bad training data fails before any model work
-
-        # 2. The model must offer what every requested dimension needs.
-        adapter = resolve_adapter(
-            model,
-            batch_size=config.batch_size,
-            progress=config.progress,
-            share_prefixes=config.share_prefixes,
-            max_new_tokens=config.max_new_tokens,
-            seed=config.seed,
-        )
+        adapter = _adapter_for(model, config, inputs)
+        run = _Run.start(run_id, model, model_id, adapter, config, policy, signer, inputs)
+        if audit is not None:
+            run.log_audit(audit, _training_data_of(config))
         for probe in inputs:
-            require_capability(adapter, dimensions[probe.dimension].requires, probe.dimension)
+            run.score(probe, adapter)
+        return run.complete()
+
+
+def _read_probes(dataset: Any, config: BiasConfig) -> list[ProbeInput]:
+    """Every probe read and validated, and kept when `dimensions` selects it, before any model
+    work: the data probe first, then `probes`."""
+    inputs: list[ProbeInput] = []
+    if dataset is not None:
+        inputs.append(_prepare_probe(dataset.features_data, config, main=True))
+    inputs += [_prepare_probe(p, config, main=False) for p in config.probes]
+    if not inputs:
+        raise BiasEvaluationError(
+            "No probe to score: pass data= (a probe) or evaluator_config={'bias': "
+            "{'probes': ['gender-occupation']}}."
+        )
+    dimensions = scored_from_probes()
+    if config.dimensions is not None:
+        kept = [p for p in inputs if p.dimension in config.dimensions]
+        if not kept:
+            raise ConfigError(
+                f"evaluator_config dimensions={config.dimensions} selects none of the probes: "
+                + "; ".join(f"{p.label} is scored by {p.dimension}" for p in inputs)
+                + ". Add a probe of that kind or change `dimensions`.")
+        inputs = kept
+    missing = sorted({p.dimension for p in inputs} - set(dimensions))
+    if missing:
+        raise BiasEvaluationError(
+            f"The probe kind(s) need dimension(s) {', '.join(missing)}, which are not installed "
+            f"(installed: {', '.join(dimensions)})."
+        )
+    qualifiers = [p.qualifier for p in inputs]
+    if len(set(qualifiers)) != len(qualifiers):
+        raise ConfigError("The same probe is listed twice; score each probe once per run.")
+    return inputs
+
+
+def _adapter_for(model: Any, config: BiasConfig, inputs: list[ProbeInput]) -> Any:
+    """The model as an adapter, refused unless it offers what every probe's dimension needs."""
+    adapter = resolve_adapter(
+        model,
+        batch_size=config.batch_size,
+        progress=config.progress,
+        share_prefixes=config.share_prefixes,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed,
+    )
+    dimensions = scored_from_probes()
+    for probe in inputs:
+        require_capability(adapter, dimensions[probe.dimension].requires, probe.dimension)
+    return adapter
+
+
+@dataclass
+class _Run:
+    """One evaluation run as it is written: what was logged so far (kept in memory for the
+    scorecard and the signed statement)."""
+
+    run_id: str
+    config: BiasConfig
+    policy: Any
+    signer: Any
+    scorecard: Scorecard
+    link_model_id: str | None
+    signed_tags: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    tables: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, run_id: str, model: Any, model_id: str | None, adapter: Any, config: BiasConfig,
+              policy: Any, signer: Any, inputs: list[ProbeInput]) -> "_Run":
+        """Name the measured model bytes, then log the run's tags, probes and model manifest."""
         model_digest, model_manifest, unbound = _measured_model(model, adapter)
         if signer is not None and model_digest is None:
             raise BiasEvaluationError(
                 f"A signed evaluation names the model bytes it measured, but {unbound}. Or unset "
                 f"{SIGNING_KEY_ENV} (and evaluator_config 'signing_key') to evaluate unsigned.")
-
-        # 3. Tags and inputs first; then each result is logged as soon as it exists.
         link_model_id = None if model_id else getattr(getattr(model, "metadata", None), "model_id", None)
         version_label = _model_version_label(model, model_id, config, adapter)
         scorecard = Scorecard(
@@ -303,62 +341,69 @@ class BiasEvaluator(ModelEvaluator):
         tracking.log_tags(run_id, tags)
         if model_manifest:
             tracking.log_json(run_id, model_manifest, MODEL_MANIFEST_PATH)
-        # what this evaluation wrote, kept in memory for the attestation
-        signed_tags = {k: str(v) for k, v in tags.items()}
-        tables: list[str] = []
+        return cls(run_id, config, policy, signer, scorecard, link_model_id,
+                   {k: str(v) for k, v in tags.items()})
 
-        metrics: dict[str, float] = {}
-        if audit is not None:
-            metrics.update(log_representation(audit, _training_data_of(config), run_id=run_id))
-            signed_tags.update(audit_tags(audit))
-            tables += AUDIT_TABLES
-            scorecard.training_data = audit.to_dict()
+    def log_audit(self, audit: Any, data: Any) -> None:
+        """The training-data audit, in the same run."""
+        self.metrics.update(log_representation(audit, data, run_id=self.run_id))
+        self.signed_tags.update(audit_tags(audit))
+        self.tables += AUDIT_TABLES
+        self.scorecard.training_data = audit.to_dict()
+
+    def score(self, probe: ProbeInput, adapter: Any) -> None:
+        """Score one probe with its dimension and log the result at once; on failure, log what
+        the model said (the items table), the scorecard so far and the reason, then re-raise."""
+        dimension = scored_from_probes()[probe.dimension]
         try:
-            for probe in inputs:
-                dimension = dimensions[probe.dimension]
-                settings = dimension.configure(config.options_for(dimension),
-                                               config.context(probe.slice_columns, policy))
-                result = dimension.compute(adapter, probe.frame, settings)
-                metrics.update(
-                    tracking.log_dimension_result(run_id, result, probe.qualifier, link_model_id)
-                )
-                signed_tags.update(result.tags)
-                tables += tracking.table_paths(result, probe.qualifier)
-                scorecard.dimensions.append(
-                    {"dimension": result.dimension, "probe": probe.label,
-                     "metric_prefix": tracking.metric_prefix(result.dimension, probe.qualifier),
-                     "attributes": result.summary, "metadata": result.metadata}
-                )
-                scorecard.warnings += result.warnings
-                status = {dimension_status_tag(result.dimension, probe.qualifier): _dimension_status(result)}
-                tracking.log_tags(run_id, status)
-                signed_tags.update(status)
+            settings = dimension.configure(self.config.options_for(dimension),
+                                           self.config.context(probe.slice_columns, self.policy))
+            result = dimension.compute(adapter, probe.frame, settings)
+            self.metrics.update(tracking.log_dimension_result(self.run_id, result, probe.qualifier,
+                                                              self.link_model_id))
+            self.signed_tags.update(result.tags)
+            self.tables += tracking.table_paths(result, probe.qualifier)
+            self.scorecard.dimensions.append(
+                {"dimension": result.dimension, "probe": probe.label,
+                 "metric_prefix": tracking.metric_prefix(result.dimension, probe.qualifier),
+                 "attributes": result.summary, "metadata": result.metadata}
+            )
+            self.scorecard.warnings += result.warnings
+            status = {dimension_status_tag(result.dimension, probe.qualifier): _dimension_status(result)}
+            tracking.log_tags(self.run_id, status)
+            self.signed_tags.update(status)
         except TrackingUnavailableError:
             raise  # nothing more can be written; the caller records why
         except Exception as exc:
             items = getattr(exc, "items", None)
             if isinstance(items, pd.DataFrame):  # what the model said, input by input
-                tracking.log_failed_items(run_id, items, getattr(exc, "dimension", None) or probe.dimension,
+                tracking.log_failed_items(self.run_id, items,
+                                          getattr(exc, "dimension", None) or probe.dimension,
                                           probe.qualifier)
-            scorecard.status, scorecard.error = "failed", f"{type(exc).__name__}: {exc}"
-            card = scorecard.to_dict()
-            tracking.log_json(run_id, card, SCORECARD_PATH)
-            log_scorecard_html(run_id, card)
-            tracking.log_tags(run_id, {"bias.status": "failed", "bias.error": str(exc)[:5000]})
+            self.scorecard.status, self.scorecard.error = "failed", f"{type(exc).__name__}: {exc}"
+            self._log_scorecard()
+            tracking.log_tags(self.run_id, {"bias.status": "failed", "bias.error": str(exc)[:5000]})
             raise
-        scorecard.status = "completed"
-        card = scorecard.to_dict()
-        tracking.log_json(run_id, card, SCORECARD_PATH)
-        log_scorecard_html(run_id, card)
-        tracking.log_tags(run_id, {"bias.status": "completed"})
-        signed_tags["bias.status"] = "completed"
-        if signer is not None:
+
+    def complete(self) -> EvaluationResult:
+        """Mark the run completed, log its scorecard, and sign it when a key is set."""
+        self.scorecard.status = "completed"
+        self._log_scorecard()
+        tracking.log_tags(self.run_id, {"bias.status": "completed"})
+        self.signed_tags["bias.status"] = "completed"
+        if self.signer is not None:
             try:
-                sign_evaluation(run_id, signer, tags=signed_tags, metrics=metrics, tables=tables,
-                                policy_digest=policy.digest, evaluator_version=__version__)
+                sign_evaluation(self.run_id, self.signer, tags=self.signed_tags, metrics=self.metrics,
+                                tables=self.tables, policy_digest=self.policy.digest,
+                                evaluator_version=__version__)
             except Exception as exc:
-                tracking.log_tags(run_id, {"bias.attestation.error": f"{type(exc).__name__}: {exc}"[:5000]})
+                tracking.log_tags(self.run_id, {"bias.attestation.error": f"{type(exc).__name__}: {exc}"[:5000]})
                 raise
-        for warning in scorecard.warnings:
+        for warning in self.scorecard.warnings:
             _logger.warning(warning)
-        return EvaluationResult(metrics=metrics, artifacts={})
+        return EvaluationResult(metrics=self.metrics, artifacts={})
+
+    def _log_scorecard(self) -> None:
+        card = self.scorecard.to_dict()
+        tracking.log_json(self.run_id, card, SCORECARD_PATH)
+        log_scorecard_html(self.run_id, card)
