@@ -4,8 +4,6 @@ and the real SmolLM2 model (loaded once per session)."""
 from __future__ import annotations
 
 import os
-import shutil
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -17,6 +15,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import tiny_lm  # noqa: E402
+from tracking_stores import copy_migrated_store  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -41,14 +40,7 @@ def isolated_stores(tmp_path, monkeypatch, template_tracking_db):
     monkeypatch.setenv("MLFLOW_BIAS_PROBE_DIR", str(tmp_path / "user-probes"))
     monkeypatch.setenv("MLFLOW_BIAS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)  # before the store is opened: its artifact root is ./mlruns
-    db = tmp_path / "mlflow.db"
-    shutil.copyfile(template_tracking_db, db)
-    with sqlite3.connect(db) as connection:  # the template's default experiment stores here
-        connection.execute(
-            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
-            (str(tmp_path / "mlruns" / "0"),),
-        )
-    uri = f"sqlite:///{db}"
+    uri = copy_migrated_store(template_tracking_db, tmp_path / "mlflow.db", str(tmp_path / "mlruns" / "0"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment_id="0")  # a CLI test may have switched experiments

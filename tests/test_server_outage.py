@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 import bias_gate_server
 import mlflow_bias
 import trust_fixtures as tf
+from tracking_stores import copy_migrated_store
 from mlflow_bias.cli import main
 from mlflow_bias.release.gate import decide
 from mlflow_bias.core.tracking_guard import TrackingUnavailableError
@@ -22,8 +23,8 @@ FAST = {"bootstrap_samples": 50, "permutation_samples": 50, "progress": False}
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    store = ["--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+def server(tmp_path, monkeypatch, template_tracking_db):
+    store = ["--backend-store-uri", copy_migrated_store(template_tracking_db, tmp_path / "server.db", "mlflow-artifacts:/0"),
              "--artifacts-destination", str(tmp_path / "artifacts")]
     handle = bias_gate_server.BiasGateServer(store, {"MLFLOW_BIAS_PROBE_DIR": str(tmp_path / "user-probes")},
                                              tmp_path / "server.log")

@@ -15,13 +15,14 @@ from mlflow.tracking import MlflowClient
 
 import bias_gate_server
 import trust_fixtures as tf
+from tracking_stores import copy_migrated_store
 from mlflow_bias.release.gate import decide
 from mlflow_bias.promotion.model_registry import gate, promote
 from mlflow_bias.trust.keys import generate_keypair
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, template_tracking_db):
     """A bias-gate server trusting one key (MLFLOW_BIAS_TRUSTED_KEYS), with its policy file (no
     keys of its own), its probe store, the key pairs and the server's URL."""
     root = tmp_path_factory.mktemp("served")
@@ -31,7 +32,8 @@ def served(tmp_path_factory):
     probe_dir = root / "user-probes"
     env = {"MLFLOW_BIAS_POLICY": str(policy), "MLFLOW_BIAS_TRUSTED_KEYS": str(trusted[1]),
            "MLFLOW_BIAS_PROBE_DIR": str(probe_dir)}
-    store = ["--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+    # a migrated store, its default experiment's artifacts served as a fresh server would
+    store = ["--backend-store-uri", copy_migrated_store(template_tracking_db, root / "server.db", "mlflow-artifacts:/0"),
              "--artifacts-destination", str(root / "served-artifacts")]
     with bias_gate_server.running(store, env, root / "server.log") as url:
         yield {"url": url, "policy": policy, "probe_dir": probe_dir, "trusted": trusted, "other": other,
