@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mlflow_bias.core.metric_keys import metric_segment
+from mlflow_bias.core.metric_keys import metric_prefix, metric_segment
 
 
 def _finite(value: Any) -> float | None:
+    """A finite number as float; None for anything else (NaN, inf, bool, text, missing)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
@@ -34,25 +35,34 @@ def _rates_label(name: str, what: str = "rates_label") -> str:
     return getattr(all_dimensions().get(name, Dimension), what)
 
 
-def _segment(value: Any) -> str:
-    return metric_segment(value)
+def _dimension_prefix(dim: dict[str, Any]) -> str:
+    """The metric prefix of a dimension summary: the one it was logged under, else
+    `bias/<dimension>`."""
+    return dim.get("metric_prefix") or metric_prefix(dim.get("dimension", "?"))
+
+
+def _statistics(row: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """The headline statistics of one attribute row as (name, its dict): the row itself (name
+    None) when it holds one value, else each statistic it holds (parity has several)."""
+    if "value" in row:
+        return [(None, row)]
+    return [(name, stat) for name, stat in row.items() if isinstance(stat, dict) and "value" in stat]
 
 
 def _headlines(dim: dict[str, Any]) -> list[dict[str, Any]]:
     """One entry per headline statistic of a dimension: (attribute, statistic or None, its dict)."""
-    rows = []
-    for row in dim.get("attributes") or []:
-        attribute = str(row.get("attribute", "?"))
-        if "value" in row:
-            rows.append({"attribute": attribute, "statistic": None, "stat": row, "row": row})
-            continue
-        for name, stat in row.items():  # several headline statistics per attribute (parity)
-            if isinstance(stat, dict) and "value" in stat:
-                rows.append({"attribute": attribute, "statistic": name, "stat": stat, "row": row})
-    return rows
+    return [{"attribute": str(row.get("attribute", "?")), "statistic": name, "stat": stat, "row": row}
+            for row in dim.get("attributes") or [] for name, stat in _statistics(row)]
+
+
+def _metric_key(prefix: str, headline: dict[str, Any]) -> str:
+    """The logged metric key of a headline statistic: `<prefix>/<attribute>[/<statistic>]`."""
+    statistic = headline["statistic"]
+    return f"{prefix}/{metric_segment(headline['attribute'])}" + (f"/{statistic}" if statistic else "")
 
 
 def _rule_for(policy: dict[str, Any] | None, dimension: str, statistic: str | None) -> dict | None:
+    """The policy rule on a dimension's statistic (`<dimension>[/<statistic>]`), if any."""
     if not policy:
         return None
     wanted = dimension if statistic is None else f"{dimension}/{statistic}"

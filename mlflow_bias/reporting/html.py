@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlflow_bias.core.metric_keys import metric_prefix
 from mlflow_bias.reporting._common import (
-    _about, _finite, _headlines, _rates_label, _rule_for, _segment, _threshold_verdict,
+    _about, _dimension_prefix, _finite, _headlines, _metric_key, _rates_label, _rule_for,
+    _statistics, _threshold_verdict,
 )
 from mlflow_bias.reporting.plots import Plot, make_plots
 from mlflow_bias.reporting.scorecard import json_text, policy_summary
@@ -121,9 +121,7 @@ def _extras(row: dict[str, Any]) -> list[tuple[str, str]]:
 def _slices(dim_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for row in dim_rows:
-        holders = [(None, row)] if "value" in row else [
-            (name, stat) for name, stat in row.items() if isinstance(stat, dict) and "value" in stat]
-        for statistic, holder in holders:
+        for statistic, holder in _statistics(row):
             for sl in holder.get("slices") or []:
                 out.append({"attribute": str(row.get("attribute")), "statistic": statistic,
                             "column": str(sl.get("column")), "value": str(sl.get("value")),
@@ -167,13 +165,13 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
     metrics, dimensions = [], []
     for i, dim in enumerate(scorecard.get("dimensions") or []):
         name = dim.get("dimension", "?")
-        prefix = dim.get("metric_prefix") or metric_prefix(name)
+        prefix = _dimension_prefix(dim)
         anchor = f"dim-{i}"
         title, about = _about(name)
         for h in _headlines(dim):
             stat, row = h["stat"], h["row"]
             unit = row.get("unit")
-            key = f"{prefix}/{_segment(h['attribute'])}" + (f"/{h['statistic']}" if h["statistic"] else "")
+            key = _metric_key(prefix, h)
             rule = _rule_for(policy, name, h["statistic"])
             verdict = _threshold_verdict(rule, key, stat) if rule else "none"
             metrics.append({

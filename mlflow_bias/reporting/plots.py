@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlflow_bias.core.metric_keys import metric_prefix
 from mlflow_bias.reporting._common import (
-    _about, _finite, _headlines, _rates_label, _rule_for, _segment, _threshold_verdict,
+    _about, _dimension_prefix, _finite, _headlines, _metric_key, _rates_label, _rule_for,
+    _statistics, _threshold_verdict,
 )
 from mlflow_bias.reporting.scorecard import policy_summary
 
@@ -75,7 +75,7 @@ def _headline_plot(dim: dict[str, Any], policy: dict[str, Any] | None, anchor: s
     from matplotlib.lines import Line2D
 
     name = dim.get("dimension", "?")
-    prefix = dim.get("metric_prefix") or metric_prefix(name)
+    prefix = _dimension_prefix(dim)
     entries = [h for h in _headlines(dim) if _finite(h["stat"].get("value")) is not None]
     if not entries:
         return None
@@ -86,7 +86,7 @@ def _headline_plot(dim: dict[str, Any], policy: dict[str, Any] | None, anchor: s
     for y, h in zip(ys, entries):
         stat = h["stat"]
         value = float(stat["value"])
-        key = f"{prefix}/{_segment(h['attribute'])}" + (f"/{h['statistic']}" if h["statistic"] else "")
+        key = _metric_key(prefix, h)
         rule = _rule_for(policy, name, h["statistic"])
         verdict = _threshold_verdict(rule, key, stat) if rule else "none"
         color = _COLORS[verdict]
@@ -130,7 +130,7 @@ def _group_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot |
     """Per-group values of one attribute: refusal rates, category shares (stacked), or parity's
     selection and true-positive rates (selection rates with a 95% Wilson interval)."""
     name = dim.get("dimension", "?")
-    prefix = (dim.get("metric_prefix") or metric_prefix(name)).removeprefix("bias/")
+    prefix = _dimension_prefix(dim).removeprefix("bias/")
     attribute = str(row.get("attribute", "?"))
     rates, groups = row.get("rates"), row.get("groups")
     if isinstance(rates, dict) and rates and all(_finite(v) is not None for v in rates.values()):
@@ -221,12 +221,10 @@ def _group_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot |
 def _slice_plot(dim: dict[str, Any], row: dict[str, Any], anchor: str) -> Plot | None:
     """Per-slice values with 95% CIs; slices worse than the attribute overall in red."""
     name = dim.get("dimension", "?")
-    prefix = (dim.get("metric_prefix") or metric_prefix(name)).removeprefix("bias/")
+    prefix = _dimension_prefix(dim).removeprefix("bias/")
     attribute = str(row.get("attribute", "?"))
     raw = []
-    holders = [(None, row)] if "value" in row else [
-        (n, s) for n, s in row.items() if isinstance(s, dict) and "value" in s]
-    for statistic, holder in holders:
+    for statistic, holder in _statistics(row):
         for sl in holder.get("slices") or []:
             if _finite(sl.get("score")) is not None:
                 raw.append((statistic, holder, sl))
