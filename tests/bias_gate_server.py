@@ -30,7 +30,9 @@ class BiasGateServer:
         self.store_args, self.log_path = store_args, log_path
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env,
+        # MLflow's background job runner (huey workers for GenAI jobs) is not part of the gate and
+        # would start several more processes on the test machine's two cores
+        self.env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **env,
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         self.env.pop("MLFLOW_TRACKING_URI", None)
         self.process: subprocess.Popen | None = None
