@@ -16,11 +16,10 @@ from typing import Any, Collection
 ROOT = "bias"
 SLICE = "slice"
 
-# Statistics logged beside a headline metric `bias/<dimension>/<attribute>` as
-# `bias/<dimension>/<attribute>/<statistic>`; the gate never mistakes them for headlines.
-SIBLING_STATISTICS = frozenset(
-    {"ci_low", "ci_high", "p_value", "noise_floor", "n_items", "stereotype_rate"}
-)
+# Uncertainty statistics logged beside every headline metric `bias/<dimension>/<attribute>` as
+# `bias/<dimension>/<attribute>/<statistic>`; a dimension declares its own statistics (LPBS's
+# `stereotype_rate`) in its `MetricSpec`s. The gate never mistakes either for a headline.
+SIBLING_STATISTICS = frozenset({"ci_low", "ci_high", "p_value", "noise_floor", "n_items"})
 
 
 def metric_segment(value: Any) -> str:

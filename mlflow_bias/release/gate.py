@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from packaging.version import Version
 
 from mlflow_bias.core.metric_keys import SIBLING_STATISTICS, MetricKey
+from mlflow_bias.dimensions.registry import all_dimensions
 from mlflow_bias.dimensions.base import UNPARSED_RATE
 from mlflow_bias.core.labels import registered_version
 from mlflow_bias.core.errors import BiasEvaluationError
@@ -107,13 +108,20 @@ class Decision:
         return "\n".join(lines)
 
 
+def _declared_statistics(dimension: str) -> frozenset[str]:
+    """The statistics the registered dimension declares (`stereotype_rate` for LPBS)."""
+    found = all_dimensions().get(dimension)
+    return found.statistics if found is not None else frozenset()
+
+
 def _judged_by(parsed: MetricKey | None, rule: Rule) -> bool:
     """Whether one reading of a key is what `rule` judges: the rule's dimension, no slice, and the
     attribute alone (never a CI sibling) or with exactly the rule's statistic."""
     if parsed is None or parsed.dimension != rule.dimension or parsed.slice is not None:
         return False
-    if rule.statistic is None:
-        return parsed.statistic is None and parsed.attribute not in SIBLING_STATISTICS
+    if rule.statistic is None:  # never an uncertainty sibling or one of the dimension's statistics
+        return (parsed.statistic is None and parsed.attribute not in SIBLING_STATISTICS
+                and parsed.attribute not in _declared_statistics(rule.dimension))
     return parsed.statistic == rule.statistic and "/" not in rule.statistic
 
 
