@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlflow_bias.lexicons import names
+from mlflow_bias.text.lexicons import names
 from mlflow_bias.probes.builder import build_and_freeze
 
 SETS_PER_ATTRIBUTE = 200

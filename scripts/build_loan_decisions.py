@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlflow_bias.lexicons import names
+from mlflow_bias.text.lexicons import names
 from mlflow_bias.probes.builder import build_and_freeze
 
 ITEMS_PER_ATTRIBUTE = 600
