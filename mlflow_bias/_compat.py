@@ -48,12 +48,17 @@ MOVED = {
 class _AliasLoader(importlib.abc.Loader):
     def __init__(self, target: str) -> None:
         self.target = target
+        self._spec: importlib.machinery.ModuleSpec | None = None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        return importlib.import_module(self.target)
+        module = importlib.import_module(self.target)
+        self._spec, self._loader = module.__spec__, module.__loader__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """The module ran when its new path was imported."""
+        """The module ran when its new path was imported; the import system has just given it the
+        alias's spec and loader, so its own are put back (reloading and tooling read them)."""
+        module.__spec__, module.__loader__ = self._spec, self._loader
 
 
 class _MovedModuleFinder(importlib.abc.MetaPathFinder):

@@ -95,6 +95,7 @@ def test_the_old_module_paths_are_the_moved_modules():
 
     for old, new in MOVED.items():
         assert importlib.import_module(old) is importlib.import_module(new), old
+        assert importlib.import_module(old).__spec__.name == new  # its own spec, not the alias's
     from mlflow_bias.evaluator import BiasEvaluator
     from mlflow_bias.evaluation.evaluator import BiasEvaluator as moved
 
