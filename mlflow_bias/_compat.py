@@ -11,7 +11,9 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import sys
+import warnings
 from types import ModuleType
+from typing import Any
 
 MOVED = {
     "mlflow_bias.errors": "mlflow_bias.core.errors",
@@ -69,6 +71,14 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder):
         if new is None:
             return None
         return importlib.machinery.ModuleSpec(fullname, _AliasLoader(new))
+
+
+def moved_attribute(old_module: str, name: str, new_module: str) -> Any:
+    """`name` from `new_module`, for code that still imports it from `old_module` (with a
+    FutureWarning naming the new place)."""
+    warnings.warn(f"{old_module}.{name} moved to {new_module}.{name}; import it from there.",
+                  FutureWarning, stacklevel=3)
+    return getattr(importlib.import_module(new_module), name)
 
 
 def install() -> None:

@@ -100,3 +100,11 @@ def test_the_old_module_paths_are_the_moved_modules():
     from mlflow_bias.evaluation.evaluator import BiasEvaluator as moved
 
     assert BiasEvaluator is moved
+
+
+def test_require_capability_still_imports_from_adapters_with_a_warning():
+    from mlflow_bias.dimensions.registry import require_capability
+
+    with pytest.warns(FutureWarning, match="moved to mlflow_bias.dimensions.registry.require_capability"):
+        from mlflow_bias.adapters import require_capability as old
+    assert old is require_capability

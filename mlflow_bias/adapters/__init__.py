@@ -19,6 +19,7 @@ from mlflow_bias.adapters.base import (
     PREDICT,
     LogLikelihoodAdapter,
     ModelAdapter,
+    check_capability,
 )
 from mlflow_bias.adapters.embedding import HFEncoder, SentenceEncoder, is_sentence_transformer
 from mlflow_bias.adapters.hf import HFCausalLM, loglikelihood_one_by_one
@@ -116,6 +117,7 @@ def resolve_adapter(model: Any, **options: Any) -> ModelAdapter:
 
 __all__ = [
     "EMBED",
+    "check_capability",
     "GENERATE",
     "LOGLIKELIHOOD",
     "PREDICT",
@@ -126,6 +128,13 @@ __all__ = [
     "ModelAdapter",
     "PyfuncOutputs",
     "loglikelihood_one_by_one",
-    "require_capability",
     "resolve_adapter",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "require_capability":  # moved to the dimension registry, which knows the dimensions
+        from mlflow_bias._compat import moved_attribute
+
+        return moved_attribute(__name__, name, "mlflow_bias.dimensions.registry")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

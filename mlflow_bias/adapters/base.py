@@ -8,7 +8,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from mlflow_bias.core.errors import BiasEvaluationError
+from mlflow_bias.core.errors import BiasEvaluationError, CapabilityError
 
 LOGLIKELIHOOD = "loglikelihood"
 GENERATE = "generate"
@@ -61,3 +61,21 @@ def as_output_list(result: Any, expected: int) -> list[Any]:
             f"The model returned {len(result)} outputs for {expected} inputs; return one per row."
         )
     return result
+
+
+def check_capability(adapter: ModelAdapter, capability: str, dimension: str,
+                     usable: Sequence[str] = ()) -> None:
+    """Raise a CapabilityError when `adapter` lacks `capability`, naming what it offers and the
+    dimensions (`usable`) it can still serve."""
+    if capability in adapter.capabilities:
+        return
+    still = (f"It can still be used for: {', '.join(usable)}." if usable
+             else "None of the installed dimensions can use it.")
+    raise CapabilityError(
+        f"The {dimension} dimension needs a model that gives {capability}, but "
+        f"{adapter.describe().get('model', 'this model')} only offers "
+        f"{', '.join(sorted(adapter.capabilities)) or 'nothing usable'}. {still} "
+        "To score log-probabilities, pass a transformers-flavour MLflow model "
+        "(runs:/..., models:/name/N, models:/name@alias) or an in-memory transformers causal LM "
+        "wrapped as mlflow_bias.adapters.HFCausalLM(model, tokenizer)."
+    )

@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 from mlflow_bias.dimensions.kinds import ProbeKind
 from mlflow_bias.dimensions.protocol import Dimension
-from mlflow_bias.core.errors import CapabilityError, ConfigError
+from mlflow_bias.adapters.base import check_capability
+from mlflow_bias.core.errors import ConfigError
 
 ENTRY_POINT_GROUP = "mlflow_bias.dimensions"
 # modules of this package that define no dimension
@@ -141,20 +142,6 @@ def unregister(name: str) -> None:
 
 
 def require_capability(adapter: Any, capability: str, dimension: str) -> None:
-    """Raise a CapabilityError naming what the model can still be used for."""
-    if capability in adapter.capabilities:
-        return
-    usable = dimensions_usable_with(adapter.capabilities)
-    still = (
-        f"It can still be used for: {', '.join(usable)}."
-        if usable
-        else "None of the installed dimensions can use it."
-    )
-    raise CapabilityError(
-        f"The {dimension} dimension needs a model that gives {capability}, but "
-        f"{adapter.describe().get('model', 'this model')} only offers "
-        f"{', '.join(sorted(adapter.capabilities)) or 'nothing usable'}. {still} "
-        "To score log-probabilities, pass a transformers-flavour MLflow model "
-        "(runs:/..., models:/name/N, models:/name@alias) or an in-memory transformers causal LM "
-        "wrapped as mlflow_bias.adapters.HFCausalLM(model, tokenizer)."
-    )
+    """Raise a CapabilityError naming what the model can still be used for (the registered
+    dimensions whose capability it has)."""
+    check_capability(adapter, capability, dimension, dimensions_usable_with(adapter.capabilities))
