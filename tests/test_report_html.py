@@ -567,3 +567,22 @@ def test_unreadable_limitation_records_become_a_warning_on_the_page():
     # a label that only looks like a registered version: nothing to add
     other = {"model": {"version": "elsewhere/3"}, "warnings": []}
     assert model_version_context(other, client) == (None, None) and other["warnings"] == []
+
+
+def test_the_page_rerendered_with_a_decision_reuses_the_charts_of_the_same_numbers(monkeypatch):
+    """The charts do not depend on the gate's decision: the page the gate re-renders reuses them,
+    and any change in what they show draws them anew."""
+    from mlflow_bias.reporting import plots as plots_module
+
+    drawn = []
+    real_draw = plots_module._draw
+    monkeypatch.setattr(plots_module, "_draw", lambda *a: drawn.append(1) or real_draw(*a))
+    card = representative_scorecard()
+    first, _ = plots_module.make_plots(card)
+    gated = {**copy.deepcopy(card), "gate": {"status": "blocked", "verdicts": [], "reasons": ["x"]}}
+    again, _ = plots_module.make_plots(gated)
+    assert len(drawn) == 1 and [p.png for p in again] == [p.png for p in first] and first
+    changed = copy.deepcopy(card)
+    changed["dimensions"][0]["attributes"][0]["value"] = 0.99
+    plots_module.make_plots(changed)
+    assert len(drawn) == 2

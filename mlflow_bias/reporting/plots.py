@@ -276,8 +276,43 @@ def _training_plots(audit: dict[str, Any]) -> list[Plot]:
 
 def make_plots(scorecard: dict[str, Any], *, policy: Any = None) -> tuple[list[Plot], list[str]]:
     """Every chart of the scorecard, and a note for each chart that could not be drawn (a chart
-    never stops the page)."""
+    never stops the page).
+
+    The charts depend on the measured dimensions, the training-data audit and the policy, not on
+    the gate's decision, so the page re-rendered with a decision reuses the charts drawn for the
+    evaluation in the same process (drawing is most of a page's cost)."""
     policy = policy_summary(policy) if policy is not None else scorecard.get("policy")
+    key = _charts_key(scorecard, policy)
+    if key is not None and key in _DRAWN:
+        plots, problems = _DRAWN[key]
+        return list(plots), list(problems)
+    drawn = _draw(scorecard, policy)
+    if key is not None:
+        _DRAWN[key] = drawn
+        while len(_DRAWN) > _DRAWN_KEPT:
+            _DRAWN.pop(next(iter(_DRAWN)))
+    return list(drawn[0]), list(drawn[1])
+
+
+_DRAWN: dict[str, tuple[list[Plot], list[str]]] = {}  # charts by what they were drawn from
+_DRAWN_KEPT = 4
+
+
+def _charts_key(scorecard: dict[str, Any], policy: Any) -> str | None:
+    """A digest of everything the charts are drawn from; None when it cannot be serialised."""
+    import hashlib
+    import json
+
+    inputs = {"dimensions": scorecard.get("dimensions"), "training_data": scorecard.get("training_data"),
+              "policy": policy}
+    try:
+        text = json.dumps(inputs, sort_keys=True, default=str, allow_nan=True)
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _draw(scorecard: dict[str, Any], policy: Any) -> tuple[list[Plot], list[str]]:
     plots: list[Plot] = []
     problems: list[str] = []
     for i, dim in enumerate(scorecard.get("dimensions") or []):
