@@ -576,6 +576,7 @@ def test_the_page_rerendered_with_a_decision_reuses_the_charts_of_the_same_numbe
 
     drawn = []
     real_draw = plots_module._draw
+    monkeypatch.setattr(plots_module, "_DRAWN", {})  # nothing drawn by earlier tests
     monkeypatch.setattr(plots_module, "_draw", lambda *a: drawn.append(1) or real_draw(*a))
     card = representative_scorecard()
     first, _ = plots_module.make_plots(card)
