@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 from mlflow_bias.dimensions.kinds import ProbeKind
 from mlflow_bias.dimensions.protocol import Dimension
-from mlflow_bias.adapters.base import check_capability
 from mlflow_bias.core.errors import ConfigError
 
 ENTRY_POINT_GROUP = "mlflow_bias.dimensions"
@@ -144,4 +143,6 @@ def unregister(name: str) -> None:
 def require_capability(adapter: Any, capability: str, dimension: str) -> None:
     """Raise a CapabilityError naming what the model can still be used for (the registered
     dimensions whose capability it has)."""
+    from mlflow_bias.adapters.base import check_capability  # the adapters package loads torch
+
     check_capability(adapter, capability, dimension, dimensions_usable_with(adapter.capabilities))
