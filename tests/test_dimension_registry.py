@@ -216,3 +216,9 @@ def test_the_cli_lists_every_registered_dimension(capsys):
     assert cbs["probe_kind"]["required"] == ["id", "attribute", "set_id", "group", "input"]
     assert cbs["options"] == ["categories", "verbalisers"]
     assert "cbs/unparsed_rate" in [m["metric"] for m in cbs["metrics"]]
+
+
+def test_the_names_a_dimension_may_not_take_are_the_shared_evaluator_options():
+    """The registry keeps the shared option names (it may not import the evaluator's config, a
+    layer above it): they must be exactly BiasConfig's fields, or a dimension could shadow one."""
+    assert registry.RESERVED_NAMES == set(BiasConfig.model_fields) - {"dimension_options"}
