@@ -286,11 +286,19 @@ def test_limitation_on_the_ranking_dimension_is_accepted(screens, capsys):
 
 
 def test_the_package_root_and_the_gate_do_not_import_torch():
+    """Gating, serving and evaluating a pyfunc model never load torch; a transformers adapter does,
+    on first use."""
     code = ("import sys, mlflow_bias, mlflow_bias.promotion.server, mlflow_bias.promotion.model_registry, mlflow_bias.cli, "
             "mlflow_bias.release.gate\n"
             "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"
             "assert not heavy, heavy\n"
-            "assert callable(mlflow_bias.evaluate) and 'torch' in sys.modules")
+            "from mlflow_bias.dimensions.registry import all_dimensions\n"
+            "from mlflow_bias.adapters import resolve_adapter, PyfuncOutputs\n"
+            "assert callable(mlflow_bias.evaluate) and len(all_dimensions()) >= 7\n"
+            "assert isinstance(resolve_adapter(lambda df: ['x'] * len(df)), PyfuncOutputs)\n"
+            "assert 'torch' not in sys.modules, 'evaluation path imported torch'\n"
+            "from mlflow_bias.adapters import HFCausalLM\n"
+            "assert 'torch' in sys.modules and HFCausalLM.__module__ == 'mlflow_bias.adapters.hf'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert result.returncode == 0, result.stderr[-2000:]

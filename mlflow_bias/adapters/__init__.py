@@ -4,13 +4,19 @@
 `HFCausalLM`, a sentence-transformers model, or a `(model, tokenizer)` pair) into an adapter.
 `models` loads the bundled SmolLM2-135M-Instruct and all-MiniLM-L6-v2.
 
+The transformers and sentence-transformers adapters (`HFCausalLM`, `HFEncoder`, `SentenceEncoder`)
+load on first use: they import torch (seconds), which a process that only evaluates a pyfunc
+model, or only gates, never needs.
+
 May import: `core`. Knows nothing of dimensions, probes or policies.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from mlflow_bias.adapters.base import (
     EMBED,
@@ -21,9 +27,27 @@ from mlflow_bias.adapters.base import (
     ModelAdapter,
     check_capability,
 )
-from mlflow_bias.adapters.embedding import HFEncoder, SentenceEncoder, is_sentence_transformer
-from mlflow_bias.adapters.hf import HFCausalLM, loglikelihood_one_by_one
 from mlflow_bias.adapters.pyfunc import PyfuncOutputs
+
+if TYPE_CHECKING:
+    from mlflow_bias.adapters.embedding import HFEncoder, SentenceEncoder
+    from mlflow_bias.adapters.hf import HFCausalLM, loglikelihood_one_by_one
+
+# public name -> the module that defines it, imported on first use (it imports torch)
+_TORCH_ADAPTERS = {
+    "HFCausalLM": "mlflow_bias.adapters.hf",
+    "loglikelihood_one_by_one": "mlflow_bias.adapters.hf",
+    "HFEncoder": "mlflow_bias.adapters.embedding",
+    "SentenceEncoder": "mlflow_bias.adapters.embedding",
+}
+
+
+def _is_torch_adapter(model: Any) -> bool:
+    """Whether `model` is already one of the torch adapters. An instance implies its module was
+    imported, so the modules not yet imported are not loaded just to answer no."""
+    classes = tuple(getattr(sys.modules[module], name) for name, module in _TORCH_ADAPTERS.items()
+                    if name[0].isupper() and module in sys.modules)
+    return bool(classes) and isinstance(model, classes)
 
 
 def _function_behind(wrapper: Any) -> Any | None:
@@ -72,18 +96,26 @@ def _encoder_from_pyfunc(model: Any, **options: Any) -> Any | None:
         raw = model
     embed_options = {k: v for k, v in options.items() if k in ("batch_size", "progress")}
     name = _model_uri_name(model)
-    if is_sentence_transformer(raw):
-        return SentenceEncoder(raw, name=name, **embed_options)
+    # an instance implies sentence-transformers was imported: skip its (seconds-long) import
+    if "sentence_transformers" in sys.modules:
+        from mlflow_bias.adapters.embedding import SentenceEncoder, is_sentence_transformer
+
+        if is_sentence_transformer(raw):
+            return SentenceEncoder(raw, name=name, **embed_options)
     encoder, tokenizer = getattr(raw, "model", None), getattr(raw, "tokenizer", None)
     if encoder is None or tokenizer is None or not hasattr(encoder, "get_output_embeddings"):
         return None
     if encoder.get_output_embeddings() is not None:
         return None
+    from mlflow_bias.adapters.embedding import HFEncoder
+
     return HFEncoder(encoder, tokenizer, name=name, **embed_options)
 
 
 def _causal_lm(lm: Any, tokenizer: Any, model: Any, **options: Any) -> HFCausalLM:
     import torch
+
+    from mlflow_bias.adapters.hf import HFCausalLM
 
     if lm.dtype in (torch.float16, torch.bfloat16) and lm.device.type == "cpu":
         lm = lm.float()  # half precision on the CPU is neither fast nor exact enough here
@@ -93,9 +125,12 @@ def _causal_lm(lm: Any, tokenizer: Any, model: Any, **options: Any) -> HFCausalL
 
 def resolve_adapter(model: Any, **options: Any) -> ModelAdapter:
     """An adapter for `model`; `options` (batch_size, progress, share_prefixes) go to HFCausalLM."""
-    if isinstance(model, (HFCausalLM, SentenceEncoder, HFEncoder)):
+    if _is_torch_adapter(model):
         return model
     if isinstance(model, tuple) and len(model) == 2:
+        from mlflow_bias.adapters.embedding import HFEncoder
+        from mlflow_bias.adapters.hf import HFCausalLM
+
         lm, tokenizer = model
         if getattr(lm, "get_output_embeddings", lambda: None)() is None:
             embed_options = {k: v for k, v in options.items() if k in ("batch_size", "progress")}
@@ -107,7 +142,7 @@ def resolve_adapter(model: Any, **options: Any) -> ModelAdapter:
         model = mlflow.pyfunc.load_model(model)
     behind = _function_behind(model)
     if behind is not None:
-        if isinstance(behind, (HFCausalLM, SentenceEncoder, HFEncoder)):
+        if _is_torch_adapter(behind):
             return behind
         return (_causal_lm_from_pyfunc(behind, **options) or _encoder_from_pyfunc(behind, **options)
                 or PyfuncOutputs(model, name=getattr(behind, "__name__", None)))
@@ -133,6 +168,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _TORCH_ADAPTERS:
+        value = getattr(importlib.import_module(_TORCH_ADAPTERS[name]), name)
+        globals()[name] = value
+        return value
     if name == "require_capability":  # moved to the dimension registry, which knows the dimensions
         from mlflow_bias._compat import moved_attribute
 

@@ -10,7 +10,6 @@ import mlflow
 from mlflow.models.evaluation import EvaluationResult
 from mlflow.tracking import MlflowClient
 
-from mlflow_bias.adapters import HFCausalLM
 from mlflow_bias.probes import content_digest, find_by_digest, read_probe, validate
 from mlflow_bias.core.tracking_guard import TrackingUnavailableError, without_retries
 
@@ -48,6 +47,8 @@ def evaluate(
     """
     model_id = None
     if isinstance(model, tuple):
+        from mlflow_bias.adapters.hf import HFCausalLM
+
         model = HFCausalLM(*model, batch_size=config.get("batch_size", 32),
                            progress=config.get("progress", True),
                            max_new_tokens=config.get("max_new_tokens", 48), seed=config.get("seed", 0))
