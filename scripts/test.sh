@@ -17,4 +17,6 @@ if [ ! -x "$CHROMIUM" ]; then
   fi
 fi
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
-exec .venv/bin/python -m pytest "$@"
+# One worker per core (pytest-xdist), each test module on one worker so that its module-scoped
+# fixtures (a server, a Spark session) are made once. MLFLOW_BIAS_TEST_WORKERS=0 runs in one process.
+exec .venv/bin/python -m pytest -n "${MLFLOW_BIAS_TEST_WORKERS:-auto}" --dist loadfile "$@"

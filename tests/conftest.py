@@ -14,6 +14,26 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))
 
+# Under pytest-xdist (scripts/test.sh runs one worker per core), each worker and the processes it
+# starts get an equal share of the cores: torch's default of one thread per core in every worker
+# oversubscribes the machine and makes the whole suite slower than one process.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_variable] = _THREADS
+
+# The modules that take longest run first, so that the workers finish at about the same time
+# instead of one of them starting the quick story last.
+LONGEST_FIRST = ("test_story.py", "test_smollm2.py", "test_examples.py", "test_server_outage.py",
+                 "test_spark.py", "test_cli.py", "test_trust_server.py", "test_report_html.py",
+                 "test_gate_server.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 import tiny_lm  # noqa: E402
 from tracking_stores import copy_migrated_store  # noqa: E402
 

@@ -98,14 +98,21 @@ class StoryResult:
 
 # -- probes ----------------------------------------------------------------------------------
 
+# The quick story's probe subsets: enough rows for every statistic to be computed and logged (both
+# groups of every attribute), few enough that generation stays a matter of seconds.
+QUICK_SETS = 3
+QUICK_CONDITIONS = 2
+
+
 def _quick_subset(name: str) -> pd.DataFrame:
     """A deterministic small slice of a shipped probe: whole conditions or sets, both groups."""
     frame = probe_store.load(name).to_pandas()
-    if "set_id" in frame.columns:  # CBS / refusal: the first 6 sets of each attribute
+    if "set_id" in frame.columns:  # CBS / refusal: the first 3 sets of each attribute
         keep = frame.groupby("attribute")["set_id"].transform(
-            lambda s: s.isin(list(dict.fromkeys(s))[:6]))
-    else:  # LPBS: the first 4 conditions of each stereotype side, two templates
-        conditions = frame.groupby("stereotype")["condition"].apply(lambda s: list(dict.fromkeys(s))[:4])
+            lambda s: s.isin(list(dict.fromkeys(s))[:QUICK_SETS]))
+    else:  # LPBS: the first 2 conditions of each stereotype side, two templates
+        conditions = frame.groupby("stereotype")["condition"].apply(
+            lambda s: list(dict.fromkeys(s))[:QUICK_CONDITIONS])
         chosen = {c for cs in conditions for c in cs}
         keep = frame["condition"].isin(chosen) & frame["template"].isin(sorted(frame["template"].unique())[:2])
     return frame[keep].reset_index(drop=True)
