@@ -40,14 +40,24 @@ _TORCH_ADAPTERS = {
     "HFEncoder": "mlflow_bias.adapters.embedding",
     "SentenceEncoder": "mlflow_bias.adapters.embedding",
 }
+_ADAPTER_CLASSES = ("HFCausalLM", "HFEncoder", "SentenceEncoder")
+
+
+def _is_instance_of_loaded(model: Any, module: str, names: tuple[str, ...]) -> bool:
+    """isinstance against classes of `module`, answered without importing it: an instance implies
+    its module was imported, and importing one of these takes seconds."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(model, tuple(getattr(loaded, n) for n in names))
 
 
 def _is_torch_adapter(model: Any) -> bool:
-    """Whether `model` is already one of the torch adapters. An instance implies its module was
-    imported, so the modules not yet imported are not loaded just to answer no."""
-    classes = tuple(getattr(sys.modules[module], name) for name, module in _TORCH_ADAPTERS.items()
-                    if name[0].isupper() and module in sys.modules)
-    return bool(classes) and isinstance(model, classes)
+    """Whether `model` is already one of the torch adapters."""
+    return any(_is_instance_of_loaded(model, module, (name,))
+               for name, module in _TORCH_ADAPTERS.items() if name in _ADAPTER_CLASSES)
+
+
+def is_sentence_transformer(model: Any) -> bool:
+    return _is_instance_of_loaded(model, "sentence_transformers", ("SentenceTransformer",))
 
 
 def _function_behind(wrapper: Any) -> Any | None:
@@ -96,12 +106,10 @@ def _encoder_from_pyfunc(model: Any, **options: Any) -> Any | None:
         raw = model
     embed_options = {k: v for k, v in options.items() if k in ("batch_size", "progress")}
     name = _model_uri_name(model)
-    # an instance implies sentence-transformers was imported: skip its (seconds-long) import
-    if "sentence_transformers" in sys.modules:
-        from mlflow_bias.adapters.embedding import SentenceEncoder, is_sentence_transformer
+    if is_sentence_transformer(raw):
+        from mlflow_bias.adapters.embedding import SentenceEncoder
 
-        if is_sentence_transformer(raw):
-            return SentenceEncoder(raw, name=name, **embed_options)
+        return SentenceEncoder(raw, name=name, **embed_options)
     encoder, tokenizer = getattr(raw, "model", None), getattr(raw, "tokenizer", None)
     if encoder is None or tokenizer is None or not hasattr(encoder, "get_output_embeddings"):
         return None

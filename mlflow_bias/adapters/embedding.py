@@ -13,7 +13,6 @@ order given, float64:
 
 from __future__ import annotations
 
-import sys
 
 from typing import Any, Callable, Sequence
 
@@ -114,13 +113,3 @@ def _sentence_model_name(model: Any) -> str:
     return (getattr(card, "base_model", None) or getattr(card, "model_id", None)
             or type(model).__name__)
 
-
-def is_sentence_transformer(model: Any) -> bool:
-    # an instance implies its module was imported: skip the (seconds-long) import otherwise
-    if "sentence_transformers" not in sys.modules:
-        return False
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:  # pragma: no cover - a declared dependency
-        return False
-    return isinstance(model, SentenceTransformer)
