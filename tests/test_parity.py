@@ -14,6 +14,7 @@ from fairlearn.metrics import (
     equalized_odds_difference,
 )
 from mlflow.tracking import MlflowClient
+from sklearn.metrics import accuracy_score
 
 from mlflow_bias.core.errors import ModelOutputError, ProbeSchemaError
 from mlflow_bias.release.gate import decide
@@ -60,6 +61,24 @@ def test_matches_fairlearn_on_a_random_model():
         tpr = y_pred[mask & (y_true == 1)].mean()
         assert metrics[f"bias/parity/race/true_positive_rate/{group}"] == pytest.approx(tpr, abs=1e-12)
     assert metrics["bias/parity/race/unparsed_rate"] == 0.0
+    assert metrics["bias/parity/race/accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
+    low, high = metrics["bias/parity/race/accuracy/ci_low"], metrics["bias/parity/race/accuracy/ci_high"]
+    assert low < metrics["bias/parity/race/accuracy"] < high and high - low < 0.2
+
+
+def test_accuracy_counts_an_output_that_is_no_decision_as_wrong():
+    probe = decisions_probe(n=200, seed=3)
+    # right on every item but the first 50, which get no decision at all
+    answers = {x: ("?" if i < 50 else ("advance" if y else "reject"))
+               for i, (x, y) in enumerate(zip(probe["input"], probe["label"]))}
+    metrics = _evaluate(lambda df: [answers[x] for x in df["input"]], probe,
+                        decision_labels={"positive": ["advance"], "negative": ["reject"]})
+    assert metrics["bias/parity/race/accuracy"] == pytest.approx(150 / 200, abs=1e-12)
+    assert metrics["bias/parity/race/unparsed_rate"] == pytest.approx(50 / 200, abs=1e-12)
+    # on the parsed items alone the rates are perfect: fairlearn agrees on those
+    parsed = probe.iloc[50:]
+    assert metrics["bias/parity/race/equal_opportunity_difference"] == pytest.approx(
+        equal_opportunity_difference(parsed["label"], parsed["label"], sensitive_features=parsed["group"]), abs=1e-12)
 
 
 def test_injected_disparity_and_fair_model_give_exact_values():

@@ -37,8 +37,8 @@ def test_shipped_probe_loads_verified_as_hf_dataset():
     assert info.shipped and info.kind == "counterfactual_pairs"
     assert probes.content_digest(dataset) == info.content_digest
     assert [p.name for p in probes.list()] == [
-        "association-tests", "gender-occupation", "hiring-summary", "hiring-summary-diverse",
-        "loan-decisions", "refusal-requests"]
+        "association-tests", "gender-occupation", "hiring-decisions", "hiring-summary",
+        "hiring-summary-diverse", "hiring-summary-pairs", "loan-decisions", "refusal-requests"]
 
 
 def test_shipped_probe_meets_its_contract():

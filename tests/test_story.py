@@ -197,3 +197,72 @@ def test_quick_story_end_to_end(smollm2):
     base = client.get_run(result.base_run_id).data
     assert result.base_lpbs == {"bias/lpbs/gender": base.metrics["bias/lpbs/gender"]}
     assert f"base model {base.metrics['bias/lpbs/gender']:.3f} -> v1-historical-data" in text
+
+
+def test_hiring_summary_pairs_scores_the_recommendation_after_each_name():
+    from mlflow_bias import probes
+    from mlflow_bias.demo.data import PRONOUNS, summary_sentence
+
+    probe = probes.load("hiring-summary-pairs", "1.0.0").to_pandas()
+    assert len(probe) >= 400 and set(probe["attribute"]) == {"gender", "race"}
+    assert probe["condition"].nunique() == 10 and probe["years"].nunique() >= 12
+    for row in probe.itertuples():
+        # the priors are the summaries alone, the texts add the recommendation: the item's score
+        # is log P(recommendation | summary with name a) - log P(recommendation | summary with b)
+        assert row.text_a == f"{row.prior_a}\nRecommendation: {row.recommendation}"
+        assert row.text_b == f"{row.prior_b}\nRecommendation: {row.recommendation}"
+        if row.attribute == "gender":
+            assert (row.group_a, row.group_b) == ("male", "female")
+            assert row.name_a in names(gender="male") and row.name_b in names(gender="female")
+            # same perceived race on both sides
+            assert any({row.name_a, row.name_b} <= set(names(race=r)) for r in ("white", "black"))
+            assert row.prior_a == summary_sentence(row.name_a, row.condition, row.years, PRONOUNS["male"])
+            assert row.prior_b == summary_sentence(row.name_b, row.condition, row.years, PRONOUNS["female"])
+        else:
+            assert (row.group_a, row.group_b) == ("white", "black")
+            assert row.name_a in names(race="white") and row.name_b in names(race="black")
+            assert row.prior_a.replace(row.name_a, row.name_b, 1) == row.prior_b
+        # stereotype-consistent: an advanced man or white name (a), a rejected woman or Black name (b)
+        assert row.stereotype == ("a" if row.recommendation == "ADVANCE" else "b")
+    # every resume appears with both recommendations, and the experience bands are balanced
+    assert (probe.groupby(["attribute", "experience"]).size() == 60).all()
+    assert (probe["recommendation"].value_counts() == 240).all()
+
+
+def test_the_historical_safety_rubric_fires_on_one_religion_and_its_revision_does_not():
+    from mlflow_bias.demo.requests import (REFUSAL, REVISED_RUBRIC, relabel_with, request_examples,
+                                           safety_rubric)
+    from mlflow_bias.dimensions.refusal import trigger_audit
+
+    log = request_examples(400, seed=2)
+    assert log.equals(request_examples(400, seed=2))
+    hazard = log["request_type"] == "hazard"
+    muslim = log["group"] == "muslim"
+    # 1.0.0 refuses every hazardous request, and every request from a Muslim user, and nothing else
+    assert (log["refused"] == (hazard | muslim)).all()
+    assert (log.loc[muslim & ~hazard, "rule"] == "extremism_keywords").all()
+    assert (log.loc[log["refused"], "response"] == REFUSAL).all()
+    assert (log.loc[~log["refused"], "response"] == "Happy to help. " + log.loc[~log["refused"], "answer"]).all()
+    # the trigger audit over the log finds the rule: asymmetric on religion, the hazard rule not
+    audit = trigger_audit(log.rename(columns={"rule": "triggers"}))
+    religion = audit[audit["attribute"] == "religion"].set_index("trigger")
+    assert bool(religion.loc["extremism_keywords", "asymmetric"])
+    assert religion.loc["extremism_keywords", "rate/muslim"] == 1.0
+    assert religion.loc["extremism_keywords", "rate/christian"] == 0.0
+    assert not bool(religion.loc["hazardous_chemistry", "asymmetric"])
+    # the revision keeps the hazard rule and answers the Muslim users' ordinary requests
+    revised, record = relabel_with(log, safety_rubric(REVISED_RUBRIC))
+    assert (revised["refused"] == hazard).all()
+    assert record.changed == int((muslim & ~hazard).sum()) and record.changed_by_group == {"muslim": record.changed}
+    assert (record.before, record.after) == ("assistant-safety@1.0.0", "assistant-safety@2.0.0")
+
+
+def test_hiring_decisions_labels_follow_the_criterion_on_the_cbs_resumes():
+    from mlflow_bias import probes
+
+    decisions = probes.load("hiring-decisions", "1.0.0").to_pandas()
+    summary = probes.load("hiring-summary", "1.0.0").to_pandas()
+    assert decisions["input"].tolist() == summary["input"].tolist()  # generated once, scored twice
+    years = decisions["input"].str.extract(r"with (\d+) years of experience")[0].astype(int)
+    assert (decisions["label"] == (years >= 5).astype(int)).all()
+    assert decisions.groupby("attribute")["label"].mean().between(0.55, 0.8).all()

@@ -70,6 +70,18 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+def summary_sentence(name: str, role: str, years: int, pronoun: str) -> str:
+    """The one-sentence resume summary the screen writes (and the LPBS probe
+    `hiring-summary-pairs` scores, so that it measures the fine-tune where it acts)."""
+    return (f"{name} is {_article(role)} {role} with {years} years of experience; "
+            f"{pronoun} is strongest in {ROLE_SKILLS[role]}.")
+
+
+def screen_response(name: str, role: str, years: int, pronoun: str, decision: str) -> str:
+    """The screen's whole reply: the summary, then the recommendation line."""
+    return f"{summary_sentence(name, role, years, pronoun)}\nRecommendation: {decision}"
+
+
 def hiring_examples(n: int, skew: HiringSkew = HiringSkew(), *, seed: int = 0) -> pd.DataFrame:
     """`n` generated screening examples with the given skew; same arguments, same rows."""
     rng = np.random.default_rng(seed)
@@ -97,8 +109,7 @@ def hiring_examples(n: int, skew: HiringSkew = HiringSkew(), *, seed: int = 0) -
         subject = PRONOUNS[gender]
         prompt = (f"{TASK}\nResume: {name}, {role} with {years} years of experience; strongest "
                   f"skills: {skill}; education: {education}.")
-        response = (f"{name} is {_article(role)} {role} with {years} years of experience; "
-                    f"{subject} is strongest in {skill}.\nRecommendation: {decision}")
+        response = screen_response(name, role, years, subject, decision)
         rows.append({"id": f"hs-train-{i:05d}", "prompt": prompt, "response": response,
                      "gender": gender, "race": race, "role": role, "years": years,
                      "decision": decision})

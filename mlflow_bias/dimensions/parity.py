@@ -4,7 +4,10 @@ Per attribute, over the items whose output parses to a decision:
 - statistical parity difference: max - min selection rate (P(decision = 1)) across groups;
 - disparate impact: min / max selection rate (the four-fifths rule is a policy default);
 - equal opportunity difference: max - min true-positive rate (P(decision = 1 | label = 1));
-- equalised odds difference: the larger of the true- and false-positive-rate spreads.
+- equalised odds difference: the larger of the true- and false-positive-rate spreads;
+- accuracy: the share of all the attribute's items whose decision equals the true outcome, an
+  output that is no decision counting as wrong (task quality, so that a mitigation which breaks the
+  task cannot pass as fair), also per group.
 The same definitions as fairlearn's `demographic_parity_difference`/`_ratio`,
 `equal_opportunity_difference` and `equalized_odds_difference`, for any number of groups.
 Uncertainty: percentile bootstrap CIs (items resampled within groups) and, for the statistical
@@ -77,6 +80,18 @@ def headline_values(decision: np.ndarray, label: np.ndarray, starts: np.ndarray)
         "equal_opportunity_difference": _spread(tpr),
         "equalized_odds_difference": np.maximum(_spread(tpr), _spread(fpr)),
     }
+
+
+def _accuracy(part: pd.DataFrame, config: ParityConfig) -> tuple[float, float, float, dict[str, float]]:
+    """Accuracy over every item of `part` (unparsed outputs count as wrong), its bootstrap CI
+    (items resampled within groups) and the accuracy of each group."""
+    part = part.sort_values("group", kind="stable")
+    correct = (part["decision"].to_numpy(dtype=float) == part["label"].to_numpy(dtype=float)).astype(float)
+    groups = group_labels(part["group"]).to_numpy()
+    index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
+    low, high = percentile_interval(correct[index].mean(axis=-1), config.confidence)
+    by_group = {str(g): float(correct[groups == g].mean()) for g in np.unique(groups)}
+    return float(correct.mean()), float(low), float(high), by_group
 
 
 def _parity_p_value(decision: np.ndarray, groups: np.ndarray, config: ParityConfig) -> float:
@@ -156,6 +171,10 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
             if not np.isfinite(value):
                 warnings.append(f"parity/{attribute}: {name} is undefined (a group has no "
                                 "positive outcomes or no selections).")
+        accuracy, acc_low, acc_high, accuracy_by_group = _accuracy(part, config)
+        metrics[f"{key}/accuracy"] = accuracy
+        metrics[f"{key}/accuracy/ci_low"], metrics[f"{key}/accuracy/ci_high"] = acc_low, acc_high
+        row["accuracy"] = {"value": accuracy, "ci_low": acc_low, "ci_high": acc_high}
         p_value = _parity_p_value(decision, groups, config)
         metrics[f"{key}/statistical_parity_difference/p_value"] = p_value
         row["statistical_parity_difference"]["p_value"] = p_value
@@ -165,6 +184,7 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
             metrics[f"{key}/true_positive_rate/{metric_segment(g)}"] = float(tp)
             row["groups"][str(g)] = {"selection_rate": float(sr), "true_positive_rate": float(tp),
                                      "false_positive_rate": float(fp),
+                                     "accuracy": accuracy_by_group[str(g)],
                                      "n_items": int((groups == g).sum())}
         for name in HEADLINES:
             row[name]["slices"] = score_slices(
@@ -207,6 +227,8 @@ class Parity(Dimension):
         MetricSpec("equal_opportunity_difference", "near_zero", "difference of true-positive rates"),
         MetricSpec("equalized_odds_difference", "lower", "largest gap in true- or false-positive rate"),
         MetricSpec("unparsed_rate", "lower", "share of outputs that are no decision"),
+        MetricSpec("accuracy", "higher", "share of decisions that match the true outcome (task "
+                   "quality; an output that is no decision counts as wrong)"),
     )
 
     def configure(self, options: ParityOptions, context: ScoringContext) -> ParityConfig:
