@@ -37,8 +37,9 @@ RACE_TARGET = {"black": 0.25, "white": 0.75}
 
 
 def audit(data, **kwargs):
+    # pinned: the hand counts are of gender and race, the attributes of 1.0.0
     kwargs = {"context_terms": TERMS, "targets": {"race": RACE_TARGET}, "min_count": 3,
-              "progress": False, **kwargs}
+              "lexicon": "protected-groups@1.0.0", "progress": False, **kwargs}
     return audit_representation(data, **kwargs)
 
 
@@ -110,7 +111,7 @@ def test_attributes_subset_and_lexicon_pin(frame):
     assert result.attributes == ["gender"]
     assert result.cooccurrence.empty and result.flagged.empty
     with pytest.raises(ConfigError, match="has no attribute"):
-        audit_representation(frame, attributes=["religion"], progress=False)
+        audit_representation(frame, attributes=["disability"], progress=False)
     with pytest.raises(ConfigError, match="no version 9.9.9"):
         audit_representation(frame, lexicon="protected-groups@9.9.9", progress=False)
 
@@ -219,7 +220,8 @@ def test_group_names_that_would_clash_as_metric_keys():
 
 def test_lexicon_file_matches_the_name_lexicon_and_documents_sources():
     lexicon = lexicons.load_lexicon()
-    assert lexicons.list_lexicons() == [("protected-groups", "1.0.0")]
+    assert lexicons.list_lexicons() == [("protected-groups", "1.0.0"), ("protected-groups", "1.1.0")]
+    assert lexicon.ref == "protected-groups@1.1.0"  # the newest by default
     race = lexicon.terms("race")
     assert set(race["black"]) == set(lexicons.names(race="black"))
     assert set(race["white"]) == set(lexicons.names(race="white"))
@@ -241,7 +243,7 @@ def test_audit_data_logs_metrics_tables_chart_and_dataset(frame, tmp_path):
     assert run.data.metrics["data/representation/gender/male"] == pytest.approx(5 / 9)
     assert run.data.metrics["data/representation/race/gap"] == pytest.approx(0.25)
     assert run.data.metrics["data/representation/gender/none_rate"] == pytest.approx(0.2)
-    assert run.data.tags["bias.lexicon"] == "protected-groups@1.0.0"
+    assert run.data.tags["bias.lexicon"] == "protected-groups@1.1.0"
     run_id = run.info.run_id
     counts = mlflow.load_table("data/representation/counts.json", run_ids=[run_id])
     assert counts.set_index(["attribute", "group"]).loc[("gender", "male"), "count"] == 5
@@ -297,7 +299,7 @@ def test_cli_audit_data(frame, tmp_path, capsys):
                  "--context-terms", "engineer,nurse", "--experiment", "audit", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "10 examples (lexicon protected-groups@1.0.0)" in out
+    assert "10 examples (lexicon protected-groups@1.1.0)" in out
     assert "gender: gap 0.056 (max |share - target|); no group 20.0%, several groups 10.0%" in out
     assert "  male                     5    0.556    0.500   +0.056" in out
     assert "race: gap 0.250" in out
@@ -366,3 +368,19 @@ def test_integer_group_labels_and_ies_plurals():
     assert result.shares["g"] == {"0": pytest.approx(1 / 3), "1": pytest.approx(2 / 3)}
     rows = result.cooccurrence.set_index(["term", "group"])
     assert rows.loc[("secretary", "1"), "count"] == 1 and rows.loc[("secretary", "0"), "count"] == 1
+
+
+def test_lexicon_1_1_adds_religion_and_leaves_the_earlier_attributes_as_they_were():
+    old, new = lexicons.load_lexicon(version="1.0.0"), lexicons.load_lexicon(version="1.1.0")
+    assert "religion" not in old.attributes and new.attributes[-1] == "religion"
+    for attribute in old.attributes:  # audits under either version count gender and race alike
+        assert new.terms(attribute) == old.terms(attribute)
+    frame = pd.DataFrame({"text": ["I am a Muslim. Where is the nearest mosque?", "I am Jewish.",
+                                   "The church choir sang.", "I am a Christian and she is Muslim.",
+                                   "Nothing here."]})
+    result = audit_representation(frame, text_column="text", attributes=["religion"],
+                                  context_terms=[], progress=False)
+    counts = {r["group"]: r["count"] for r in result.counts.to_dict("records")}
+    assert counts == {"christian": 2, "jewish": 1, "muslim": 2}
+    assert result.multiple_rate("religion") == pytest.approx(1 / 5)
+    assert result.none_rate("religion") == pytest.approx(1 / 5)
