@@ -75,7 +75,7 @@ def test_default_policy_has_the_article_thresholds():
         ({"version": "new"}, "version 'new' is not a version"),
         ({"thresholds": {}}, "thresholds: this key is unknown; valid keys here: alias_use_cases"),
         ({"required_dimensions": ["lpbs", "cbs"]}, "required dimension\\(s\\) cbs have no rule"),
-        ({"rules": [{"metric": "lpbs", "threshold": 0.1}, {"metric": "lpbs", "threshold": 0.2}]}, "more than one rule for lpbs"),
+        ({"rules": [{"metric": "lpbs", "threshold": 0.1}, {"metric": "lpbs", "threshold": 0.2}]}, "more than one rule for lpbs on the same probes"),
         ({"alias_use_cases": ["hiring-production"]}, "alias_use_cases = \\['hiring-production'\\]: expected a mapping"),
         ({"alias_use_cases": {"hiring production": "hiring"}}, "alias 'hiring production' is not a valid MLflow alias"),
         ({"alias_use_cases": {"latest": "hiring"}}, "alias 'latest' is reserved by MLflow"),
@@ -322,3 +322,83 @@ def test_cli_gate_and_promote_exit_codes(registry, policy_file, capsys):
     assert "refused: screen/1 is blocked" in capsys.readouterr().err
     assert main(["promote", "--model", "screen", "--version", "2", "--policy", str(policy_file)]) == 0
     assert str(registry.get_model_version_by_alias("screen", "champion").version) == "2"
+
+
+# -- rules scoped to probes ------------------------------------------------------------------------
+def test_a_rule_scoped_to_probes_judges_those_probes_only(skewed_lm, tiny_probe, tmp_path):
+    """The biased tiny LM scored on a main probe and on an extra near-copy of it: a rule scoped to one probe judges that probe's readings and shows the other's
+    without a verdict; a scope that matches nothing leaves the required dimension unjudged."""
+    from mlflow_bias import evaluate
+    from mlflow_bias.release.gate import main_probe
+
+    probes.freeze(tiny_probe, "tiny-occupations", "1.0.0", card="# tiny\n\nTest probe.")
+    # a probe is found by its content digest: the copy drops two items to be a probe of its own
+    probes.freeze(tiny_probe.iloc[:-2], "tiny-pretraining", "1.0.0", card="# tiny copy\n\nTest probe.")
+    from mlflow_bias.adapters.hf import HFCausalLM
+
+    adapter = HFCausalLM(*skewed_lm, progress=False)
+    with mlflow.start_run() as run:
+        evaluate(adapter, "tiny-occupations", probes=["tiny-pretraining"], **FAST)
+    tags = MlflowClient().get_run(run.info.run_id).data.tags
+    assert main_probe(tags) == "tiny-occupations"
+
+    def decide_under(rule_probes):
+        rule = {"metric": "lpbs", "threshold": 0.10, "direction": "max", "probes": rule_probes}
+        path = tmp_path / f"policy-{len(rule_probes)}-{rule_probes[0]}.yaml"
+        path.write_text(yaml.safe_dump(policy_dict(rules=[rule], probes=rule_probes)))
+        return decide(run.info.run_id, path)
+
+    main_only = decide_under(["tiny-occupations"])
+    assert [v.metric for v in main_only.verdicts] == ["bias/lpbs/gender"]
+    extra_only = decide_under(["tiny-pretraining"])
+    assert [v.metric for v in extra_only.verdicts] == ["bias/lpbs/tiny-pretraining/gender"]
+    assert not extra_only.passed and not main_only.passed  # both are biased
+    both = decide_under(["tiny-occupations", "tiny-pretraining"])
+    assert sorted(v.metric for v in both.verdicts) == ["bias/lpbs/gender", "bias/lpbs/tiny-pretraining/gender"]
+    # the scorecard page shows the out-of-scope reading without a verdict
+    from mlflow_bias.reporting._common import _rule_for
+    from mlflow_bias.reporting.scorecard import policy_summary
+
+    summary = policy_summary(load_policy(tmp_path / "policy-1-tiny-occupations.yaml"))
+    assert _rule_for(summary, "lpbs", None, "tiny-occupations@1.0.0")["threshold"] == 0.10
+    assert _rule_for(summary, "lpbs", None, "tiny-pretraining@1.0.0") is None
+
+
+def test_an_unattributable_reading_is_judged_by_a_scoped_rule():
+    """Someone who adds a dimension tag naming the main probe as an extra one makes the keys
+    without a probe name unattributable: a scoped rule then judges them rather than skip them."""
+    from mlflow_bias.release.gate import main_probe
+
+    tags = {"bias.probe.a": "1.0.0@x", "bias.probe.b": "1.0.0@y", "bias.dimension.lpbs": "completed",
+            "bias.dimension.lpbs.b": "completed"}
+    metrics = {"bias/lpbs/gender": 0.4, "bias/lpbs/b/gender": 0.4}
+    rule = Rule("lpbs", 0.1, probes=("b",))
+    assert main_probe(tags) == "a"
+    assert headline_metrics(metrics, rule, {"a", "b"}, main_probe(tags)) == ["bias/lpbs/b/gender"]
+    forged = {**tags, "bias.dimension.lpbs.a": "completed"}
+    assert main_probe(forged) is None
+    assert headline_metrics(metrics, rule, {"a", "b"}, main_probe(forged)) == [
+        "bias/lpbs/b/gender", "bias/lpbs/gender"]
+
+
+def test_scoped_rules_are_checked_when_the_policy_is_read():
+    scoped = parse_policy(policy_dict(rules=[
+        {"metric": "lpbs", "threshold": 0.1, "probes": ["hiring"]},
+        {"metric": "lpbs", "threshold": 0.3, "probes": ["pretraining"]}]))
+    assert [r.probes for r in scoped.rules] == [("hiring",), ("pretraining",)]
+    # an unscoped policy keeps the digest it had before rules could be scoped, so evaluations
+    # made under it stay current (the default policy's digest as those evaluations recorded it)
+    assert load_policy().digest == "823e1e23521c186f72f8944a4d9910bbd216d21ce7d93c199d809f2831320183"
+    assert scoped.digest != parse_policy(policy_dict(rules=[
+        {"metric": "lpbs", "threshold": 0.1, "probes": ["other"]},
+        {"metric": "lpbs", "threshold": 0.3, "probes": ["pretraining"]}])).digest
+    for rules, message in [
+        ([{"metric": "lpbs", "threshold": 0.1, "probes": ["a"]},
+          {"metric": "lpbs", "threshold": 0.2, "probes": ["a", "b"]}], "more than one rule for lpbs on the same probes"),
+        ([{"metric": "lpbs", "threshold": 0.1, "probes": ["a"]},
+          {"metric": "lpbs", "threshold": 0.2}], "more than one rule for lpbs on the same probes"),
+        ([{"metric": "lpbs", "threshold": 0.1, "probes": []}], "name the probes the rule judges"),
+        ([{"metric": "lpbs", "threshold": 0.1, "probes": "hiring"}], "probes"),
+    ]:
+        with pytest.raises(PolicyError, match=message):
+            parse_policy(policy_dict(rules=rules))

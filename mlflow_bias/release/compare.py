@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_bias.core.metric_keys import MetricKey
 from mlflow_bias.dimensions import lpbs
-from mlflow_bias.release.gate import headline_metrics
+from mlflow_bias.release.gate import headline_metrics, main_probe
 from mlflow_bias.release.policy import Rule, load_policy
 
 
@@ -99,8 +99,8 @@ def compare(
     comparison = Comparison(run_a, run_b, policy.ref)
     cache: dict[str, dict[str, dict[str, Any]]] = {}
     for rule in policy.rules:
-        keys_a = set(headline_metrics(a.data.metrics, rule, names))
-        for key in sorted(keys_a & set(headline_metrics(b.data.metrics, rule, names))):
+        keys_a = set(headline_metrics(a.data.metrics, rule, names, main_probe(a.data.tags)))
+        for key in sorted(keys_a & set(headline_metrics(b.data.metrics, rule, names, main_probe(b.data.tags)))):
             comparison.changes.append(_change(rule, key, a, b, paired, config, heldout_fraction, cache,
                                               names))
     if log:

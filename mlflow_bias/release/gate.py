@@ -134,10 +134,36 @@ def _judged_reading(key: str, rule: Rule, probe_names: set[str]) -> MetricKey | 
     return None
 
 
-def headline_metrics(metrics: dict[str, float], rule: Rule, probe_names: set[str]) -> list[str]:
+def main_probe(tags: dict[str, str]) -> str | None:
+    """The run's main probe, whose metric keys carry no probe name: the one probe of the run
+    (`bias.probe.<name>` tags) that is no extra probe's qualifier (`bias.dimension.<dim>.<name>`
+    tags); None when that does not single out one probe."""
+    probes = {t[len("bias.probe."):] for t in tags if t.startswith("bias.probe.")}
+    qualifiers = {t.split(".", 3)[3] for t in tags if t.startswith("bias.dimension.") and t.count(".") >= 3}
+    left = probes - qualifiers
+    return next(iter(left)) if len(left) == 1 else None
+
+
+def _in_scope(reading: MetricKey, rule: Rule, main: str | None) -> bool:
+    """Whether the rule judges this reading's probe. A reading whose probe cannot be told (no
+    single main probe) is judged: a scoped rule never lets an unattributed metric through."""
+    if not rule.probes:
+        return True
+    probe = reading.qualifier or main
+    return probe is None or probe in rule.probes
+
+
+def headline_metrics(metrics: dict[str, float], rule: Rule, probe_names: set[str],
+                     main: str | None = None) -> list[str]:
     """The logged metric keys a rule judges: `bias/<dim>/<attribute>[/<statistic>]`, or the same
-    with an extra probe's name after the dimension; never CI siblings or slices."""
-    return sorted(key for key in metrics if _judged_reading(key, rule, probe_names) is not None)
+    with an extra probe's name after the dimension, of the probes the rule is scoped to (`main`
+    names the probe of the keys without a probe name); never CI siblings or slices."""
+    keys = []
+    for key in metrics:
+        reading = _judged_reading(key, rule, probe_names)
+        if reading is not None and _in_scope(reading, rule, main):
+            keys.append(key)
+    return sorted(keys)
 
 
 def _probe_reasons(tags: dict[str, str], policy: Policy) -> list[str]:
@@ -327,7 +353,7 @@ def _decide_into(decision: Decision, run_id: str, policy: Policy, client: Mlflow
     probe_names = {t[len("bias.probe."):] for t in tags if t.startswith("bias.probe.")}
     judged: list[str] = []
     for rule in policy.rules:
-        keys = headline_metrics(metrics, rule, probe_names)
+        keys = headline_metrics(metrics, rule, probe_names, main_probe(tags))
         if not keys and rule.dimension in policy.required_dimensions:
             reasons.append(f"required dimension '{rule.dimension}' has no {rule.metric} metric in the run")
         for key in keys:

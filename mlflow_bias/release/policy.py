@@ -44,6 +44,9 @@ class Rule:
     direction: str = "max"  # max: value <= threshold passes; min: value >= threshold passes
     decide_on: str = "point"  # point, or ci: the CI bound on the failing side must pass too
     absolute: bool = False  # compare |value| (for signed effect sizes)
+    # the probes whose metrics the rule judges (empty: every probe of the run); a probe left out
+    # is still scored and shown, e.g. one that measures what the pretrained model brings
+    probes: tuple[str, ...] = ()
 
     @property
     def dimension(self) -> str:
@@ -95,6 +98,9 @@ class Policy:
         content = asdict(dataclasses.replace(self, alias_use_cases={}, trusted_keys=()))
         content.pop("alias_use_cases")
         content.pop("trusted_keys")
+        for rule in content["rules"]:  # unscoped rules keep the digests they had before scoping
+            if not rule["probes"]:
+                rule.pop("probes")
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
     def rules_for(self, dimension: str) -> list[Rule]:
@@ -107,6 +113,7 @@ class _RuleSpec(StrictModel):
     direction: Literal["max", "min"] = "max"
     decide_on: Literal["point", "ci"] = "point"
     absolute: bool = False
+    probes: list[str] | None = None
 
 
 class _PolicySpec(StrictModel):
@@ -239,11 +246,12 @@ def parse_policy(raw: Any, source: str = "<dict>", base_dir: Path | None = None)
         problem = _rule_metric_problem(item.metric)
         if problem:
             raise _fail(source, f"rule {i + 1} (metric {item.metric!r}): {problem}")
-        rules.append(Rule(item.metric, item.threshold, item.direction, item.decide_on, item.absolute))
-    metrics = [r.metric for r in rules]
-    duplicated = sorted({m for m in metrics if metrics.count(m) > 1})
-    if duplicated:
-        raise _fail(source, f"more than one rule for {', '.join(duplicated)}.")
+        if item.probes is not None and (not item.probes or any(not p.strip() for p in item.probes)):
+            raise _fail(source, f"rule {i + 1} (metric {item.metric!r}): probes is {item.probes!r}; "
+                                "name the probes the rule judges, or leave the key out to judge every probe.")
+        rules.append(Rule(item.metric, item.threshold, item.direction, item.decide_on, item.absolute,
+                          tuple(item.probes or ())))
+    _no_overlapping_rules(source, rules)
     version = _version(source, "version", spec.version)
     ruled = {r.dimension for r in rules}
     required = _known_dimensions(source, "required_dimensions", spec.required_dimensions or [], set(all_dimensions()))
@@ -288,6 +296,22 @@ def parse_policy(raw: Any, source: str = "<dict>", base_dir: Path | None = None)
         trusted_keys=parse_trusted_keys(spec.trusted_keys, source, base_dir),
         max_unparsed_rate=spec.max_unparsed_rate,
     )
+
+
+def _no_overlapping_rules(source: str, rules: list[Rule]) -> None:
+    """Two rules on one metric must judge disjoint probes: otherwise one reading would get two
+    thresholds, and which one decides would depend on the order of the file."""
+    by_metric: dict[str, list[Rule]] = {}
+    for rule in rules:
+        by_metric.setdefault(rule.metric, []).append(rule)
+    for metric, group in sorted(by_metric.items()):
+        if len(group) < 2:
+            continue
+        scopes = [set(r.probes) for r in group]
+        if any(not scope for scope in scopes) or any(
+                a & b for i, a in enumerate(scopes) for b in scopes[i + 1:]):
+            raise _fail(source, f"more than one rule for {metric} on the same probes; give each "
+                                "rule its own `probes`, or keep one rule.")
 
 
 def load_policy(policy: "str | Path | Policy | dict | None" = None) -> Policy:

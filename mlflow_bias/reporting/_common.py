@@ -61,12 +61,16 @@ def _metric_key(prefix: str, headline: dict[str, Any]) -> str:
     return f"{prefix}/{metric_segment(headline['attribute'])}" + (f"/{statistic}" if statistic else "")
 
 
-def _rule_for(policy: dict[str, Any] | None, dimension: str, statistic: str | None) -> dict | None:
-    """The policy rule on a dimension's statistic (`<dimension>[/<statistic>]`), if any."""
+def _rule_for(policy: dict[str, Any] | None, dimension: str, statistic: str | None,
+              probe: str | None = None) -> dict | None:
+    """The policy rule on a dimension's statistic (`<dimension>[/<statistic>]`) that judges
+    `probe`'s metrics, if any (a rule scoped to other probes leaves it shown but not judged)."""
     if not policy:
         return None
     wanted = dimension if statistic is None else f"{dimension}/{statistic}"
-    return next((r for r in policy.get("rules") or [] if r.get("metric") == wanted), None)
+    name = probe.partition("@")[0] if probe else None  # the scorecard names probes name@version
+    return next((r for r in policy.get("rules") or [] if r.get("metric") == wanted
+                 and (not r.get("probes") or not name or name in r["probes"])), None)
 
 
 def _threshold_verdict(rule: dict[str, Any], key: str, stat: dict[str, Any]) -> str:

@@ -173,7 +173,7 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
             stat, row = h["stat"], h["row"]
             unit = row.get("unit")
             key = _metric_key(prefix, h)
-            rule = _rule_for(policy, name, h["statistic"])
+            rule = _rule_for(policy, name, h["statistic"], dim.get("probe"))
             verdict = _threshold_verdict(rule, key, stat) if rule else "none"
             metrics.append({
                 "dimension": name, "anchor": anchor, "probe": dim.get("probe", ""), "key": key,

@@ -87,7 +87,7 @@ def _headline_plot(dim: dict[str, Any], policy: dict[str, Any] | None, anchor: s
         stat = h["stat"]
         value = float(stat["value"])
         key = _metric_key(prefix, h)
-        rule = _rule_for(policy, name, h["statistic"])
+        rule = _rule_for(policy, name, h["statistic"], dim.get("probe"))
         verdict = _threshold_verdict(rule, key, stat) if rule else "none"
         color = _COLORS[verdict]
         ax.barh(y, value, height=0.55, color=color, alpha=0.22)
