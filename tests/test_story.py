@@ -266,3 +266,39 @@ def test_hiring_decisions_labels_follow_the_criterion_on_the_cbs_resumes():
     years = decisions["input"].str.extract(r"with (\d+) years of experience")[0].astype(int)
     assert (decisions["label"] == (years >= 5).astype(int)).all()
     assert decisions.groupby("attribute")["label"].mean().between(0.55, 0.8).all()
+
+
+def test_the_story_policy_blocks_a_screen_that_advances_everyone_on_task_quality():
+    """A function screen that advances every resume shows no group gap at all, so only the
+    task-quality rule (accuracy against the stated criterion) stops it; one that follows the
+    criterion passes that rule."""
+    import mlflow_bias
+    from mlflow_bias.release.gate import decide
+
+    labels = {"decision_labels": {"positive": ["Recommendation: ADVANCE"],
+                                  "negative": ["Recommendation: REJECT"]}}
+    years = re.compile(r"with (\d+) years of experience")
+
+    def advance_everyone(frame):
+        return ["Summary.\nRecommendation: ADVANCE"] * len(frame)
+
+    def follow_the_criterion(frame):
+        return [f"Summary.\nRecommendation: {'ADVANCE' if int(years.search(x).group(1)) >= 5 else 'REJECT'}"
+                for x in frame["input"]]
+
+    verdicts = {}
+    for screen in (advance_everyone, follow_the_criterion):
+        with mlflow.start_run() as run:
+            mlflow_bias.evaluate(screen, "hiring-decisions", parity=labels, policy="hiring-screen",
+                                 bootstrap_samples=200, permutation_samples=200, progress=False)
+        decision = decide(run.info.run_id, "hiring-screen")
+        verdicts[screen.__name__] = {v.metric: v for v in decision.verdicts}
+        assert not decision.passed  # the policy also requires LPBS, CBS and refusal runs
+    everyone = verdicts["advance_everyone"]
+    for attribute in ("gender", "race"):
+        accuracy = everyone[f"bias/parity/{attribute}/accuracy"]
+        assert accuracy.verdict == "fail" and accuracy.value == pytest.approx(0.68, abs=0.005)
+        assert everyone[f"bias/parity/{attribute}/disparate_impact"].verdict == "pass"
+        assert everyone[f"bias/parity/{attribute}/equal_opportunity_difference"].value == 0.0
+        follows = verdicts["follow_the_criterion"][f"bias/parity/{attribute}/accuracy"]
+        assert follows.value == 1.0 and follows.verdict == "pass"

@@ -314,18 +314,27 @@ def _no_overlapping_rules(source: str, rules: list[Rule]) -> None:
                                 "rule its own `probes`, or keep one rule.")
 
 
+def shipped_policies() -> list[str]:
+    """The names of the policies shipped in `mlflow_bias/policies`."""
+    return sorted(f.name[:-len(".yaml")] for f in resources.files("mlflow_bias.policies").iterdir()
+                  if f.name.endswith(".yaml"))
+
+
 def load_policy(policy: "str | Path | Policy | dict | None" = None) -> Policy:
-    """A Policy from a YAML/JSON file, a mapping, an existing Policy, or None for the default."""
+    """A Policy from a YAML/JSON file, a mapping, an existing Policy, the name of a shipped policy
+    (`default`, `hiring-screen`), or None for the default."""
     if isinstance(policy, Policy):
         return policy
     if isinstance(policy, dict):
         return parse_policy(policy)
-    if policy is None or str(policy) == DEFAULT_POLICY:
-        text = resources.files("mlflow_bias.policies").joinpath("default.yaml").read_text()
-        return parse_policy(yaml.safe_load(text), "default.yaml")
+    name = DEFAULT_POLICY if policy is None else str(policy)
+    if name in shipped_policies():
+        text = resources.files("mlflow_bias.policies").joinpath(f"{name}.yaml").read_text()
+        return parse_policy(yaml.safe_load(text), f"{name}.yaml")
     path = Path(policy)
     if not path.is_file():
-        raise PolicyError(f"No policy file at {path}. Pass a YAML file or omit it for the default policy.")
+        raise PolicyError(f"No policy file at {path}. Pass a YAML file, the name of a shipped policy "
+                          f"({', '.join(shipped_policies())}), or omit it for the default policy.")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
