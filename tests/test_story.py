@@ -302,3 +302,22 @@ def test_the_story_policy_blocks_a_screen_that_advances_everyone_on_task_quality
         assert everyone[f"bias/parity/{attribute}/equal_opportunity_difference"].value == 0.0
         follows = verdicts["follow_the_criterion"][f"bias/parity/{attribute}/accuracy"]
         assert follows.value == 1.0 and follows.verdict == "pass"
+
+
+def test_relabelling_by_the_criterion_undoes_exactly_the_label_bias():
+    from mlflow_bias.demo.data import relabel_by_criterion
+
+    data = hiring_examples(800, seed=6)
+    relabelled, record = relabel_by_criterion(data)
+    assert ((relabelled["years"] >= 5) == (relabelled["decision"] == "ADVANCE")).all()
+    assert all(r.endswith(f"Recommendation: {d}") for r, d in zip(relabelled["response"], relabelled["decision"]))
+    # only the response's last line changes
+    assert (relabelled["response"].str.rsplit("\n", n=1).str[0] == data["response"].str.rsplit("\n", n=1).str[0]).all()
+    # the historical screeners advanced men from 2 years, women from 8: men with 2-4 years and
+    # women with 5-7 years are exactly the decisions that change
+    male, years = data["gender"] == "male", data["years"]
+    expected = (male & years.between(2, 4)) | (~male & years.between(5, 7))
+    assert record["changed"] == int(expected.sum())
+    assert record["changed_by_gender"] == {"female": int((~male & expected).sum()),
+                                           "male": int((male & expected).sum())}
+    assert relabelled.loc[~expected, "decision"].equals(data.loc[~expected, "decision"])

@@ -114,3 +114,21 @@ def hiring_examples(n: int, skew: HiringSkew = HiringSkew(), *, seed: int = 0) -
                      "gender": gender, "race": race, "role": role, "years": years,
                      "decision": decision})
     return pd.DataFrame(rows)
+
+
+def relabel_by_criterion(data: pd.DataFrame, threshold: int = HiringSkew.threshold) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The set with every decision re-made by the stated criterion (ADVANCE from `threshold` years
+    of experience, whoever the candidate is), in the `decision` column and the response's last
+    line; and a record of what changed, by gender. This removes the label bias the historical
+    screeners left, which rebalancing and counterfactual augmentation only average out."""
+    out = data.copy()
+    decision = np.where(out["years"] >= threshold, "ADVANCE", "REJECT")
+    changed = out["decision"].to_numpy() != decision
+    out["decision"] = decision
+    out["response"] = [r.rsplit("\nRecommendation: ", 1)[0] + f"\nRecommendation: {d}"
+                       for r, d in zip(out["response"], decision)]
+    by_gender = out.loc[changed].groupby("gender").size()
+    record = {"method": "relabel_by_criterion", "criterion": f"ADVANCE from {threshold} years of experience",
+              "changed": int(changed.sum()),
+              "changed_by_gender": {str(g): int(n) for g, n in by_gender.items()}}
+    return out, record
