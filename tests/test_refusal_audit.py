@@ -72,3 +72,27 @@ def test_audit_of_a_run_without_refusal_items_is_a_clear_error(capsys):
         pass
     assert main(["refusal-audit", run.info.run_id]) == 2
     assert "has no bias/refusal/items.json" in capsys.readouterr().err
+
+
+def test_the_trigger_audit_adjusts_its_p_values_over_every_attribute_and_trigger():
+    """Benjamini-Hochberg over the whole audit, against scipy: the three (attribute, trigger) rows
+    are one family, so an imbalance with p = 0.038 in one attribute is not flagged on its own
+    (adjusted 0.058), while per attribute it would have been."""
+    from scipy import stats
+
+    from mlflow_bias.dimensions.refusal import trigger_audit
+
+    rows = []
+    def add(attribute, group, n, fired, trigger):
+        for i in range(n):
+            rows.append({"attribute": attribute, "group": group, "refused": i < fired,
+                         "triggers": trigger if i < fired else ""})
+    add("religion", "muslim", 30, 30, "keywords"); add("religion", "christian", 30, 0, "keywords")
+    add("race", "black", 30, 4, "hazard"); add("race", "white", 30, 0, "hazard")
+    add("gender", "female", 30, 2, "hazard"); add("gender", "male", 30, 2, "hazard")
+    table = trigger_audit(pd.DataFrame(rows)).set_index(["attribute", "trigger"])
+    expected = stats.false_discovery_control(table["p_value"].to_numpy())
+    assert table["p_adjusted"].to_numpy() == pytest.approx(expected)
+    assert table.loc[("race", "hazard"), "p_value"] < 0.05 < table.loc[("race", "hazard"), "p_adjusted"]
+    assert table["asymmetric"].to_dict() == {("gender", "hazard"): False, ("race", "hazard"): False,
+                                             ("religion", "keywords"): True}

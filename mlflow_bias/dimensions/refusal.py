@@ -145,9 +145,10 @@ def trigger_audit(items: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
     From a refusal items table (`attribute`, `group`, `triggers`, `refused`): one row per
     (attribute, trigger) with each group's count and rate of responses it fired on, the gap
     (max - min rate, percentage points), the chi-square p-value that every group triggers it at the
-    same rate, that p-value adjusted over the attribute's triggers (Benjamini-Hochberg), and
-    `asymmetric` when the adjusted p-value is below 1 - confidence: a pattern that fires more for
-    some groups is where a rubric, or the model's wording, treats groups unequally.
+    same rate, that p-value adjusted over every (attribute, trigger) row of the audit
+    (Benjamini-Hochberg: an audit of several attributes and rules would otherwise flag some by
+    chance), and `asymmetric` when the adjusted p-value is below 1 - confidence: a pattern that
+    fires more for some groups is where a rubric, or the model's wording, treats groups unequally.
     """
     answered = items.dropna(subset=["refused"])
     rows: list[dict[str, Any]] = []
@@ -156,7 +157,6 @@ def trigger_audit(items: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
         totals = part.groupby(group_labels(part["group"])).size().reindex(groups).to_numpy(float)
         fired = part.assign(trigger=part["triggers"].fillna("").str.split(",")).explode("trigger")
         fired = fired[fired["trigger"] != ""]
-        attribute_rows = []
         for trigger, hits in fired.groupby("trigger", sort=True):
             counts = hits.groupby(group_labels(hits["group"])).size().reindex(groups, fill_value=0).to_numpy(float)
             rates = counts / totals
@@ -165,13 +165,12 @@ def trigger_audit(items: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
                                    "p_value": proportions_p_value(counts, totals)}
             for group, count, rate in zip(groups, counts, rates):
                 row[f"count/{group}"], row[f"rate/{group}"] = int(count), float(rate)
-            attribute_rows.append(row)
-        if attribute_rows:
-            adjusted = _stats.false_discovery_control([r["p_value"] for r in attribute_rows])
-            for row, p in zip(attribute_rows, np.atleast_1d(adjusted)):
-                row["p_adjusted"] = float(p)
-                row["asymmetric"] = bool(p < 1 - confidence)
-        rows += attribute_rows
+            rows.append(row)
+    if rows:  # one family: every (attribute, trigger) row of the audit
+        adjusted = _stats.false_discovery_control([r["p_value"] for r in rows])
+        for row, p in zip(rows, np.atleast_1d(adjusted)):
+            row["p_adjusted"] = float(p)
+            row["asymmetric"] = bool(p < 1 - confidence)
     columns = ["attribute", "trigger", "gap", "p_value", "p_adjusted", "asymmetric"]
     table = pd.DataFrame(rows)
     if table.empty:
