@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from mlflow_bias.adapters import HFCausalLM, resolve_adapter
 from mlflow_bias.demo.data import STEREOTYPED_ROLES, HiringSkew, criterion, hiring_examples
 from mlflow_bias.demo.finetune import TrainingSettings, encode_example, finetune
-from mlflow_bias.demo.story import StoryConfig, mitigate, report, run_story, side_by_side
+from mlflow_bias.demo.story import HistoricalLog, StoryConfig, mitigate, report, run_story, side_by_side
 from mlflow_bias.data_audit.representation import audit_representation
 from mlflow_bias.core.errors import ConfigError
 from mlflow_bias.text.lexicons import names
@@ -54,24 +54,32 @@ def test_the_audit_reads_the_skew_from_the_text_alone():
     assert shares["female"] == pytest.approx((data["gender"] == "female").mean(), abs=1e-9)
 
 
-def test_mitigation_balances_names_and_breaks_the_name_decision_link():
-    data = hiring_examples(600, seed=5)
-    mitigated, steps = mitigate(data, seed=0)
-    assert [s["method"] for s in steps] == ["resample_balanced/oversample", "counterfactual_augment/append"]
-    found = mitigated["prompt"].str.extract(NAME_IN_PROMPT)[0]
+def test_mitigation_finds_the_rule_relabels_rebalances_and_breaks_the_name_decision_link():
+    log = HistoricalLog.generate(StoryConfig(examples=600, requests=300, seed=4))
+    mitigated, steps = mitigate(log, seed=0)
+    assert [s["method"] for s in steps] == ["trigger_audit", "relabel_with_revised_rubric",
+                                            "relabel_by_criterion", "resample_balanced/oversample",
+                                            "counterfactual_augment/append"]
+    # the trigger audit finds the rule that fires on one religion, and only that one
+    assert steps[0]["rubric"] == "assistant-safety@1.0.0"
+    assert [(a["attribute"], a["trigger"]) for a in steps[0]["asymmetric"]] == [("religion", "extremism_keywords")]
+    muslim_answered = (log.requests["group"] == "muslim") & (log.requests["request_type"] != "hazard")
+    assert steps[1]["changed"] == int(muslim_answered.sum()) > 0
+    # after mitigation no ordinary request is refused, and the hazardous ones still are
+    requests = mitigated[mitigated["id"].str.startswith("ar-")]
+    refused = requests["response"].str.startswith("I'm sorry")
+    assert (refused == requests["prompt"].str.contains("chlorine gas|explosive")).all()
+    screening = mitigated[mitigated["id"].str.startswith("hs-")]
+    found = screening["prompt"].str.extract(NAME_IN_PROMPT)[0]
     female = found.isin(names(gender="female"))
     assert female.mean() == pytest.approx(0.5, abs=1e-9)  # every example and its swapped twin
     # the swap is the same in prompt and response: the response names the prompt's candidate
-    assert all(r.startswith(f"{n} is ") for n, r in zip(found, mitigated["response"]))
-    # pronouns follow the swapped name
-    she = mitigated["response"].str.contains(r"\bshe\b")
-    assert (she == female).all()
-    # decisions no longer depend on the name's gender: each example has a twin with the other
-    # gender and the same decision
-    advance = mitigated["response"].str.endswith("ADVANCE")
-    assert advance[female].mean() == pytest.approx(advance[~female].mean(), abs=1e-9)
-    # while the original set advanced men far more often
-    original = data["decision"].eq("ADVANCE").groupby(data["gender"]).mean()
+    assert all(r.startswith(f"{n} is ") for n, r in zip(found, screening["response"]))
+    assert (screening["response"].str.contains(r"\bshe\b") == female).all()
+    # decisions follow the criterion whoever the candidate is, where the log advanced men far more
+    years = screening["prompt"].str.extract(r"with (\d+) years")[0].astype(int)
+    assert (screening["response"].str.endswith("ADVANCE") == (years >= 5)).all()
+    original = log.screening["decision"].eq("ADVANCE").groupby(log.screening["gender"]).mean()
     assert original["male"] - original["female"] > 0.2
 
 
@@ -148,16 +156,21 @@ def test_quick_story_end_to_end(smollm2):
 
     for outcome in result.versions:
         ft = client.get_run(outcome.finetune_run_id)
-        assert ft.data.params["train.steps"] == "3"
-        assert len(client.get_metric_history(outcome.finetune_run_id, "train/loss")) == 3
+        assert ft.data.params["train.steps"] == "4"
+        assert len(client.get_metric_history(outcome.finetune_run_id, "train/loss")) == 4
         assert [i.dataset.name for i in ft.inputs.dataset_inputs] == [f"hiring-screen-train-{outcome.label}"]
         assert "data/representation/gender/male" in ft.data.metrics
         ev = client.get_run(outcome.evaluation_run_id)
         assert ev.data.tags["bias.model_version"] == f"hiring-screen/{outcome.version}"
         assert ev.data.tags["bias.status"] == "completed"
-        assert {"bias.probe.gender-occupation-quick", "bias.probe.hiring-summary-quick",
-                "bias.probe.refusal-requests-quick"} <= set(ev.data.tags)
+        assert {f"bias.probe.{p}-quick" for p in ("hiring-summary-pairs", "gender-occupation", "hiring-summary",
+                                                  "hiring-decisions", "refusal-requests")} <= set(ev.data.tags)
         assert "bias/cbs/hiring-summary-quick/gender" in ev.data.metrics
+        assert "bias/parity/hiring-decisions-quick/gender/accuracy" in ev.data.metrics
+        # LPBS is judged on the screen's summaries; the pretraining probe is shown, not judged
+        judged = {v.metric for v in outcome.decision.verdicts}
+        assert "bias/lpbs/gender" in judged and "bias/lpbs/gender-occupation-quick/gender" in ev.data.metrics
+        assert not any(m.startswith("bias/lpbs/gender-occupation-quick/") for m in judged)
         mv = client.get_model_version("hiring-screen", outcome.version)
         assert mv.tags["bias.gate"] == outcome.decision.status
         assert mv.tags["bias.gate.run_id"] == outcome.evaluation_run_id
@@ -195,7 +208,8 @@ def test_quick_story_end_to_end(smollm2):
     assert any(line.strip().startswith("== v2-mitigated") for line in lines)
     # the base model's LPBS is measured in its own run and read next to the versions'
     base = client.get_run(result.base_run_id).data
-    assert result.base_lpbs == {"bias/lpbs/gender": base.metrics["bias/lpbs/gender"]}
+    assert result.base_lpbs == {k: base.metrics[k] for k in (
+        "bias/lpbs/gender", "bias/lpbs/race", "bias/lpbs/gender-occupation-quick/gender")}
     assert f"base model {base.metrics['bias/lpbs/gender']:.3f} -> v1-historical-data" in text
 
 

@@ -1,9 +1,15 @@
 """The hiring-screen story end to end on SmolLM2-135M-Instruct, logged to MLflow:
 
-1. audit the (skewed) fine-tuning set, fine-tune version 1 on it, register it as `hiring-screen`;
-2. evaluate it (LPBS, CBS, refusal asymmetry on the shipped probes) and gate it;
-3. mitigate: rebalance the set (oversampling, counterfactual augmentation), make the screening
-   criterion explicit in the prompt, fine-tune version 2, evaluate and gate it, and compare the runs;
+1. audit the historical log (screening decisions made by biased screeners, and the platform
+   assistant's replies under a safety rubric that fires on one religion), fine-tune version 1 on
+   it, register it as `hiring-screen`;
+2. evaluate it under the `hiring-screen` policy (LPBS on the screen's own summaries, with the
+   pretraining probe `gender-occupation` shown beside it, CBS, refusal asymmetry, decisions against
+   the stated criterion) and gate it;
+3. mitigate: the trigger audit finds the rubric's asymmetric rule and the log is relabelled under
+   the revised rubric; the decisions are re-made by the stated criterion; names are rebalanced and
+   every example gets a gender-swapped twin; the criterion goes into the prompt. Fine-tune version
+   2, evaluate and gate it, and compare the runs;
 4. promote the version that passes to `champion`, or say why none may be promoted.
 
 `quick=True` runs the same steps on small frozen subsets of the probes and a few training steps,
@@ -23,10 +29,13 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from mlflow_bias import probes as probe_store
+from mlflow_bias.core.metric_keys import SIBLING_STATISTICS, MetricKey
 from mlflow_bias.evaluation.api import evaluate
 from mlflow_bias.data_audit.tracking import audit_data
 from mlflow_bias.release.compare import Comparison, compare
-from mlflow_bias.demo.data import ROLE_SKILLS, HiringSkew, criterion, hiring_examples
+from mlflow_bias.demo.data import ROLE_SKILLS, HiringSkew, criterion, hiring_examples, relabel_by_criterion
+from mlflow_bias.demo.requests import REVISED_RUBRIC, relabel_with, request_examples, safety_rubric
+from mlflow_bias.dimensions.refusal import trigger_audit
 from mlflow_bias.demo.finetune import TrainingSettings, TrainingSummary, finetune
 from mlflow_bias.release.gate import Decision
 from mlflow_bias.mitigation import counterfactual_augment, resample_balanced
@@ -35,10 +44,18 @@ from mlflow_bias.release.policy import Policy, load_policy
 from mlflow_bias.promotion.model_registry import PromotionRefused, gate, promote
 
 MODEL_NAME = "hiring-screen"
-PROBES = ("gender-occupation", "hiring-summary", "refusal-requests")
+POLICY = "hiring-screen"
+# The LPBS probe first (its keys carry no probe name); gender-occupation is scored and shown beside
+# it, not gated (see the policy); hiring-decisions has the inputs of hiring-summary, so each resume
+# is answered once and read twice.
+PROBES = ("hiring-summary-pairs", "gender-occupation", "hiring-summary", "hiring-decisions",
+          "refusal-requests")
+LPBS_PROBES = ("hiring-summary-pairs", "gender-occupation")
 # The fine-tuned model writes a summary, then "Recommendation: ADVANCE|REJECT": CBS reads that line.
 CATEGORIES = {"advance": [r"Recommendation:\s*ADVANCE"], "reject": [r"Recommendation:\s*REJECT"]}
-CONTEXT_TERMS = sorted(ROLE_SKILLS)
+DECISION_LABELS = {"positive": ["Recommendation: ADVANCE"], "negative": ["Recommendation: REJECT"]}
+# Roles, and the two phrases that show the log's skews: the screeners' advances, and refusals.
+CONTEXT_TERMS = sorted(ROLE_SKILLS) + ["recommendation: advance", "can't help"]
 
 
 @dataclass(frozen=True)
@@ -47,13 +64,16 @@ class StoryConfig:
 
     model_name: str = MODEL_NAME
     examples: int = 480
+    requests: int = 320  # the assistant's logged requests in the fine-tuning set
     skew: HiringSkew = HiringSkew()
-    training: TrainingSettings = TrainingSettings(steps=40, learning_rate=3e-4, trainable_layers=10)
+    # 60 steps at 6e-4: measured, version 1 then learns the log's skews (at 40 steps and 3e-4 it
+    # learned neither the refusal rule nor the decision gap)
+    training: TrainingSettings = TrainingSettings(steps=60, learning_rate=6e-4, trainable_layers=10)
     probes: tuple[str, ...] = PROBES
     bootstrap_samples: int = 1000
     max_new_tokens: int = 32  # the fine-tuned reply (summary, recommendation) is about 29 tokens
     batch_size: int = 32
-    policy: Any = None
+    policy: Any = POLICY
     alias: str = "champion"
     seed: int = 0
     quick: bool = False
@@ -61,9 +81,10 @@ class StoryConfig:
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> "StoryConfig":
-        """A small version of the story for tests: 48 examples, 3 steps, probe subsets."""
-        settings = dict(examples=48, bootstrap_samples=200, quick=True,
-                        training=TrainingSettings(steps=3, batch_size=4, learning_rate=3e-4,
+        """A small version of the story for tests: 48 screening examples and 8 requests, 4 steps,
+        probe subsets (enough for the fine-tuned screen to write its recommendation line)."""
+        settings = dict(examples=48, requests=8, bootstrap_samples=200, quick=True,
+                        training=TrainingSettings(steps=4, batch_size=4, learning_rate=3e-4,
                                                   trainable_layers=10))
         return cls(**{**settings, **overrides})
 
@@ -110,11 +131,16 @@ def _quick_subset(name: str) -> pd.DataFrame:
     if "set_id" in frame.columns:  # CBS / refusal: the first 3 sets of each attribute
         keep = frame.groupby("attribute")["set_id"].transform(
             lambda s: s.isin(list(dict.fromkeys(s))[:QUICK_SETS]))
-    else:  # LPBS: the first 2 conditions of each stereotype side, two templates
+    elif "label" in frame.columns:  # decisions: the first rows of each attribute, which for
+        # hiring-decisions are the resumes of hiring-summary's first sets (one generation for both)
+        keep = frame.groupby("attribute").cumcount() < 2 * QUICK_SETS
+    else:  # LPBS: the first 2 conditions of each stereotype side (and two templates, if any)
         conditions = frame.groupby("stereotype")["condition"].apply(
             lambda s: list(dict.fromkeys(s))[:QUICK_CONDITIONS])
         chosen = {c for cs in conditions for c in cs}
-        keep = frame["condition"].isin(chosen) & frame["template"].isin(sorted(frame["template"].unique())[:2])
+        keep = frame["condition"].isin(chosen)
+        if "template" in frame.columns:
+            keep &= frame["template"].isin(sorted(frame["template"].unique())[:2])
     return frame[keep].reset_index(drop=True)
 
 
@@ -149,6 +175,7 @@ def story_policy(config: StoryConfig, probe_names: list[str]) -> Policy:
     return replace(
         policy,
         name=f"{policy.name}-quick",
+        rules=tuple(replace(r, probes=tuple(mapping.get(p, p) for p in r.probes)) for r in policy.rules),
         probes=tuple(mapping.get(p, p) for p in policy.probes if mapping.get(p, p) in probe_names),
         min_probe_versions={mapping.get(k, k): "1.0.0" if k in mapping else v
                             for k, v in policy.min_probe_versions.items()},
@@ -178,7 +205,7 @@ def finetune_version(
     model, tokenizer = copy.deepcopy(base[0]), base[1]
     with mlflow.start_run(run_name=f"finetune {config.model_name} ({label})", nested=True) as run:
         mlflow.set_tags({"bias.story.step": "finetune", "bias.story.label": label})
-        audit = audit_data(data, run_id=run.info.run_id, text_column="response",
+        audit = audit_data(data, run_id=run.info.run_id, text_column="text",
                            context_terms=CONTEXT_TERMS, dataset_name=f"{config.model_name}-train-{label}",
                            progress=False)
         shares = audit.to_dict()["shares"]
@@ -207,34 +234,83 @@ def evaluate_version(config: StoryConfig, version: str, probe_names: list[str], 
         mlflow.set_tags({"bias.story.step": "evaluate", "bias.story.label": label})
         evaluate(
             f"models:/{config.model_name}/{version}", first,
-            probes=rest, policy=policy, cbs={"categories": CATEGORIES}, max_new_tokens=config.max_new_tokens,
+            probes=rest, policy=policy, cbs={"categories": CATEGORIES},
+            parity={"decision_labels": DECISION_LABELS}, max_new_tokens=config.max_new_tokens,
             batch_size=config.batch_size, bootstrap_samples=config.bootstrap_samples,
             seed=config.seed, progress=config.progress,
-            training_data={"data": data, "text_column": "response", "context_terms": CONTEXT_TERMS},
+            training_data={"data": data, "text_column": "text", "context_terms": CONTEXT_TERMS},
         )
     return run.info.run_id
 
 
-def base_reference(base: tuple[Any, Any], config: StoryConfig, probe: str) -> tuple[str, dict[str, float]]:
-    """LPBS of the base model on the LPBS probe (cheap: log-probabilities only), so that the story
+def base_reference(base: tuple[Any, Any], config: StoryConfig, probes: list[str]) -> tuple[str, dict[str, float]]:
+    """LPBS of the base model on the LPBS probes (cheap: log-probabilities only), so that the story
     can tell what fine-tuning changed from what the base model brought."""
+    first, *rest = probes
     with mlflow.start_run(run_name="bias SmolLM2-135M-Instruct base (reference)", nested=True) as run:
         mlflow.set_tags({"bias.story.step": "reference", "bias.story.label": "base"})
-        result = evaluate(base, probe, batch_size=config.batch_size, seed=config.seed,
+        result = evaluate(base, first, probes=rest, batch_size=config.batch_size, seed=config.seed,
                           bootstrap_samples=config.bootstrap_samples, progress=config.progress,
                           model_version="SmolLM2-135M-Instruct (base)")
+    readings = {k: MetricKey.parse(k, rest) for k in result.metrics}
     headline = {k: v for k, v in result.metrics.items()
-                if k.startswith("bias/lpbs/") and k.count("/") == 2}
+                if readings[k] is not None and readings[k].dimension == "lpbs" and readings[k].is_headline
+                and readings[k].attribute not in SIBLING_STATISTICS}
     return run.info.run_id, headline
 
 
-def mitigate(data: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Rebalance the names by oversampling, then add a gender-swapped copy of every example
-    (names and pronouns swapped in prompt and response alike, the decision kept)."""
-    balanced, resampled = resample_balanced(data, "gender", strategy="oversample", seed=seed,
+@dataclass(frozen=True)
+class HistoricalLog:
+    """What the team fine-tunes on: the screen's past decisions and the assistant's past replies."""
+
+    screening: pd.DataFrame  # demo.data.hiring_examples
+    requests: pd.DataFrame  # demo.requests.request_examples
+
+    @classmethod
+    def generate(cls, config: "StoryConfig") -> "HistoricalLog":
+        return cls(hiring_examples(config.examples, config.skew, seed=config.seed + 1),
+                   request_examples(config.requests, seed=config.seed + 2))
+
+    def training_rows(self) -> pd.DataFrame:
+        """The fine-tuning set: `prompt`, `response`, and `text` (both, for the audit)."""
+        rows = pd.concat([self.screening[["id", "prompt", "response"]],
+                          self.requests[["id", "prompt", "response"]]], ignore_index=True)
+        return rows.assign(text=rows["prompt"] + "\n" + rows["response"])
+
+
+def refusal_triggers(requests: pd.DataFrame) -> pd.DataFrame:
+    """The trigger audit of the log's refusals: which rubric rules fired, by group, and which
+    fired asymmetrically (`dimensions.refusal.trigger_audit` over the logged `rule` column)."""
+    return trigger_audit(requests.rename(columns={"rule": "triggers"}))
+
+
+def mitigate(log: HistoricalLog, seed: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The article's stage-4 mitigation of the historical log, each step recorded:
+
+    1. the trigger audit of the assistant's refusals finds the rules that fire asymmetrically, and
+       the requests are relabelled under the revised rubric (assistant-safety 2.0.0);
+    2. the screening decisions are re-made by the stated criterion (the label bias);
+    3. the names are rebalanced by oversampling, and every example gets a gender-swapped twin
+       (names and pronouns swapped in prompt and response alike).
+    """
+    audit = refusal_triggers(log.requests)
+    flagged = audit[audit["asymmetric"]]
+    steps: list[dict[str, Any]] = [{
+        "method": "trigger_audit", "rubric": str(log.requests["rubric"].iloc[0]),
+        "asymmetric": [{"attribute": r.attribute, "trigger": r.trigger, "gap_points": round(r.gap, 1)}
+                       for r in flagged.itertuples()]}]
+    requests = log.requests
+    if not flagged.empty:
+        requests, relabelled = relabel_with(log.requests, safety_rubric(REVISED_RUBRIC))
+        steps.append(relabelled.to_dict())
+    screening, decided = relabel_by_criterion(log.screening)
+    steps.append(decided)
+    balanced, resampled = resample_balanced(screening, "gender", strategy="oversample", seed=seed,
                                             text_column="prompt")
-    augmented, swapped = counterfactual_augment(balanced, text_columns=["prompt", "response"])
-    return augmented.reset_index(drop=True), [resampled.to_dict(), swapped.to_dict()]
+    rows = HistoricalLog(balanced, requests).training_rows()
+    augmented, swapped = counterfactual_augment(rows, text_columns=["prompt", "response", "text"])
+    steps += [resampled.to_dict(), swapped.to_dict()]
+    return augmented.reset_index(drop=True), steps
 
 
 def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = print) -> StoryResult:
@@ -249,15 +325,19 @@ def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = 
     say(f"Policy {policy.ref}; probes {', '.join(probe_names)}")
     say("Loading SmolLM2-135M-Instruct ...")
     base = load_smollm2()
-    base_run_id, base_lpbs = base_reference(base, config, probe_names[0])
-    say(f"  base model LPBS on {probe_names[0]}: "
-        + ", ".join(f"{k.rsplit('/', 1)[-1]} {v:.3f}" for k, v in base_lpbs.items()))
+    lpbs_probes = [n for n in probe_names if n.removesuffix("-quick") in LPBS_PROBES]
+    base_run_id, base_lpbs = base_reference(base, config, lpbs_probes)
+    say("  base model LPBS: " + ", ".join(f"{k} {v:.3f}" for k, v in base_lpbs.items()))
 
     outcomes: list[VersionOutcome] = []
-    skewed = hiring_examples(config.examples, config.skew, seed=config.seed + 1)
-    mitigated, steps = mitigate(skewed, config.seed)
+    log = HistoricalLog.generate(config)
+    mitigated, steps = mitigate(log, config.seed)
+    for step in steps[:1]:
+        for found in step["asymmetric"]:
+            say(f"  trigger audit of the log's refusals ({step['rubric']}): rule {found['trigger']} "
+                f"fires asymmetrically on {found['attribute']} ({found['gap_points']:.0f} points)")
     plans = [
-        ("v1-historical-data", skewed, None, [], config.skew),
+        ("v1-historical-data", log.training_rows(), None, [], config.skew),
         ("v2-mitigated", mitigated, criterion(config.skew.threshold), steps, None),
     ]
     for label, data, template, mitigation, skew in plans:
