@@ -104,7 +104,7 @@ def test_mlproject_declares_every_entry_point():
                             capture_output=True, check=True).stdout.split()
     assert echoed == ["demo", "--quick", "--no-progress"]
     finetune = project.get_entry_point("finetune").compute_command({"data": "mitigated"}, storage_dir=None)
-    assert finetune == ("mlflow-bias finetune --data mitigated --model-name hiring-screen --steps 40 "
+    assert finetune == ("mlflow-bias finetune --data mitigated --model-name hiring-screen --steps 60 "
                         "--examples 480 --no-progress")
     gate = project.get_entry_point("gate")
     command = gate.compute_command({"model": "screen", "version": "3"}, storage_dir=None)
@@ -132,3 +132,31 @@ def test_evaluate_config_errors_name_the_problem(capsys):
     assert main(["evaluate", "--model", "minilm", "--probe", "association-tests",
                  "--config", '{"no_such_key": 1}']) == 2
     assert "Invalid evaluator_config for 'bias': no_such_key: this key is unknown" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("data", ["skewed", "mitigated"])
+def test_finetune_command_trains_on_the_story_log(data, monkeypatch):
+    """`mlflow-bias finetune` hands the story's fine-tuning step the whole historical log (screening
+    and requests), or its mitigation with every step recorded and the criterion as the template."""
+    import mlflow_bias.adapters.models as models
+    import mlflow_bias.demo.story as story
+
+    seen = {}
+
+    def fake_finetune(base, rows, config, **kwargs):
+        seen.update(rows=rows, config=config, **kwargs)
+        return "7", "run-id", None
+
+    monkeypatch.setattr(models, "load_smollm2", lambda: ("model", "tokenizer"))
+    monkeypatch.setattr(story, "finetune_version", fake_finetune)
+    assert main(["finetune", "--data", data, "--examples", "40", "--steps", "2", "--no-progress"]) == 0
+    rows = seen["rows"]
+    assert {"prompt", "response", "text"} <= set(rows.columns)
+    assert rows["id"].str.startswith("hs-").any() and rows["id"].str.startswith("ar-").any()
+    assert seen["config"].training.steps == 2 and seen["label"] == data
+    if data == "mitigated":
+        assert [s["method"] for s in seen["mitigation"]][:3] == [
+            "trigger_audit", "relabel_with_revised_rubric", "relabel_by_criterion"]
+        assert "Screening criterion" in seen["prompt_template"]
+    else:
+        assert seen["mitigation"] == [] and seen["prompt_template"] is None

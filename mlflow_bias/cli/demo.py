@@ -36,8 +36,9 @@ def add_finetune(sub: Subparsers) -> None:
     story = _add_story_parser(sub, "finetune", "fine-tune SmolLM2 on the generated hiring-screen "
                                                "set and register it as a new model version")
     story.add_argument("--data", choices=("skewed", "mitigated"), default="skewed",
-                       help="the skewed set, or the rebalanced, augmented set with the "
-                            "criterion made explicit in the prompt")
+                       help="the historical log as it is, or mitigated (rubric revised and "
+                            "relabelled, decisions re-made by the criterion, rebalanced, "
+                            "counterfactual twins, the criterion in the prompt)")
     story.set_defaults(func=cmd_finetune)
 
 
@@ -82,19 +83,20 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     """Fine-tune SmolLM2 on the generated hiring-screen set (as is, or mitigated) and register it."""
     import mlflow
 
-    from mlflow_bias.demo.data import criterion, hiring_examples
-    from mlflow_bias.demo.story import finetune_version, mitigate
+    from mlflow_bias.demo.data import criterion
+    from mlflow_bias.demo.story import HistoricalLog, finetune_version, mitigate
     from mlflow_bias.adapters.models import load_smollm2
 
     config = _story_config(args)
     _resume_project_run()
     if mlflow.active_run() is None:
         mlflow.set_experiment(config.model_name)
-    data = hiring_examples(config.examples, config.skew, seed=config.seed + 1)
+    log = HistoricalLog.generate(config)
+    data = log.training_rows()
     steps: list[dict[str, Any]] = []
     template = None
     if args.data == "mitigated":
-        data, steps = mitigate(data, config.seed)
+        data, steps = mitigate(log, config.seed)
         template = criterion(config.skew.threshold)
     version, run_id, _ = finetune_version(
         load_smollm2(), data, config, label=args.data, prompt_template=template, mitigation=steps,
