@@ -111,7 +111,10 @@ def test_plural_verb_rules_and_bad_input():
         "run", "watch", "study", "go", "are", "Have", None, None]
     with pytest.raises(ConfigError, match="non-empty"):
         AttributeSwapper(extra_pairs={"John": " "})
-    with pytest.raises(ConfigError, match="no attribute 'religion'"):
+    with pytest.raises(ConfigError, match="no attribute 'disability'"):
+        AttributeSwapper("disability")
+    # religion is counted by the audit (lexicon 1.1.0) but has no counterparts to swap
+    with pytest.raises(ConfigError, match="no aligned term lists for 'religion'"):
         AttributeSwapper("religion")
     with pytest.raises(ConfigError, match="gender attribute only"):
         AttributeSwapper("race", neutral=True)
