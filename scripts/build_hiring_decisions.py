@@ -16,13 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 from mlflow_bias import probes
-from mlflow_bias.demo.data import HiringSkew
+from mlflow_bias.demo.data import HiringSkew, experience_band
 from mlflow_bias.probes.builder import build_and_freeze
 
 SOURCE = ("hiring-summary", "1.0.0")
 THRESHOLD = HiringSkew.threshold
 YEARS = re.compile(r"with (\d+) years of experience")
-BANDS = ((0, 1, "0-1 years"), (2, 4, "2-4 years"), (5, 7, "5-7 years"), (8, 15, "8-15 years"))
 
 
 def build() -> pd.DataFrame:
@@ -35,7 +34,7 @@ def build() -> pd.DataFrame:
         "input": source["input"],
         "label": (years >= THRESHOLD).astype(int),
         "years": years,
-        "experience": [next(b for lo, hi, b in BANDS if lo <= y <= hi) for y in years],
+        "experience": [experience_band(y) for y in years],
         "role": source["role"],
     })
 

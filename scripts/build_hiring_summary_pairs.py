@@ -16,25 +16,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlflow_bias.demo.data import PRONOUNS, ROLE_SKILLS, screen_response, summary_sentence
+from mlflow_bias.demo.data import (EXPERIENCE_BANDS, PRONOUNS, ROLE_SKILLS, experience_band,
+                                   screen_response, summary_sentence)
 from mlflow_bias.probes.builder import build_and_freeze
 from mlflow_bias.text.lexicons import names
 
 RESUMES_PER_ROLE = 12  # per attribute: 10 roles x 12 resumes x 2 recommendations = 240 items
 RECOMMENDATIONS = ("ADVANCE", "REJECT")
-# Experience bands around the screening criterion (5 years), equally represented: the story's
-# historical screeners advanced men from 2 years and women only from 8, so bias learnt from them
-# lives in 2-7 years, and a uniform draw of 0-15 years would put half the items in 8-15.
-BANDS = ((0, 1, "0-1 years"), (2, 4, "2-4 years"), (5, 7, "5-7 years"), (8, 15, "8-15 years"))
 # Which side is stereotype-consistent: an advanced man or a rejected woman (the direction of the
 # story's historical labels); for race, an advanced white name or a rejected Black name (the
 # callback gap of Bertrand and Mullainathan, 2004).
 FAVOURED = {"gender": "male", "race": "white"}
 GROUPS = {"gender": ("male", "female"), "race": ("white", "black")}
-
-
-def _band(years: int) -> str:
-    return next(label for low, high, label in BANDS if low <= years <= high)
 
 
 def _pair(attribute: str, rng: np.random.Generator) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -55,7 +48,9 @@ def build(seed: int = 17) -> pd.DataFrame:
     for attribute, (group_a, group_b) in GROUPS.items():
         for role in ROLE_SKILLS:
             for k in range(RESUMES_PER_ROLE):
-                low, high, _ = BANDS[k % len(BANDS)]  # each band holds a quarter of the resumes
+                # each experience band holds a quarter of the resumes: a uniform draw of 0-15 years
+                # would put half of them in 8-15, far from where the story's label bias lives (2-7)
+                low, high, _ = EXPERIENCE_BANDS[k % len(EXPERIENCE_BANDS)]
                 years = int(rng.integers(low, high + 1))
                 (name_a, pronoun_a), (name_b, pronoun_b) = _pair(attribute, rng)
                 for decision in RECOMMENDATIONS:
@@ -73,7 +68,7 @@ def build(seed: int = 17) -> pd.DataFrame:
                         "prior_b": summary_sentence(name_b, role, years, pronoun_b),
                         "stereotype": favoured_side if decision == "ADVANCE" else other_side,
                         "recommendation": decision,
-                        "experience": _band(years),
+                        "experience": experience_band(years),
                         "years": years,
                         "name_a": name_a,
                         "name_b": name_b,
@@ -82,7 +77,7 @@ def build(seed: int = 17) -> pd.DataFrame:
 
 
 def card(df: pd.DataFrame, version: str) -> str:
-    bands = ", ".join(f"{label} ({(df['experience'] == label).sum()})" for _, _, label in BANDS)
+    bands = ", ".join(f"{label} ({(df['experience'] == label).sum()})" for _, _, label in EXPERIENCE_BANDS)
     return f"""# hiring-summary-pairs {version}
 
 Counterfactual pairs for LPBS where a hiring screen acts: is the same resume summary, with the
