@@ -55,9 +55,11 @@ def load_smollm2() -> tuple[Any, Any]:
     return _load_smollm2_cached()
 
 
+@functools.lru_cache(maxsize=1)
 def converted_smollm2_dir() -> Path:
     """Where the dequantised SmolLM2 is kept: named by the GGUF file's SHA-256, so a reinstalled
-    package with other weights is converted again."""
+    package with other weights is converted again. Hashed once per process (prepare and load
+    both ask)."""
     from mlflow_bias.core.hashing import file_sha256
 
     return cache_dir() / f"smollm2-{file_sha256(smollm2_dir() / SMOLLM2_GGUF)[:16]}"

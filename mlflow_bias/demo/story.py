@@ -29,7 +29,6 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from mlflow_bias import probes as probe_store
-from mlflow_bias.core.metric_keys import SIBLING_STATISTICS, MetricKey
 from mlflow_bias.evaluation.api import evaluate
 from mlflow_bias.data_audit.tracking import audit_data
 from mlflow_bias.release.compare import Comparison, compare
@@ -37,10 +36,10 @@ from mlflow_bias.demo.data import ROLE_SKILLS, HiringSkew, criterion, hiring_exa
 from mlflow_bias.demo.requests import REVISED_RUBRIC, relabel_with, request_examples, safety_rubric
 from mlflow_bias.dimensions.refusal import trigger_audit
 from mlflow_bias.demo.finetune import TrainingSettings, TrainingSummary, finetune
-from mlflow_bias.release.gate import Decision
+from mlflow_bias.release.gate import Decision, headline_metrics
 from mlflow_bias.mitigation import counterfactual_augment, resample_balanced
 from mlflow_bias.adapters.models import load_smollm2, log_causal_lm
-from mlflow_bias.release.policy import Policy, load_policy
+from mlflow_bias.release.policy import Policy, Rule, load_policy
 from mlflow_bias.promotion.model_registry import PromotionRefused, gate, promote
 
 MODEL_NAME = "hiring-screen"
@@ -252,11 +251,9 @@ def base_reference(base: tuple[Any, Any], config: StoryConfig, probes: list[str]
         result = evaluate(base, first, probes=rest, batch_size=config.batch_size, seed=config.seed,
                           bootstrap_samples=config.bootstrap_samples, progress=config.progress,
                           model_version="SmolLM2-135M-Instruct (base)")
-    readings = {k: MetricKey.parse(k, rest) for k in result.metrics}
-    headline = {k: v for k, v in result.metrics.items()
-                if readings[k] is not None and readings[k].dimension == "lpbs" and readings[k].is_headline
-                and readings[k].attribute not in SIBLING_STATISTICS}
-    return run.info.run_id, headline
+    # the keys an LPBS rule would judge (any threshold): one attribute's value per probe
+    keys = headline_metrics(result.metrics, Rule("lpbs", 0.0), set(rest))
+    return run.info.run_id, {k: result.metrics[k] for k in keys}
 
 
 @dataclass(frozen=True)
@@ -332,10 +329,10 @@ def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = 
     outcomes: list[VersionOutcome] = []
     log = HistoricalLog.generate(config)
     mitigated, steps = mitigate(log, config.seed)
-    for step in steps[:1]:
-        for found in step["asymmetric"]:
-            say(f"  trigger audit of the log's refusals ({step['rubric']}): rule {found['trigger']} "
-                f"fires asymmetrically on {found['attribute']} ({found['gap_points']:.0f} points)")
+    audit = steps[0]  # mitigate's first step: the trigger audit of the log's refusals
+    for found in audit["asymmetric"]:
+        say(f"  trigger audit of the log's refusals ({audit['rubric']}): rule {found['trigger']} "
+            f"fires asymmetrically on {found['attribute']} ({found['gap_points']:.0f} points)")
     plans = [
         ("v1-historical-data", log.training_rows(), None, [], config.skew),
         ("v2-mitigated", mitigated, criterion(config.skew.threshold), steps, None),
