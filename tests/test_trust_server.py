@@ -190,3 +190,26 @@ def test_a_malformed_server_policy_refuses_every_alias(served, remote):
     finally:
         policy.write_text(good)
     assert remote.get_registered_model("screen").aliases == {}
+
+
+def test_a_rule_scoped_to_one_probe_through_the_server(served, remote, tmp_path):
+    """A run scored on a main and an extra probe, written and read through the server (where
+    every metric is logged twice): a rule scoped to one probe judges that probe's reading only."""
+    import mlflow_bias
+    from mlflow_bias import probes
+
+    copy = "screen-sets-copy"
+    try:
+        probes.resolve(copy)
+    except Exception:  # noqa: BLE001 - not frozen yet in this server's probe store
+        probes.freeze(tf.probe_frame().iloc[:-2], copy, "1.0.0", card="# copy\n\nTrust tests.")
+    with mlflow.start_run() as run:
+        mlflow_bias.evaluate("models:/screen/2", tf.PROBE, probes=[copy], **tf.FAST)
+    verdicts = {}
+    for scope in (tf.PROBE, copy):
+        policy = tf.write_policy(tmp_path / f"{scope}.yaml", probes=[tf.PROBE, copy], rules=[
+            {"metric": "cbs", "threshold": 0.10, "direction": "max", "probes": [scope]}])
+        decision = decide(run.info.run_id, policy, client=remote)
+        verdicts[scope] = [v.metric for v in decision.verdicts]
+        assert not decision.passed  # the biased screen fails on either probe
+    assert verdicts == {tf.PROBE: ["bias/cbs/gender"], copy: [f"bias/cbs/{copy}/gender"]}
