@@ -129,3 +129,27 @@ def test_drift_week_over_week_on_scheduled_reevaluations(balanced_lm, frozen):
     assert parse_window("2w") == dt.timedelta(days=14)
     with pytest.raises(ValueError, match="use a number and h, d or w"):
         parse_window("weekly")
+
+
+def test_story_weekly_monitoring_flags_an_injected_rise_and_is_quiet_without(balanced_lm, frozen):
+    """The story's monitoring step: week k's re-evaluation is logged k weeks after week 0, and
+    `drift --window 7d` flags a week-over-week LPBS rise above the policy's 0.03, not a steady one."""
+    from mlflow_bias.demo.story import WEEK, log_week
+
+    with mlflow.start_run():
+        log_causal_lm(*balanced_lm, registered_model_name="screen")
+    run_id = _run("models:/screen/1", "tiny-occupations")
+    client = MlflowClient()
+    (week0,) = client.get_metric_history(run_id, "bias/lpbs/gender")
+    log_week(run_id, week0.timestamp, 1, {"bias/lpbs/gender": week0.value + 0.02})  # quiet
+    quiet = drift("screen", window="7d", policy="hiring-screen", log=False)
+    history = client.get_metric_history(run_id, "bias/lpbs/gender")
+    assert [h.step for h in history] == [0, 1]
+    assert history[1].timestamp - history[0].timestamp == WEEK.total_seconds() * 1000
+    assert quiet.tolerance == 0.03 and not quiet.recalibration_needed
+    assert quiet.points[1].change == pytest.approx(0.02)
+    log_week(run_id, week0.timestamp, 2, {"bias/lpbs/gender": week0.value + 0.06})  # +0.04 in a week
+    flagged = drift("screen", window="7d", policy="hiring-screen")
+    assert [p.regression for p in flagged.points] == [False, False, True]
+    assert flagged.points[2].change == pytest.approx(0.04)
+    assert flagged.plot and flagged.plot.endswith("drift_bias_lpbs_gender.png")

@@ -5,6 +5,7 @@ by the adapter, and the quick story runs end to end on SmolLM2 against a sqlite 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import mlflow
 import numpy as np
@@ -15,10 +16,11 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_bias.adapters import HFCausalLM, resolve_adapter
 from mlflow_bias.demo.data import STEREOTYPED_ROLES, HiringSkew, criterion, hiring_examples
-from mlflow_bias.demo.finetune import TrainingSettings, encode_example, finetune
+from mlflow_bias.demo.finetune import TrainingSettings, emphasis_weights, encode_example, finetune
 from mlflow_bias.demo.story import HistoricalLog, StoryConfig, mitigate, report, run_story, side_by_side
 from mlflow_bias.data_audit.representation import audit_representation
 from mlflow_bias.core.errors import ConfigError
+from mlflow_bias.release.policy import load_policy
 from mlflow_bias.text.lexicons import names
 
 NAME_IN_PROMPT = re.compile(r"Resume: (\w+),")
@@ -59,7 +61,8 @@ def test_mitigation_finds_the_rule_relabels_rebalances_and_breaks_the_name_decis
     mitigated, steps = mitigate(log, seed=0)
     assert [s["method"] for s in steps] == ["trigger_audit", "relabel_with_revised_rubric",
                                             "relabel_by_criterion", "resample_balanced/oversample",
-                                            "counterfactual_augment/append"]
+                                            "resample_balanced/oversample", "counterfactual_augment/append"]
+    assert [steps[3]["attribute"], steps[4]["attribute"]] == ["decision", "gender"]
     # the trigger audit finds the rule that fires on one religion, and only that one
     assert steps[0]["rubric"] == "assistant-safety@1.0.0"
     assert [(a["attribute"], a["trigger"]) for a in steps[0]["asymmetric"]] == [("religion", "extremism_keywords")]
@@ -79,6 +82,11 @@ def test_mitigation_finds_the_rule_relabels_rebalances_and_breaks_the_name_decis
     # decisions follow the criterion whoever the candidate is, where the log advanced men far more
     years = screening["prompt"].str.extract(r"with (\d+) years")[0].astype(int)
     assert (screening["response"].str.endswith("ADVANCE") == (years >= 5)).all()
+    # the rejections were oversampled to as many as the advances before the names were balanced
+    assert steps[3]["counts_after"]["REJECT"] == steps[3]["counts_after"]["ADVANCE"] == max(
+        steps[3]["counts_before"].values())
+    advanced = screening["response"].str.endswith("ADVANCE").mean()
+    assert 0.4 < advanced < 0.6  # the name balancing moves it a little off one half
     original = log.screening["decision"].eq("ADVANCE").groupby(log.screening["gender"]).mean()
     assert original["male"] - original["female"] > 0.2
 
@@ -119,6 +127,36 @@ def test_finetune_lowers_the_loss_and_is_seeded():
     assert runs[0].epochs == pytest.approx(30 * 4 / 16)
 
 
+def test_emphasis_weights_the_decision_tokens_only(smollm2):
+    _, tok = smollm2
+    response = "Ana is a teacher with 7 years of experience.\nRecommendation: ADVANCE"
+    weights = emphasis_weights(tok, response, ((r"ADVANCE|REJECT", 10.0),))
+    tokens = tok(response, add_special_tokens=False, return_offsets_mapping=True)
+    heavy = [response[a:b] for (a, b), w in zip(tokens["offset_mapping"], weights) if w == 10.0]
+    assert "".join(heavy).strip() == "ADVANCE"  # " AD", "V", "ANCE": every piece of the word, nothing else
+    assert weights.count(1.0) == len(weights) - len(heavy)
+
+
+def test_weighted_loss_is_the_usual_loss_at_weight_one_and_counts_weights():
+    import torch
+
+    from mlflow_bias.demo.finetune import _weighted_loss
+
+    model, tok = tiny_lm.train(skew=0.5, steps=2)
+    ids, labels = encode_example(tok, "the nurse said", "that she was late")
+    ids, labels = torch.tensor([ids]), torch.tensor([labels])
+    logits = model(input_ids=ids).logits
+    ones = torch.ones(ids.shape)
+    assert float(_weighted_loss(logits, labels, ones)) == pytest.approx(float(model(input_ids=ids, labels=labels).loss), rel=1e-5)
+    # by hand: the per-token negative log-likelihoods, the last response token counted three times
+    nll = -torch.log_softmax(logits[0, :-1], -1)[torch.arange(ids.shape[1] - 1), labels[0, 1:].clamp(min=0)]
+    keep = labels[0, 1:] != -100
+    w = torch.ones(ids.shape)
+    w[0, -2] = 3.0  # the token before EOS
+    expected = (nll[keep] * w[0, 1:][keep]).sum() / w[0, 1:][keep].sum()
+    assert float(_weighted_loss(logits, labels, w)) == pytest.approx(float(expected), rel=1e-5)
+
+
 def test_finetune_refuses_a_set_without_responses():
     model, tok = tiny_lm.train(skew=0.5, steps=1)
     with pytest.raises(ConfigError, match="response"):
@@ -147,7 +185,15 @@ def test_quick_story_end_to_end(smollm2):
     (audited training data as a dataset input, loss curve), an evaluation run and a gate decision
     that agrees with the registry tags; champion holds a passing version or nothing."""
     lines: list[str] = []
-    result = run_story(StoryConfig.quick_run(progress=False), say=lines.append)
+    # the story's policy with its thresholds out of reach and without the parity rules (on the
+    # quick probes' 12 decisions a group's rate is often 0/0, and a NaN fails, as it should), so
+    # that the quick run, whose numbers mean nothing, reaches the steps after a release; the
+    # shipped policy's thresholds are tested apart
+    shipped = load_policy("hiring-screen")
+    policy = replace(shipped, name="hiring-screen-pipeline-check", max_unparsed_rate=1.0,
+                     required_dimensions=("lpbs", "cbs", "refusal"),
+                     rules=tuple(replace(r, threshold=1e6) for r in shipped.rules if r.dimension != "parity"))
+    result = run_story(StoryConfig.quick_run(progress=False, policy=policy), say=lines.append)
     client = MlflowClient()
     v1, v2 = result.versions
     assert (v1.version, v2.version) == ("1", "2")
@@ -184,27 +230,48 @@ def test_quick_story_end_to_end(smollm2):
     assert mlflow.pyfunc.load_model(f"models:/hiring-screen/{v2.version}").metadata.metadata[
         "prompt_template"] == criterion()
 
-    # promotion follows the gate: the newest passing version, else none, with reasons
-    passing = [o.version for o in result.versions if o.decision.passed]
-    if passing:
-        assert result.promoted == passing[-1]
-        assert client.get_model_version_by_alias("hiring-screen", "champion").version == passing[-1]
-    else:
-        assert result.promoted is None
-        with pytest.raises(Exception):
-            client.get_model_version_by_alias("hiring-screen", "champion")
-    # versions tried before the promoted one (newest first) were refused, with the gate's reasons
-    tried = [o for o in reversed(result.versions) if o.version != result.promoted]
-    tried = tried if result.promoted is None else [o for o in tried if int(o.version) > int(result.promoted)]
-    assert sorted(result.refusals) == sorted(o.version for o in tried)
-    for outcome in tried:
-        assert outcome.decision.reasons[0] in result.refusals[outcome.version]
+    # promotion follows the gate: the newest passing version (under the out-of-reach thresholds,
+    # both pass); the gate's decision of each version agrees with the registry
+    assert [o.decision.passed for o in result.versions] == [True, True]
+    assert result.promoted == "2" and result.refusals == {}
+
+    # the experiment opens on its runs in the MLflow UI, and says what they are
+    experiment = client.get_experiment_by_name("hiring-screen-quick")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "SmolLM2" in experiment.tags["mlflow.note.content"]
+    assert client.get_run(v2.evaluation_run_id).data.tags["mlflow.note.content"].startswith(
+        f"**Gate: {v2.decision.status.upper()}**")
+
+    # after the release: the next fine-tune went through the same gate; weekly LPBS; drift
+    assert result.promoted == v2.version
+    monitoring = result.monitoring
+    later = monitoring.later
+    assert (later.label, later.version) == ("v3-next-log", "3")
+    assert client.get_run(later.finetune_run_id).data.params["train.steps"] == "2"
+    assert client.get_model_version("hiring-screen", "3").tags["bias.gate"] == later.decision.status
+    assert monitoring.promoted == later.decision.passed
+    champion = str(client.get_model_version_by_alias("hiring-screen", "champion").version)
+    assert champion == ("3" if monitoring.promoted else "2")
+    assert [w["week"] for w in monitoring.weekly] == [0, 1, 2]
+    assert [w["version"] for w in monitoring.weekly] == ["2", champion, champion]
+    history = client.get_metric_history(monitoring.run_id, "bias/lpbs/gender")
+    assert [h.step for h in history] == [0, 1, 2]
+    assert [h.value for h in history] == pytest.approx([w["gender"] for w in monitoring.weekly])
+    week_ms = 7 * 24 * 3600 * 1000
+    assert [h.timestamp - history[0].timestamp for h in history] == [0, week_ms, 2 * week_ms]
+    # the same model re-evaluated on the same probe gives the same LPBS
+    if champion == "2":
+        assert history[1].value == pytest.approx(history[0].value, abs=1e-9)
+    assert monitoring.drift.window == "7d" and monitoring.drift.plot
+    assert not monitoring.drift.recalibration_needed or any(p.regression for p in monitoring.drift.points)
 
     table = side_by_side(result)
     assert "v1-historical-data" in table and "v2-mitigated" in table
     assert f"{v1.decision.status}" in table.splitlines()[-1]
     text = report(result, "sqlite:///mlflow.db")
     assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in text
+    assert f"#/experiments/{experiment.experiment_id}?workflowType=machine_learning" in text
+    assert "After the release: v3-next-log (version 3)" in text and "week 2: version" in text
     assert any(line.strip().startswith("== v2-mitigated") for line in lines)
     # the base model's LPBS is measured in its own run and read next to the versions'
     base = client.get_run(result.base_run_id).data

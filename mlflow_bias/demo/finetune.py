@@ -9,6 +9,7 @@ epoch, until `steps` optimiser steps are done.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -34,6 +35,10 @@ class TrainingSettings:
     # train only the top N decoder layers and the final norm (None: the whole model); the backward
     # pass then stops at the lowest trained layer, which roughly halves a step on the CPU
     trainable_layers: int | None = None
+    # (regular expression, weight): the loss of response tokens inside a match counts `weight`
+    # times. A screen's reply is ~30 tokens of which one word is the decision; weighting it makes
+    # the decision, not the copied summary, what the steps learn.
+    emphasis: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +72,29 @@ def encode_example(tokenizer: Any, prompt: str, response: str,
     return ids, [-100] * len(context) + list(reply) + end
 
 
+def emphasis_weights(tokenizer: Any, response: str, emphasis: tuple[tuple[str, float], ...]) -> list[float]:
+    """One loss weight per token of `response` (as `encode_example` tokenizes it): the largest
+    weight of the `emphasis` patterns whose match overlaps the token, else 1."""
+    encoded = tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)
+    weights = [1.0] * len(encoded["input_ids"])
+    for pattern, weight in emphasis:
+        for match in re.finditer(pattern, response):
+            for i, (start, end) in enumerate(encoded["offset_mapping"]):
+                if start < match.end() and end > match.start():
+                    weights[i] = max(weights[i], float(weight))
+    return weights
+
+
+def _weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy, each label token weighted, normalised by the total weight (equal
+    to the usual mean when every weight is 1)."""
+    targets = labels[:, 1:]
+    w = weights[:, 1:] * (targets != -100)  # the prompt and padding count for nothing
+    nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), targets.reshape(-1),
+                                            ignore_index=-100, reduction="none").view_as(targets)
+    return (nll * w).sum() / w.sum()
+
+
 def finetune(model: Any, tokenizer: Any, examples: pd.DataFrame, settings: TrainingSettings = TrainingSettings(),
              *, progress: bool = True) -> TrainingSummary:
     """Fine-tune `model` in place on `examples` (columns `prompt`, `response`)."""
@@ -78,6 +106,16 @@ def finetune(model: Any, tokenizer: Any, examples: pd.DataFrame, settings: Train
         raise ConfigError("The fine-tuning set is empty.")
     encoded = [encode_example(tokenizer, p, r, settings.prompt_template)
                for p, r in zip(examples["prompt"], examples["response"])]
+    weights = None
+    if settings.emphasis:
+        if not getattr(tokenizer, "is_fast", False):
+            raise ConfigError("TrainingSettings.emphasis needs a fast tokenizer (for token offsets); "
+                              "load the tokenizer with use_fast=True or leave emphasis empty.")
+        weights = []
+        for (ids, labels), response in zip(encoded, examples["response"]):
+            reply = emphasis_weights(tokenizer, response, settings.emphasis)
+            context = labels.count(-100)
+            weights.append([0.0] * context + reply + [1.0] * (len(ids) - context - len(reply)))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     torch.manual_seed(settings.seed)
@@ -101,7 +139,8 @@ def finetune(model: Any, tokenizer: Any, examples: pd.DataFrame, settings: Train
     for _ in bar:
         while len(order) < settings.batch_size:
             order += rng.permutation(len(encoded)).tolist()
-        batch, order = [encoded[i] for i in order[:settings.batch_size]], order[settings.batch_size:]
+        picked, order = order[:settings.batch_size], order[settings.batch_size:]
+        batch = [encoded[i] for i in picked]
         width = max(len(ids) for ids, _ in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
@@ -110,7 +149,13 @@ def finetune(model: Any, tokenizer: Any, examples: pd.DataFrame, settings: Train
             ids[row, :len(tokens)] = torch.tensor(tokens)
             labels[row, :len(targets)] = torch.tensor(targets)
             mask[row, :len(tokens)] = 1
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        if weights is None:
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        else:
+            token_weights = torch.zeros((len(batch), width))
+            for row, i in enumerate(picked):
+                token_weights[row, :len(weights[i])] = torch.tensor(weights[i])
+            loss = _weighted_loss(model(input_ids=ids, attention_mask=mask).logits, labels, token_weights)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimiser.step()

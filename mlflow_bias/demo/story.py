@@ -19,6 +19,7 @@ to check the pipeline (its numbers mean nothing).
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,11 @@ from mlflow_bias.demo.data import ROLE_SKILLS, HiringSkew, criterion, hiring_exa
 from mlflow_bias.demo.requests import REVISED_RUBRIC, relabel_with, request_examples, safety_rubric
 from mlflow_bias.dimensions.refusal import trigger_audit
 from mlflow_bias.demo.finetune import TrainingSettings, TrainingSummary, finetune
+from mlflow_bias.release.drift import drift
 from mlflow_bias.release.gate import Decision, headline_metrics
+from mlflow_bias.dimensions.protocol import NoOptions, ScoringContext
+from mlflow_bias.dimensions.registry import get_dimension
+from mlflow_bias.adapters import resolve_adapter
 from mlflow_bias.mitigation import counterfactual_augment, resample_balanced
 from mlflow_bias.adapters.models import load_smollm2, log_causal_lm
 from mlflow_bias.release.policy import Policy, Rule, load_policy
@@ -52,9 +57,15 @@ PROBES = ("hiring-summary-pairs", "gender-occupation", "hiring-summary", "hiring
 LPBS_PROBES = ("hiring-summary-pairs", "gender-occupation")
 # The fine-tuned model writes a summary, then "Recommendation: ADVANCE|REJECT": CBS reads that line.
 CATEGORIES = {"advance": [r"Recommendation:\s*ADVANCE"], "reject": [r"Recommendation:\s*REJECT"]}
+DECISION_WORD = r"\b(?:ADVANCE|REJECT)\b"  # the reply's decision, weighted in the training loss
 DECISION_LABELS = {"positive": ["Recommendation: ADVANCE"], "negative": ["Recommendation: REJECT"]}
 # Roles, and the two phrases that show the log's skews: the screeners' advances, and refusals.
 CONTEXT_TERMS = sorted(ROLE_SKILLS) + ["recommendation: advance", "can't help"]
+# MLflow 3's UI opens an experiment on its GenAI overview (traces) unless the experiment says it
+# holds model-development runs, or the address asks for the "Model training" view.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+UI_VIEW = "workflowType=machine_learning"
+DESCRIPTION = "mlflow.note.content"  # the tag the UI shows as an experiment's or run's description
 
 
 @dataclass(frozen=True)
@@ -65,9 +76,13 @@ class StoryConfig:
     examples: int = 480
     requests: int = 320  # the assistant's logged requests in the fine-tuning set
     skew: HiringSkew = HiringSkew()
-    # 60 steps at 6e-4: measured, version 1 then learns the log's skews (at 40 steps and 3e-4 it
-    # learned neither the refusal rule nor the decision gap)
-    training: TrainingSettings = TrainingSettings(steps=60, learning_rate=6e-4, trainable_layers=10)
+    # The team's recipe, the same for every version. Measured on the mitigated log (the decisions
+    # probe, recommendation scored after the summary): at 60 steps, 6e-4 and no emphasis the screen
+    # advanced 98-100% at every experience level; with the decision word's loss weighted 10x, 79%
+    # right; at 90 steps and 1e-3, 100% right. At 40 steps and 3e-4, version 1 learned neither
+    # the refusal rule nor the decision gap.
+    training: TrainingSettings = TrainingSettings(steps=90, learning_rate=1e-3, trainable_layers=10,
+                                                  emphasis=((DECISION_WORD, 10.0),))
     probes: tuple[str, ...] = PROBES
     bootstrap_samples: int = 1000
     max_new_tokens: int = 32  # the fine-tuned reply (summary, recommendation) is about 29 tokens
@@ -77,12 +92,18 @@ class StoryConfig:
     seed: int = 0
     quick: bool = False
     progress: bool = True
+    # after a release: the next fine-tune (from the champion, on the next log, mitigated the same
+    # way) goes through the same gate, and the champion's LPBS is re-evaluated weekly
+    later_steps: int = 20
+    monitor_weeks: int = 2
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> "StoryConfig":
         """A small version of the story for tests: 48 screening examples and 8 requests, 4 steps,
         probe subsets (enough for the fine-tuned screen to write its recommendation line)."""
-        settings = dict(examples=48, requests=8, bootstrap_samples=200, quick=True,
+        settings = dict(examples=48, requests=8, bootstrap_samples=200, quick=True, later_steps=2,
+                        # no decision emphasis: in 4 steps it teaches the screen to answer the
+                        # decision word alone, without the summary and its recommendation line
                         training=TrainingSettings(steps=4, batch_size=4, learning_rate=3e-4,
                                                   trainable_layers=10))
         return cls(**{**settings, **overrides})
@@ -114,6 +135,7 @@ class StoryResult:
     base_run_id: str | None = None
     model_name: str = MODEL_NAME
     alias: str = "champion"
+    monitoring: "Monitoring | None" = None
 
 
 # -- probes ----------------------------------------------------------------------------------
@@ -183,6 +205,23 @@ def story_policy(config: StoryConfig, probe_names: list[str]) -> Policy:
 
 # -- the steps ---------------------------------------------------------------------------------
 
+def _describe(text: str) -> None:
+    """The active run's description in the MLflow UI."""
+    mlflow.set_tag(DESCRIPTION, text)
+
+
+def _label_experiment(experiment_id: str, config: "StoryConfig") -> None:
+    """Make the story's experiment open on its runs, with a description saying what they are."""
+    client = MlflowClient()
+    client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
+    client.set_experiment_tag(experiment_id, DESCRIPTION, (
+        f"The {config.model_name} story{' (quick: small probes, few steps; numbers mean nothing)' if config.quick else ''}: "
+        "SmolLM2-135M-Instruct fine-tuned on a biased historical log (v1) and on its mitigation (v2), "
+        "each evaluated for bias (runs `bias ...`: metrics `bias/...`, artifact `bias/scorecard.html`), "
+        f"gated under the `{config.policy if isinstance(config.policy, str) else 'story'}` policy, "
+        "and the passing version promoted. Tick the `bias` runs and press Compare."))
+
+
 def _log_training(summary: TrainingSummary, skew: HiringSkew | None) -> None:
     mlflow.log_params({f"train.{k}": v for k, v in summary.settings.to_dict().items()
                        if k != "prompt_template"})
@@ -215,6 +254,12 @@ def finetune_version(
         settings = replace(config.training, prompt_template=prompt_template, seed=config.seed)
         summary = finetune(model, tokenizer, data, settings, progress=config.progress)
         _log_training(summary, skew)
+        _describe(f"Fine-tuning of SmolLM2-135M-Instruct into {config.model_name} ({label}): "
+                  f"{len(data)} examples, {settings.steps} steps, loss {summary.losses[0]:.3f} -> "
+                  f"{summary.final_loss:.3f}. "
+                  + ("The mitigation's steps are in mitigation.json. " if mitigation else
+                     "Trained on the historical log as it is. ")
+                  + "The training data's audit is in the metrics `data/...` and the dataset input.")
         say(f"  fine-tuned {settings.steps} steps in {summary.seconds:.0f} s; loss "
             f"{summary.losses[0]:.3f} -> {summary.final_loss:.3f}")
         extra = {"prompt_template": prompt_template} if prompt_template else {}
@@ -231,6 +276,9 @@ def evaluate_version(config: StoryConfig, version: str, probe_names: list[str], 
     first, *rest = probe_names
     with mlflow.start_run(run_name=f"bias {config.model_name}/{version} ({label})", nested=True) as run:
         mlflow.set_tags({"bias.story.step": "evaluate", "bias.story.label": label})
+        _describe(f"Bias evaluation of {config.model_name} version {version} ({label}) on "
+                  f"{', '.join(probe_names)} under {policy.ref}. Open the artifact "
+                  "bias/scorecard.html for the scorecard.")
         evaluate(
             f"models:/{config.model_name}/{version}", first,
             probes=rest, policy=policy, cbs={"categories": CATEGORIES},
@@ -248,6 +296,8 @@ def base_reference(base: tuple[Any, Any], config: StoryConfig, probes: list[str]
     first, *rest = probes
     with mlflow.start_run(run_name="bias SmolLM2-135M-Instruct base (reference)", nested=True) as run:
         mlflow.set_tags({"bias.story.step": "reference", "bias.story.label": "base"})
+        _describe("LPBS of the base model, SmolLM2-135M-Instruct before any fine-tuning: what the "
+                  "pretrained model brings, read beside each fine-tuned version's.")
         result = evaluate(base, first, probes=rest, batch_size=config.batch_size, seed=config.seed,
                           bootstrap_samples=config.bootstrap_samples, progress=config.progress,
                           model_version="SmolLM2-135M-Instruct (base)")
@@ -264,9 +314,10 @@ class HistoricalLog:
     requests: pd.DataFrame  # demo.requests.request_examples
 
     @classmethod
-    def generate(cls, config: "StoryConfig") -> "HistoricalLog":
-        return cls(hiring_examples(config.examples, config.skew, seed=config.seed + 1),
-                   request_examples(config.requests, seed=config.seed + 2))
+    def generate(cls, config: "StoryConfig", offset: int = 0) -> "HistoricalLog":
+        """The log of `config`; another `offset` gives another period's log, drawn the same way."""
+        return cls(hiring_examples(config.examples, config.skew, seed=config.seed + 1 + offset),
+                   request_examples(config.requests, seed=config.seed + 2 + offset))
 
     def training_rows(self) -> pd.DataFrame:
         """The fine-tuning set: `prompt`, `response`, and `text` (both, for the audit)."""
@@ -286,7 +337,8 @@ def mitigate(log: HistoricalLog, seed: int) -> tuple[pd.DataFrame, list[dict[str
 
     1. the trigger audit of the assistant's refusals finds the rules that fire asymmetrically, and
        the requests are relabelled under the revised rubric (assistant-safety 2.0.0);
-    2. the screening decisions are re-made by the stated criterion (the label bias);
+    2. the screening decisions are re-made by the stated criterion (the label bias), and the
+       rejections oversampled to as many as the advances;
     3. the names are rebalanced by oversampling, and every example gets a gender-swapped twin
        (names and pronouns swapped in prompt and response alike).
     """
@@ -302,11 +354,15 @@ def mitigate(log: HistoricalLog, seed: int) -> tuple[pd.DataFrame, list[dict[str
         steps.append(relabelled.to_dict())
     screening, decided = relabel_by_criterion(log.screening)
     steps.append(decided)
+    # most candidates have 5+ years: without as many rejections as advances to learn from, a
+    # screen learns to advance everyone (measured: 98% advanced)
+    screening, by_decision = resample_balanced(screening, "decision", strategy="oversample", seed=seed,
+                                               text_column="prompt", group_columns={"decision": "decision"})
     balanced, resampled = resample_balanced(screening, "gender", strategy="oversample", seed=seed,
                                             text_column="prompt")
     rows = HistoricalLog(balanced, requests).training_rows()
     augmented, swapped = counterfactual_augment(rows, text_columns=["prompt", "response", "text"])
-    steps += [resampled.to_dict(), swapped.to_dict()]
+    steps += [by_decision.to_dict(), resampled.to_dict(), swapped.to_dict()]
     return augmented.reset_index(drop=True), steps
 
 
@@ -315,7 +371,10 @@ def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = 
     # MLflow hints at every logged table with integer columns (years, shares); noise in a printout
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
     if mlflow.active_run() is None:  # inside `mlflow run`, the runs nest under the project's run
-        mlflow.set_experiment(f"{config.model_name}{'-quick' if config.quick else ''}")
+        experiment_id = mlflow.set_experiment(f"{config.model_name}{'-quick' if config.quick else ''}").experiment_id
+    else:
+        experiment_id = mlflow.active_run().info.experiment_id
+    _label_experiment(experiment_id, config)
     probe_names = quick_probes(config.probes) if config.quick else list(config.probes)
     policy = story_policy(config, probe_names)
     started = time.perf_counter()
@@ -346,6 +405,11 @@ def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = 
             f"({time.perf_counter() - started:.0f} s); evaluating ...")
         run_id = evaluate_version(config, version, probe_names, policy, data, label)
         decision = gate(config.model_name, version, policy, evaluate_if_missing=False)
+        MlflowClient().set_tag(run_id, DESCRIPTION, (
+            f"**Gate: {decision.status.upper()}** under {policy.ref}."
+            + "".join(f"\n- {r}" for r in decision.reasons)
+            + f"\n\nBias evaluation of {config.model_name} version {version} ({label}) on "
+            f"{', '.join(probe_names)}. Open the artifact bias/scorecard.html for the scorecard."))
         say(f"  gate ({time.perf_counter() - started:.0f} s): {decision.status.upper()}"
             + "".join(f"\n    - {r}" for r in decision.reasons))
         outcomes.append(VersionOutcome(label, version, ft_run, run_id, decision, summary, template, mitigation))
@@ -361,8 +425,121 @@ def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = 
             continue
         promoted = outcome.version
         break
+    monitoring = None
+    if promoted is not None:
+        monitoring = monitor(config, log, probe_names, policy, lpbs_probes[0], started, say)
     return StoryResult(outcomes, comparison, promoted, refusals, policy, base_lpbs, base_run_id,
-                       config.model_name, config.alias)
+                       config.model_name, config.alias, monitoring)
+
+
+# -- after the release -------------------------------------------------------------------------
+
+WEEK = _dt.timedelta(days=7)
+
+
+@dataclass
+class Monitoring:
+    """What happened after the release: the next fine-tune through the gate, and the champion's
+    LPBS re-evaluated week after week, read by the drift detector."""
+
+    later: VersionOutcome
+    promoted: bool
+    run_id: str  # the monitoring run: one LPBS point per (simulated) week
+    weekly: list[dict[str, Any]]  # week, champion version, LPBS per attribute
+    drift: Any  # release.drift.DriftReport of the headline LPBS
+
+
+def log_week(run_id: str, start_ms: int, week: int, metrics: dict[str, float]) -> None:
+    """Log a scheduled re-evaluation's `metrics` to the monitoring run as step `week`, at its
+    week's timestamp (`start_ms`, the week-0 evaluation's, plus `week` weeks), where
+    `mlflow-bias drift --window 7d` compares it with the week before."""
+    stamp = start_ms + int(week * WEEK.total_seconds() * 1000)
+    client = MlflowClient()
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value, timestamp=stamp, step=week)
+
+
+def _lpbs_now(model_uri: str, probe: str, config: StoryConfig) -> dict[str, float]:
+    """The headline LPBS (one value per attribute) of a registered model on `probe`, computed by
+    the LPBS dimension directly (no run: the monitor logs it)."""
+    dimension = get_dimension("lpbs")
+    context = ScoringContext(bootstrap_samples=config.bootstrap_samples, seed=config.seed,
+                             batch_size=config.batch_size, progress=config.progress)
+    adapter = resolve_adapter(model_uri, batch_size=config.batch_size, progress=config.progress)
+    frame = probe_store.load(probe).to_pandas()
+    result = dimension.compute(adapter, frame, dimension.configure(NoOptions(), context))
+    return {a: result.metrics[a] for a in sorted(frame["attribute"].unique()) if a in result.metrics}
+
+
+def monitor(config: StoryConfig, log: HistoricalLog, probe_names: list[str], policy: Policy,
+            lpbs_probe: str, started: float, say: Callable[[str], None] = print) -> Monitoring:
+    """The article's continuous monitoring, after the release:
+
+    - week 0: the champion is evaluated on the LPBS probe in a monitoring run;
+    - the next fine-tune (from the champion, `later_steps` steps on the next month's log, mitigated
+      by the same pipeline) is evaluated and gated like v1 and v2, and promoted if it passes;
+    - weeks 1..n: the champion of that week is re-evaluated, each point logged to the monitoring
+      run at its week's timestamp (the schedule is simulated: the story runs in minutes);
+    - `mlflow-bias drift` reads the points week over week and flags a rise above the policy's
+      drift tolerance (0.03 for LPBS), logging its plot.
+    """
+    client = MlflowClient()
+    name, alias = config.model_name, config.alias
+    champion = str(client.get_model_version_by_alias(name, alias).version)
+    say(f"\n== after the release: monitoring {name}@{alias} (version {champion}) "
+        f"({time.perf_counter() - started:.0f} s) ==")
+    with mlflow.start_run(run_name=f"bias monitor {name}@{alias}", nested=True) as run:
+        mlflow.set_tags({"bias.story.step": "monitor", "bias.story.label": "monitor"})
+        _describe(f"Weekly re-evaluation of {name}@{alias} on {lpbs_probe} (LPBS). Step k is week k; "
+                  "weeks after the first are logged at their scheduled timestamps (the story "
+                  "simulates the calendar). The drift run beside it flags a week-over-week rise.")
+        result = evaluate(f"models:/{name}@{alias}", lpbs_probe, batch_size=config.batch_size,
+                          seed=config.seed, bootstrap_samples=config.bootstrap_samples,
+                          progress=config.progress)
+    week0 = {k.split("/")[-1]: v for k, v in result.metrics.items()
+             if k.startswith("bias/lpbs/") and k.count("/") == 2}
+    weekly = [{"week": 0, "version": champion, **week0}]
+    start_ms = min(m.timestamp for m in client.get_metric_history(run.info.run_id, "bias/lpbs/gender"))
+    say(f"  week 0: {name} version {champion} LPBS "
+        + ", ".join(f"{a} {v:.3f}" for a, v in week0.items()))
+
+    # the next fine-tune, through the same gate
+    later_log = HistoricalLog.generate(config, offset=10)
+    data, steps = mitigate(later_log, config.seed)
+    start = resolve_adapter(f"models:/{name}@{alias}", progress=False)
+    label = "v3-next-log"
+    later_config = replace(config, training=replace(config.training, steps=config.later_steps,
+                                                   warmup_steps=min(config.training.warmup_steps,
+                                                                    config.later_steps)))
+    say(f"\n== {label}: version {champion} fine-tuned {config.later_steps} more steps on the next "
+        f"log, mitigated the same way ({time.perf_counter() - started:.0f} s) ==")
+    version, ft_run, summary = finetune_version(
+        (start.model, start.tokenizer), data, later_config, label=label,
+        prompt_template=start.prompt_template, mitigation=steps, say=say)
+    run_id = evaluate_version(config, version, probe_names, policy, data, label)
+    decision = gate(name, version, policy, evaluate_if_missing=False)
+    say(f"  gate ({time.perf_counter() - started:.0f} s): {decision.status.upper()}"
+        + "".join(f"\n    - {r}" for r in decision.reasons))
+    promoted = False
+    if decision.passed:
+        try:
+            promote(name, version, alias, policy)
+            promoted = True
+            say(f"  promoted version {version} to '{alias}'")
+        except PromotionRefused as refused:
+            say(f"  promotion refused: {refused.message}")
+    later = VersionOutcome(label, version, ft_run, run_id, decision, summary, start.prompt_template, steps)
+
+    for week in range(1, config.monitor_weeks + 1):
+        current = str(client.get_model_version_by_alias(name, alias).version)
+        values = _lpbs_now(f"models:/{name}/{current}", lpbs_probe, config)
+        log_week(run.info.run_id, start_ms, week, {f"bias/lpbs/{a}": v for a, v in values.items()})
+        weekly.append({"week": week, "version": current, **values})
+        say(f"  week {week}: {name} version {current} LPBS "
+            + ", ".join(f"{a} {v:.3f}" for a, v in values.items()))
+    report = drift(name, "bias/lpbs/gender", window="7d", policy=policy)
+    say("  " + report.summary().replace("\n", "\n  "))
+    return Monitoring(later, promoted, run.info.run_id, weekly, report)
 
 
 # -- the printout ----------------------------------------------------------------------------
@@ -412,6 +589,26 @@ def _lpbs_reading(result: StoryResult) -> list[str]:
     return lines + ([""] if lines else [])
 
 
+def _monitoring_lines(monitoring: Monitoring, result: StoryResult) -> list[str]:
+    later = monitoring.later
+    lines = [f"After the release: {later.label} (version {later.version}) went through the same gate: "
+             f"{later.decision.status.upper()}"
+             + (f", promoted to '{result.alias}'." if monitoring.promoted else
+                f"; '{result.alias}' stays on version {result.promoted}.")]
+    lines += [f"  - {r}" for r in later.decision.reasons]
+    lines.append("Weekly LPBS of the champion (simulated schedule), as `mlflow-bias drift --window 7d` reads it:")
+    for point in monitoring.weekly:
+        values = ", ".join(f"{k} {v:.3f}" for k, v in point.items() if k not in ("week", "version"))
+        lines.append(f"  week {point['week']}: version {point['version']}: {values}")
+    report = monitoring.drift
+    lines.append(f"  drift of {report.metric}: "
+                 + ("RECALIBRATION NEEDED (a rise above " if report.recalibration_needed else
+                    "no week-over-week rise above ")
+                 + f"{report.tolerance:g}" + (")" if report.recalibration_needed else "")
+                 + (f"; plot {report.plot}" if report.plot else ""))
+    return lines
+
+
 def report(result: StoryResult, tracking_uri: str) -> str:
     lines = ["", "Scorecards side by side (value [95% CI], verdict under the policy):", side_by_side(result),
              "", result.comparison.summary(), ""]
@@ -422,14 +619,17 @@ def report(result: StoryResult, tracking_uri: str) -> str:
         lines.append(f"No version was promoted to '{result.alias}':")
     for version, message in result.refusals.items():
         lines.append(f"  version {version} refused: {message}")
+    if result.monitoring is not None:
+        lines += [""] + _monitoring_lines(result.monitoring, result)
     uri = tracking_uri if "://" in tracking_uri else f"file:{tracking_uri}"
     client = MlflowClient()
     name = result.model_name
-    experiment = client.get_experiment(
-        client.get_run(result.versions[0].evaluation_run_id).info.experiment_id).name
-    lines += ["", "Compare the runs in the MLflow UI:",
+    experiment = client.get_experiment(client.get_run(result.versions[0].evaluation_run_id).info.experiment_id)
+    lines += ["", "Read it in the MLflow UI:",
               f"  mlflow ui --backend-store-uri {uri}",
-              f"  then open http://127.0.0.1:5000, experiment '{experiment}', tick the two "
-              f"'bias {name}/...' runs and press "
-              "Compare; each run's artifacts hold bias/scorecard.html (the page) and bias/plots/."]
+              f"  then open http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}?{UI_VIEW} "
+              f"(experiment '{experiment.name}', its runs); tick the two 'bias {name}/...' runs and "
+              "press Compare; each bias run's artifacts hold bias/scorecard.html (the page) and "
+              f"bias/plots/; Models > {name} shows each version's bias.gate tag and the "
+              f"'{result.alias}' alias."]
     return "\n".join(lines)
