@@ -205,6 +205,11 @@ def story_policy(config: StoryConfig, probe_names: list[str]) -> Policy:
 
 # -- the steps ---------------------------------------------------------------------------------
 
+def ui_address(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI's page of the experiment's runs (MLflow 3 opens its GenAI overview otherwise)."""
+    return f"{base}/#/experiments/{experiment_id}?{UI_VIEW}"
+
+
 def _describe(text: str) -> None:
     """The active run's description in the MLflow UI."""
     mlflow.set_tag(DESCRIPTION, text)
@@ -627,7 +632,7 @@ def report(result: StoryResult, tracking_uri: str) -> str:
     experiment = client.get_experiment(client.get_run(result.versions[0].evaluation_run_id).info.experiment_id)
     lines += ["", "Read it in the MLflow UI:",
               f"  mlflow ui --backend-store-uri {uri}",
-              f"  then open http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}?{UI_VIEW} "
+              f"  then open {ui_address(experiment.experiment_id)} "
               f"(experiment '{experiment.name}', its runs); tick the two 'bias {name}/...' runs and "
               "press Compare; each bias run's artifacts hold bias/scorecard.html (the page) and "
               f"bias/plots/; Models > {name} shows each version's bias.gate tag and the "
