@@ -350,6 +350,8 @@ def test_training_data_audit_is_logged_to_the_evaluation_run(tmp_path):
     assert metrics["data/representation/gender/gap"] == pytest.approx(0.1)
     assert metrics["bias/cbs/gender"] == 0.0
     client = MlflowClient()
+    # the headline first: the MLflow UI lists metrics in logging order and charts the first one
+    assert list(client.get_run(run.info.run_id).data.metrics)[0] == "bias/cbs/gender"
     inputs = client.get_run(run.info.run_id).inputs.dataset_inputs
     contexts = {t.value for i in inputs for t in i.tags if t.key == "mlflow.data.context"}
     assert {"bias-probe", "training"} <= contexts

@@ -464,13 +464,12 @@ def log_week(run_id: str, start_ms: int, week: int, metrics: dict[str, float]) -
         client.log_metric(run_id, key, value, timestamp=stamp, step=week)
 
 
-def _lpbs_now(model_uri: str, probe: str, config: StoryConfig) -> dict[str, float]:
-    """The headline LPBS (one value per attribute) of a registered model on `probe`, computed by
-    the LPBS dimension directly (no run: the monitor logs it)."""
+def _lpbs_now(adapter: Any, probe: str, config: StoryConfig) -> dict[str, float]:
+    """The headline LPBS (one value per attribute) of a model on `probe`, computed by the LPBS
+    dimension directly (no run: the monitor logs it)."""
     dimension = get_dimension("lpbs")
     context = ScoringContext(bootstrap_samples=config.bootstrap_samples, seed=config.seed,
                              batch_size=config.batch_size, progress=config.progress)
-    adapter = resolve_adapter(model_uri, batch_size=config.batch_size, progress=config.progress)
     frame = probe_store.load(probe).to_pandas()
     result = dimension.compute(adapter, frame, dimension.configure(NoOptions(), context))
     return {a: result.metrics[a] for a in sorted(frame["attribute"].unique()) if a in result.metrics}
@@ -493,14 +492,17 @@ def monitor(config: StoryConfig, log: HistoricalLog, probe_names: list[str], pol
     champion = str(client.get_model_version_by_alias(name, alias).version)
     say(f"\n== after the release: monitoring {name}@{alias} (version {champion}) "
         f"({time.perf_counter() - started:.0f} s) ==")
+    # each registered version is loaded once, for its evaluations and as the next fine-tune's start
+    loaded = {champion: resolve_adapter(f"models:/{name}/{champion}", batch_size=config.batch_size,
+                                        progress=config.progress)}
     with mlflow.start_run(run_name=f"bias monitor {name}@{alias}", nested=True) as run:
         mlflow.set_tags({"bias.story.step": "monitor", "bias.story.label": "monitor"})
         _describe(f"Weekly re-evaluation of {name}@{alias} on {lpbs_probe} (LPBS). Step k is week k; "
                   "weeks after the first are logged at their scheduled timestamps (the story "
                   "simulates the calendar). The drift run beside it flags a week-over-week rise.")
-        result = evaluate(f"models:/{name}@{alias}", lpbs_probe, batch_size=config.batch_size,
-                          seed=config.seed, bootstrap_samples=config.bootstrap_samples,
-                          progress=config.progress)
+        result = evaluate(loaded[champion], lpbs_probe, model_version=f"{name}/{champion}",
+                          batch_size=config.batch_size, seed=config.seed,
+                          bootstrap_samples=config.bootstrap_samples, progress=config.progress)
     week0 = {k.split("/")[-1]: v for k, v in result.metrics.items()
              if k.startswith("bias/lpbs/") and k.count("/") == 2}
     weekly = [{"week": 0, "version": champion, **week0}]
@@ -511,7 +513,7 @@ def monitor(config: StoryConfig, log: HistoricalLog, probe_names: list[str], pol
     # the next fine-tune, through the same gate
     later_log = HistoricalLog.generate(config, offset=10)
     data, steps = mitigate(later_log, config.seed)
-    start = resolve_adapter(f"models:/{name}@{alias}", progress=False)
+    start = loaded[champion]
     label = "v3-next-log"
     later_config = replace(config, training=replace(config.training, steps=config.later_steps,
                                                    warmup_steps=min(config.training.warmup_steps,
@@ -537,7 +539,10 @@ def monitor(config: StoryConfig, log: HistoricalLog, probe_names: list[str], pol
 
     for week in range(1, config.monitor_weeks + 1):
         current = str(client.get_model_version_by_alias(name, alias).version)
-        values = _lpbs_now(f"models:/{name}/{current}", lpbs_probe, config)
+        if current not in loaded:
+            loaded[current] = resolve_adapter(f"models:/{name}/{current}", batch_size=config.batch_size,
+                                              progress=config.progress)
+        values = _lpbs_now(loaded[current], lpbs_probe, config)
         log_week(run.info.run_id, start_ms, week, {f"bias/lpbs/{a}": v for a, v in values.items()})
         weekly.append({"week": week, "version": current, **values})
         say(f"  week {week}: {name} version {current} LPBS "

@@ -36,7 +36,9 @@ def log_dimension_result(
 ) -> dict[str, float]:
     """Log one dimension's metrics and tables; return the metrics under their full keys."""
     prefix = metric_prefix(result.dimension, probe_qualifier)
-    metrics = {f"{prefix}/{key}": value for key, value in result.metrics.items()}
+    # headline values (`<prefix>/<attribute>`) first: the MLflow UI lists metrics in logging order
+    ordered = sorted(result.metrics.items(), key=lambda item: "/" in item[0])
+    metrics = {f"{prefix}/{key}": value for key, value in ordered}
     metrics.update(result.run_metrics)
     if result.tags:
         log_tags(run_id, result.tags)
