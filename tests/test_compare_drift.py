@@ -141,15 +141,17 @@ def test_story_weekly_monitoring_flags_an_injected_rise_and_is_quiet_without(bal
     run_id = _run("models:/screen/1", "tiny-occupations")
     client = MlflowClient()
     (week0,) = client.get_metric_history(run_id, "bias/lpbs/gender")
-    log_week(run_id, week0.timestamp, 1, {"bias/lpbs/gender": week0.value + 0.02})  # quiet
+    log_week(run_id, week0.timestamp, 1, {"bias/lpbs/gender": week0.value + 0.02}, "2")  # quiet
     quiet = drift("screen", window="7d", policy="hiring-screen", log=False)
     history = client.get_metric_history(run_id, "bias/lpbs/gender")
     assert [h.step for h in history] == [0, 1]
     assert history[1].timestamp - history[0].timestamp == WEEK.total_seconds() * 1000
     assert quiet.tolerance == 0.03 and not quiet.recalibration_needed
     assert quiet.points[1].change == pytest.approx(0.02)
-    log_week(run_id, week0.timestamp, 2, {"bias/lpbs/gender": week0.value + 0.06})  # +0.04 in a week
+    log_week(run_id, week0.timestamp, 2, {"bias/lpbs/gender": week0.value + 0.06}, "3")  # +0.04 in a week
     flagged = drift("screen", window="7d", policy="hiring-screen")
     assert [p.regression for p in flagged.points] == [False, False, True]
+    # each point names the version that answered that week (the run's own for week 0)
+    assert [p.version for p in flagged.points] == ["1", "2", "3"]
     assert flagged.points[2].change == pytest.approx(0.04)
     assert flagged.plot and flagged.plot.endswith("drift_bias_lpbs_gender.png")

@@ -262,8 +262,15 @@ def test_quick_story_end_to_end(smollm2):
     # the same model re-evaluated on the same probe gives the same LPBS
     if champion == "2":
         assert history[1].value == pytest.approx(history[0].value, abs=1e-9)
-    assert monitoring.drift.window == "7d" and monitoring.drift.plot
-    assert not monitoring.drift.recalibration_needed or any(p.regression for p in monitoring.drift.points)
+    # drift watches every attribute's LPBS, week over week, and names the version of each week
+    assert [r.metric for r in monitoring.drift] == ["bias/lpbs/gender", "bias/lpbs/race"]
+    for watched in monitoring.drift:
+        assert watched.window == "7d" and watched.plot
+        weekly_points = [p for p in watched.points if p.run_id == monitoring.run_id]
+        assert [p.version for p in weekly_points] == [w["version"] for w in monitoring.weekly]
+        attribute = watched.metric.rsplit("/", 1)[1]
+        rises = [b[attribute] - a[attribute] for a, b in zip(monitoring.weekly, monitoring.weekly[1:])]
+        assert [p.regression for p in weekly_points[1:]] == [r > 0.03 for r in rises]
 
     table = side_by_side(result)
     assert "v1-historical-data" in table and "v2-mitigated" in table

@@ -37,7 +37,7 @@ from mlflow_bias.demo.data import ROLE_SKILLS, HiringSkew, criterion, hiring_exa
 from mlflow_bias.demo.requests import REVISED_RUBRIC, relabel_with, request_examples, safety_rubric
 from mlflow_bias.dimensions.refusal import trigger_audit
 from mlflow_bias.demo.finetune import TrainingSettings, TrainingSummary, finetune
-from mlflow_bias.release.drift import drift
+from mlflow_bias.release.drift import SCHEDULED_VERSION_TAG, drift
 from mlflow_bias.release.gate import Decision, headline_metrics
 from mlflow_bias.dimensions.protocol import NoOptions, ScoringContext
 from mlflow_bias.dimensions.registry import get_dimension
@@ -451,15 +451,17 @@ class Monitoring:
     promoted: bool
     run_id: str  # the monitoring run: one LPBS point per (simulated) week
     weekly: list[dict[str, Any]]  # week, champion version, LPBS per attribute
-    drift: Any  # release.drift.DriftReport of the headline LPBS
+    drift: list[Any]  # release.drift.DriftReport of each attribute's headline LPBS
 
 
-def log_week(run_id: str, start_ms: int, week: int, metrics: dict[str, float]) -> None:
+def log_week(run_id: str, start_ms: int, week: int, metrics: dict[str, float], version: str) -> None:
     """Log a scheduled re-evaluation's `metrics` to the monitoring run as step `week`, at its
     week's timestamp (`start_ms`, the week-0 evaluation's, plus `week` weeks), where
-    `mlflow-bias drift --window 7d` compares it with the week before."""
+    `mlflow-bias drift --window 7d` compares it with the week before; and which registered
+    `version` answered that week."""
     stamp = start_ms + int(week * WEEK.total_seconds() * 1000)
     client = MlflowClient()
+    client.set_tag(run_id, f"{SCHEDULED_VERSION_TAG}.{week}", version)
     for key, value in metrics.items():
         client.log_metric(run_id, key, value, timestamp=stamp, step=week)
 
@@ -506,7 +508,8 @@ def monitor(config: StoryConfig, log: HistoricalLog, probe_names: list[str], pol
     week0 = {k.split("/")[-1]: v for k, v in result.metrics.items()
              if k.startswith("bias/lpbs/") and k.count("/") == 2}
     weekly = [{"week": 0, "version": champion, **week0}]
-    start_ms = min(m.timestamp for m in client.get_metric_history(run.info.run_id, "bias/lpbs/gender"))
+    client.set_tag(run.info.run_id, f"{SCHEDULED_VERSION_TAG}.0", champion)
+    start_ms = min(m.timestamp for m in client.get_metric_history(run.info.run_id, f"bias/lpbs/{next(iter(week0))}"))
     say(f"  week 0: {name} version {champion} LPBS "
         + ", ".join(f"{a} {v:.3f}" for a, v in week0.items()))
 
@@ -543,13 +546,14 @@ def monitor(config: StoryConfig, log: HistoricalLog, probe_names: list[str], pol
             loaded[current] = resolve_adapter(f"models:/{name}/{current}", batch_size=config.batch_size,
                                               progress=config.progress)
         values = _lpbs_now(loaded[current], lpbs_probe, config)
-        log_week(run.info.run_id, start_ms, week, {f"bias/lpbs/{a}": v for a, v in values.items()})
+        log_week(run.info.run_id, start_ms, week, {f"bias/lpbs/{a}": v for a, v in values.items()}, current)
         weekly.append({"week": week, "version": current, **values})
         say(f"  week {week}: {name} version {current} LPBS "
             + ", ".join(f"{a} {v:.3f}" for a, v in values.items()))
-    report = drift(name, "bias/lpbs/gender", window="7d", policy=policy)
-    say("  " + report.summary().replace("\n", "\n  "))
-    return Monitoring(later, promoted, run.info.run_id, weekly, report)
+    reports = [drift(name, f"bias/lpbs/{attribute}", window="7d", policy=policy) for attribute in week0]
+    for report in reports:
+        say("  " + report.summary().replace("\n", "\n  "))
+    return Monitoring(later, promoted, run.info.run_id, weekly, reports)
 
 
 # -- the printout ----------------------------------------------------------------------------
@@ -610,12 +614,14 @@ def _monitoring_lines(monitoring: Monitoring, result: StoryResult) -> list[str]:
     for point in monitoring.weekly:
         values = ", ".join(f"{k} {v:.3f}" for k, v in point.items() if k not in ("week", "version"))
         lines.append(f"  week {point['week']}: version {point['version']}: {values}")
-    report = monitoring.drift
-    lines.append(f"  drift of {report.metric}: "
-                 + ("RECALIBRATION NEEDED (a rise above " if report.recalibration_needed else
-                    "no week-over-week rise above ")
-                 + f"{report.tolerance:g}" + (")" if report.recalibration_needed else "")
-                 + (f"; plot {report.plot}" if report.plot else ""))
+    for report in monitoring.drift:
+        rises = [p for p in report.points if p.regression]
+        lines.append(f"  drift of {report.metric}: "
+                     + ("RECALIBRATION NEEDED: " + "; ".join(
+                         f"{p.baseline:.3f} -> {p.value:.3f} ({p.change:+.3f}) by {p.time[:10]} (version {p.version})"
+                         for p in rises) + f", above the tolerance {report.tolerance:g}" if rises else
+                        f"no week-over-week rise above {report.tolerance:g}")
+                     + (f"; plot {report.plot}" if report.plot else ""))
     return lines
 
 

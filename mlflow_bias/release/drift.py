@@ -17,6 +17,8 @@ from mlflow_bias.core.metric_keys import dimension_of
 from mlflow_bias.release.policy import load_policy
 from mlflow_bias.release.evaluations import search_evaluations
 
+# `<this>.<step>` on a run re-evaluated on a schedule: the version that answered at that step
+SCHEDULED_VERSION_TAG = "bias.schedule.version"
 _WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([hdw])$")
 
 
@@ -89,7 +91,9 @@ def collect(name: str, metric: str, client: MlflowClient) -> list[DriftPoint]:
             continue
         for entry in client.get_metric_history(run.info.run_id, metric):
             when = _dt.datetime.fromtimestamp(entry.timestamp / 1000, _dt.timezone.utc)
-            points.append(DriftPoint(when.isoformat(timespec="milliseconds"), version,
+            # a re-evaluation of an alias records which version answered at each step
+            answered = run.data.tags.get(f"{SCHEDULED_VERSION_TAG}.{entry.step}", version)
+            points.append(DriftPoint(when.isoformat(timespec="milliseconds"), answered,
                                      run.info.run_id, entry.value, step=entry.step))
     return sorted(points, key=lambda p: (p.time, p.step))
 
