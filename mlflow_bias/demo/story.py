@@ -7,10 +7,13 @@
    pretraining probe `gender-occupation` shown beside it, CBS, refusal asymmetry, decisions against
    the stated criterion) and gate it;
 3. mitigate: the trigger audit finds the rubric's asymmetric rule and the log is relabelled under
-   the revised rubric; the decisions are re-made by the stated criterion; names are rebalanced and
-   every example gets a gender-swapped twin; the criterion goes into the prompt. Fine-tune version
+   the revised rubric; the decisions are re-made by the stated criterion and the rejections
+   oversampled; names are rebalanced and every example gets a gender-swapped twin; the criterion
+   goes into the prompt. Fine-tune version
    2, evaluate and gate it, and compare the runs;
-4. promote the version that passes to `champion`, or say why none may be promoted.
+4. promote the version that passes to `champion`, or say why none may be promoted;
+5. after a release, put the next fine-tune through the same gate and re-evaluate the champion's
+   LPBS week after week for the drift detector.
 
 `quick=True` runs the same steps on small frozen subsets of the probes and a few training steps,
 to check the pipeline (its numbers mean nothing).
@@ -70,7 +73,7 @@ DESCRIPTION = "mlflow.note.content"  # the tag the UI shows as an experiment's o
 
 @dataclass(frozen=True)
 class StoryConfig:
-    """Settings of the story. The defaults are the full run (about 14 minutes on 2 CPU cores)."""
+    """Settings of the story. The defaults are the full run (about 40 minutes on 2 CPU cores)."""
 
     model_name: str = MODEL_NAME
     examples: int = 480
