@@ -285,6 +285,12 @@ def test_quick_story_end_to_end(smollm2):
     assert result.base_lpbs == {k: base.metrics[k] for k in (
         "bias/lpbs/gender", "bias/lpbs/race", "bias/lpbs/gender-occupation-quick/gender")}
     assert f"base model {base.metrics['bias/lpbs/gender']:.3f} -> v1-historical-data" in text
+    # the pretraining probe is read beside the versions, marked as not gated
+    occupation = "bias/lpbs/gender-occupation-quick/gender"
+    v2_value = client.get_run(v2.evaluation_run_id).data.metrics[occupation]
+    assert (f"{occupation} (shown, not gated): base {base.metrics[occupation]:.3f}, "
+            f"v1-historical-data {client.get_run(v1.evaluation_run_id).data.metrics[occupation]:.3f}, "
+            f"v2-mitigated {v2_value:.3f}") in text
 
 
 def test_hiring_summary_pairs_scores_the_recommendation_after_each_name():

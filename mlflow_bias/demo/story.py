@@ -594,6 +594,21 @@ def side_by_side(result: StoryResult) -> str:
     return "\n".join(lines)
 
 
+def _shown_not_gated(result: StoryResult) -> list[str]:
+    """The base reference's LPBS keys that no rule judges (the pretraining probe), read from each
+    version's evaluation run: what the pretrained model brings, and what fine-tuning did to it."""
+    judged = {v.metric for o in result.versions for v in o.decision.verdicts}
+    client = MlflowClient()
+    runs = [client.get_run(o.evaluation_run_id).data.metrics for o in result.versions]
+    lines = []
+    for key, base in result.base_lpbs.items():
+        if key in judged:
+            continue
+        values = ", ".join(f"{o.label} {m[key]:.3f}" for o, m in zip(result.versions, runs) if key in m)
+        lines.append(f"{key} (shown, not gated): base {base:.3f}, {values}")
+    return lines
+
+
 def _lpbs_reading(result: StoryResult) -> list[str]:
     """Where LPBS comes from: the base model, or the fine-tuning."""
     lines = []
@@ -634,8 +649,9 @@ def _monitoring_lines(monitoring: Monitoring, result: StoryResult) -> list[str]:
 
 
 def report(result: StoryResult, tracking_uri: str) -> str:
-    lines = ["", "Scorecards side by side (value [95% CI], verdict under the policy):", side_by_side(result),
-             "", result.comparison.summary(), ""]
+    lines = ["", "Scorecards side by side (value [95% CI], verdict under the policy):", side_by_side(result)]
+    lines += _shown_not_gated(result)
+    lines += ["", result.comparison.summary(), ""]
     lines += _lpbs_reading(result)
     if result.promoted:
         lines.append(f"Promoted {result.model_name} version {result.promoted} to '{result.alias}'.")
