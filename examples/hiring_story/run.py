@@ -19,7 +19,7 @@ from mlflow_bias.demo.story import StoryConfig, report, run_story
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="probe subsets and 3 training steps")
+    parser.add_argument("--quick", action="store_true", help="probe subsets and 4 training steps")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
