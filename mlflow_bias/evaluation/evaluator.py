@@ -231,6 +231,9 @@ class BiasEvaluator(ModelEvaluator):
         first, *rest = inputs
         try:
             run.score(first, adapter)
+        except TrackingUnavailableError:
+            audit = None  # the store is gone: nothing more can be written
+            raise
         finally:
             # after the main probe's metrics: the MLflow UI lists a run's metrics in the order
             # they were logged and its compare page charts the first; kept if the probe fails
