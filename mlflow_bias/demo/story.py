@@ -42,6 +42,7 @@ from mlflow_bias.dimensions.refusal import trigger_audit
 from mlflow_bias.demo.finetune import TrainingSettings, TrainingSummary, finetune
 from mlflow_bias.release.drift import SCHEDULED_VERSION_TAG, drift
 from mlflow_bias.release.gate import Decision, headline_metrics
+from mlflow_bias.core.metric_keys import MetricKey
 from mlflow_bias.dimensions.protocol import NoOptions, ScoringContext
 from mlflow_bias.dimensions.registry import get_dimension
 from mlflow_bias.adapters import resolve_adapter
@@ -440,7 +441,7 @@ def run_story(config: StoryConfig = StoryConfig(), say: Callable[[str], None] = 
         break
     monitoring = None
     if promoted is not None:
-        monitoring = monitor(config, log, probe_names, policy, lpbs_probes[0], started, say)
+        monitoring = monitor(config, probe_names, policy, lpbs_probes[0], started, say)
     return StoryResult(outcomes, comparison, promoted, refusals, policy, base_lpbs, base_run_id,
                        config.model_name, config.alias, monitoring)
 
@@ -485,8 +486,8 @@ def _lpbs_now(adapter: Any, probe: str, config: StoryConfig) -> dict[str, float]
     return {a: result.metrics[a] for a in sorted(frame["attribute"].unique()) if a in result.metrics}
 
 
-def monitor(config: StoryConfig, log: HistoricalLog, probe_names: list[str], policy: Policy,
-            lpbs_probe: str, started: float, say: Callable[[str], None] = print) -> Monitoring:
+def monitor(config: StoryConfig, probe_names: list[str], policy: Policy, lpbs_probe: str,
+            started: float, say: Callable[[str], None] = print) -> Monitoring:
     """The article's continuous monitoring, after the release:
 
     - week 0: the champion is evaluated on the LPBS probe in a monitoring run;
@@ -502,19 +503,25 @@ def monitor(config: StoryConfig, log: HistoricalLog, probe_names: list[str], pol
     champion = str(client.get_model_version_by_alias(name, alias).version)
     say(f"\n== after the release: monitoring {name}@{alias} (version {champion}) "
         f"({time.perf_counter() - started:.0f} s) ==")
-    # each registered version is loaded once, for its evaluations and as the next fine-tune's start
-    loaded = {champion: resolve_adapter(f"models:/{name}/{champion}", batch_size=config.batch_size,
-                                        progress=config.progress)}
+    loaded: dict[str, Any] = {}
+
+    def adapter_of(version: str) -> Any:
+        """Each registered version loaded once, for its evaluations and as the next fine-tune's start."""
+        if version not in loaded:
+            loaded[version] = resolve_adapter(f"models:/{name}/{version}", batch_size=config.batch_size,
+                                              progress=config.progress)
+        return loaded[version]
+
     with mlflow.start_run(run_name=f"bias monitor {name}@{alias}", nested=True) as run:
         mlflow.set_tags({"bias.story.step": "monitor", "bias.story.label": "monitor"})
         _describe(f"Weekly re-evaluation of {name}@{alias} on {lpbs_probe} (LPBS). Step k is week k; "
                   "weeks after the first are logged at their scheduled timestamps (the story "
                   "simulates the calendar). The drift run beside it flags a week-over-week rise.")
-        result = evaluate(loaded[champion], lpbs_probe, model_version=f"{name}/{champion}",
+        result = evaluate(adapter_of(champion), lpbs_probe, model_version=f"{name}/{champion}",
                           batch_size=config.batch_size, seed=config.seed,
                           bootstrap_samples=config.bootstrap_samples, progress=config.progress)
-    week0 = {k.split("/")[-1]: v for k, v in result.metrics.items()
-             if k.startswith("bias/lpbs/") and k.count("/") == 2}
+    week0 = {MetricKey.parse(key).attribute: result.metrics[key]
+             for key in headline_metrics(result.metrics, Rule("lpbs", 0.0), set())}
     weekly = [{"week": 0, "version": champion, **week0}]
     client.set_tag(run.info.run_id, f"{SCHEDULED_VERSION_TAG}.0", champion)
     start_ms = min(m.timestamp for m in client.get_metric_history(run.info.run_id, f"bias/lpbs/{next(iter(week0))}"))
@@ -524,7 +531,7 @@ def monitor(config: StoryConfig, log: HistoricalLog, probe_names: list[str], pol
     # the next fine-tune, through the same gate
     later_log = HistoricalLog.generate(config, offset=10)
     data, steps = mitigate(later_log, config.seed)
-    start = loaded[champion]
+    start = adapter_of(champion)
     label = "v3-next-log"
     later_config = replace(config, training=replace(config.training, steps=config.later_steps,
                                                    warmup_steps=min(config.training.warmup_steps,
@@ -550,10 +557,7 @@ def monitor(config: StoryConfig, log: HistoricalLog, probe_names: list[str], pol
 
     for week in range(1, config.monitor_weeks + 1):
         current = str(client.get_model_version_by_alias(name, alias).version)
-        if current not in loaded:
-            loaded[current] = resolve_adapter(f"models:/{name}/{current}", batch_size=config.batch_size,
-                                              progress=config.progress)
-        values = _lpbs_now(loaded[current], lpbs_probe, config)
+        values = _lpbs_now(adapter_of(current), lpbs_probe, config)
         log_week(run.info.run_id, start_ms, week, {f"bias/lpbs/{a}": v for a, v in values.items()}, current)
         weekly.append({"week": week, "version": current, **values})
         say(f"  week {week}: {name} version {current} LPBS "
