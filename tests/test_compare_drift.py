@@ -155,3 +155,35 @@ def test_story_weekly_monitoring_flags_an_injected_rise_and_is_quiet_without(bal
     assert [p.version for p in flagged.points] == ["1", "2", "3"]
     assert flagged.points[2].change == pytest.approx(0.04)
     assert flagged.plot and flagged.plot.endswith("drift_bias_lpbs_gender.png")
+
+
+def test_story_weekly_monitoring_through_a_tracking_server(balanced_lm, frozen, tmp_path, monkeypatch,
+                                                          template_tracking_db):
+    """The same weekly points and drift reading through a real `mlflow server`, as a team shares
+    MLflow: timestamps, steps and each week's version survive the REST round trip."""
+    import bias_gate_server
+    from tracking_stores import copy_migrated_store
+
+    from mlflow_bias.demo.story import WEEK, log_week
+
+    store = ["--backend-store-uri", copy_migrated_store(template_tracking_db, tmp_path / "server.db", "mlflow-artifacts:/0"),
+             "--artifacts-destination", str(tmp_path / "served-artifacts")]
+    with bias_gate_server.running(store, {"MLFLOW_BIAS_PROBE_DIR": str(tmp_path / "user-probes")},
+                                  tmp_path / "server.log") as url:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        mlflow.set_tracking_uri(url)
+        with mlflow.start_run():
+            log_causal_lm(*balanced_lm, registered_model_name="screen")
+        run_id = _run("models:/screen/1", "tiny-occupations")
+        client = MlflowClient()
+        (week0,) = client.get_metric_history(run_id, "bias/lpbs/gender")
+        log_week(run_id, week0.timestamp, 1, {"bias/lpbs/gender": week0.value + 0.01}, "1")
+        log_week(run_id, week0.timestamp, 2, {"bias/lpbs/gender": week0.value + 0.05}, "2")  # +0.04
+        report = drift("screen", window="7d", policy="hiring-screen")
+    assert [p.step for p in report.points] == [0, 1, 2]
+    assert [p.version for p in report.points] == ["1", "1", "2"]
+    assert [p.regression for p in report.points] == [False, False, True]
+    assert report.points[2].change == pytest.approx(0.04)
+    day0 = dt.datetime.fromisoformat(report.points[0].time)
+    assert dt.datetime.fromisoformat(report.points[2].time) - day0 == 2 * WEEK
+    assert report.plot and report.plot.endswith("drift_bias_lpbs_gender.png")
