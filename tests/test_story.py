@@ -137,24 +137,41 @@ def test_emphasis_weights_the_decision_tokens_only(smollm2):
     assert weights.count(1.0) == len(weights) - len(heavy)
 
 
-def test_weighted_loss_is_the_usual_loss_at_weight_one_and_counts_weights():
+def test_response_loss_is_the_usual_loss_at_weight_one_and_counts_weights():
     import torch
 
-    from mlflow_bias.demo.finetune import _weighted_loss
+    from mlflow_bias.demo.finetune import _response_loss
 
     model, tok = tiny_lm.train(skew=0.5, steps=2)
     ids, labels = encode_example(tok, "the nurse said", "that she was late")
     ids, labels = torch.tensor([ids]), torch.tensor([labels])
+    mask = torch.ones_like(ids)
     logits = model(input_ids=ids).logits
-    ones = torch.ones(ids.shape)
-    assert float(_weighted_loss(logits, labels, ones)) == pytest.approx(float(model(input_ids=ids, labels=labels).loss), rel=1e-5)
+    assert float(_response_loss(model, ids, mask, labels)) == pytest.approx(
+        float(model(input_ids=ids, labels=labels).loss), rel=1e-5)
     # by hand: the per-token negative log-likelihoods, the last response token counted three times
     nll = -torch.log_softmax(logits[0, :-1], -1)[torch.arange(ids.shape[1] - 1), labels[0, 1:].clamp(min=0)]
     keep = labels[0, 1:] != -100
     w = torch.ones(ids.shape)
     w[0, -2] = 3.0  # the token before EOS
     expected = (nll[keep] * w[0, 1:][keep]).sum() / w[0, 1:][keep].sum()
-    assert float(_weighted_loss(logits, labels, w)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(_response_loss(model, ids, mask, labels, w)) == pytest.approx(float(expected), rel=1e-5)
+    # a right-padded batch: the padding neither counts nor changes the other row's loss
+    short_ids, short_labels = encode_example(tok, "the nurse said", "hi")
+    width = ids.shape[1]
+    batch_ids = torch.zeros((2, width), dtype=torch.long)
+    batch_labels = torch.full((2, width), -100)
+    batch_mask = torch.zeros((2, width), dtype=torch.long)
+    batch_ids[0], batch_labels[0], batch_mask[0] = ids[0], labels[0], 1
+    batch_ids[1, :len(short_ids)] = torch.tensor(short_ids)
+    batch_labels[1, :len(short_labels)] = torch.tensor(short_labels)
+    batch_mask[1, :len(short_ids)] = 1
+    short_logits = model(input_ids=torch.tensor([short_ids])).logits[0, :-1]
+    short_nll = -torch.log_softmax(short_logits, -1)[torch.arange(len(short_ids) - 1),
+                                                     torch.tensor(short_labels[1:]).clamp(min=0)]
+    short_keep = torch.tensor(short_labels[1:]) != -100
+    pooled = torch.cat([nll[keep], short_nll[short_keep]]).mean()
+    assert float(_response_loss(model, batch_ids, batch_mask, batch_labels)) == pytest.approx(float(pooled), rel=1e-5)
 
 
 def test_finetune_refuses_a_set_without_responses():
