@@ -183,3 +183,16 @@ def test_answer_loglikelihood_is_the_sum_over_the_answer_tokens(skewed_lm):
     assert got[0] > got[1]  # the skewed model prefers "she" after "nurse"
     with pytest.raises(ValueError, match="2 prompts but 1 answers"):
         adapter.answer_loglikelihood(prompts[:2], answers[:1])
+
+
+def test_loglikelihoods_are_cached_per_text_and_returned_in_the_order_asked(skewed_lm, texts, monkeypatch):
+    adapter = HFCausalLM(*skewed_lm, batch_size=4, progress=False)
+    asked = texts[:6] + texts[:2]  # duplicates come back at every place they are asked
+    first = adapter.loglikelihood(asked)
+    np.testing.assert_allclose(first, loglikelihood_one_by_one(*skewed_lm, asked), atol=1e-4, rtol=0)
+    scored: list[int] = []
+    original = adapter._score_sequences
+    monkeypatch.setattr(adapter, "_score_sequences", lambda seqs: scored.append(len(seqs)) or original(seqs))
+    again = adapter.loglikelihood(list(reversed(asked)) + texts[6:8])
+    assert scored == [2]  # only the two new texts are run through the model
+    np.testing.assert_array_equal(again[:8], first[::-1])
