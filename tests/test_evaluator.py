@@ -109,6 +109,8 @@ def test_config_is_validated(skewed_lm, tiny_probe):
         _evaluate(HFCausalLM(*skewed_lm, progress=False), tiny_probe, bootstrap=5)
     with pytest.raises(ConfigError, match="batch_size = 0: expected a whole number of at least 1"):
         _evaluate(HFCausalLM(*skewed_lm, progress=False), tiny_probe, batch_size=0)
+    with pytest.raises(ConfigError, match="generation_dtype = 'bf16'.*'bfloat16', 'float16', 'float32'"):
+        _evaluate(HFCausalLM(*skewed_lm, progress=False), tiny_probe, generation_dtype="bf16")
 
 
 @pytest.mark.parametrize(

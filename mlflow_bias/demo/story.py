@@ -91,6 +91,10 @@ class StoryConfig:
     bootstrap_samples: int = 1000
     max_new_tokens: int = 32  # the fine-tuned reply (summary, recommendation) is about 29 tokens
     batch_size: int = 32
+    # greedy answers from a bfloat16 copy, 128 prompts a batch (log-likelihoods stay float32):
+    # 3.4x faster on 2 CPU cores, and the same settings for every version compared
+    generation_dtype: str | None = "bfloat16"
+    generation_batch_size: int = 128
     policy: Any = POLICY
     alias: str = "champion"
     seed: int = 0
@@ -297,6 +301,7 @@ def evaluate_version(config: StoryConfig, version: str, probe_names: list[str], 
             f"models:/{config.model_name}/{version}", first,
             probes=rest, policy=policy, cbs={"categories": CATEGORIES},
             parity={"decision_labels": DECISION_LABELS}, max_new_tokens=config.max_new_tokens,
+            generation_dtype=config.generation_dtype, generation_batch_size=config.generation_batch_size,
             batch_size=config.batch_size, bootstrap_samples=config.bootstrap_samples,
             seed=config.seed, progress=config.progress,
             training_data={"data": data, "text_column": "text", "context_terms": CONTEXT_TERMS},

@@ -28,7 +28,8 @@ _INFRASTRUCTURE = frozenset({"base", "kinds", "protocol", "registry"})
 RESERVED_NAMES = frozenset({
     "batch_size", "bootstrap_samples", "permutation_samples", "seed", "confidence", "probes",
     "dimensions", "slice_columns", "policy", "training_data", "model_version", "progress",
-    "share_prefixes", "max_new_tokens", "signing_key", "probe_kind",
+    "share_prefixes", "max_new_tokens", "generation_dtype", "generation_batch_size", "signing_key",
+    "probe_kind",
 })
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

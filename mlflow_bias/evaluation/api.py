@@ -51,7 +51,9 @@ def evaluate(
 
         model = HFCausalLM(*model, batch_size=config.get("batch_size", 32),
                            progress=config.get("progress", True),
-                           max_new_tokens=config.get("max_new_tokens", 48), seed=config.get("seed", 0))
+                           max_new_tokens=config.get("max_new_tokens", 48), seed=config.get("seed", 0),
+                           generation_dtype=config.get("generation_dtype"),
+                           generation_batch_size=config.get("generation_batch_size"))
     if isinstance(model, str):
         label, model_id = resolve_registered(model)
         if label:

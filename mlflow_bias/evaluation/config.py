@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
@@ -32,6 +32,9 @@ class BiasConfig(StrictModel):
     model_version: label for the `bias.model_version` tag (default: derived from the model).
     progress: show progress bars. share_prefixes: reuse shared token prefixes (faster, same numbers).
     max_new_tokens: length of the greedy answers a transformers model gives the output dimensions.
+    generation_dtype: precision of those answers ("bfloat16", "float16", "float32"; default: the
+    model's own). Log-likelihoods stay in the model's dtype. generation_batch_size: prompts per
+    generation batch (default: batch_size). Both are recorded with the model in the scorecard.
     signing_key: an Ed25519 private key file (`mlflow-bias keys generate`); the evaluation is then
     signed and `bias/attestation.json` logged. Default: the file named by MLFLOW_BIAS_SIGNING_KEY.
     probe_kind: the kind of the `data` probe when its columns fit more than one kind (e.g. a
@@ -57,6 +60,8 @@ class BiasConfig(StrictModel):
     progress: bool = True
     share_prefixes: bool = True
     max_new_tokens: int = Field(48, ge=1)
+    generation_dtype: Literal["float32", "bfloat16", "float16"] | None = None
+    generation_batch_size: int | None = Field(None, ge=1)
     signing_key: str | Path | None = None
     probe_kind: str | None = None
     # each dimension's validated options, by dimension name (filled by `from_dict`)
@@ -158,6 +163,8 @@ _HINTS = {
     "confidence": "a number between 0 and 1 (exclusive), e.g. 0.95",
     "batch_size": "a whole number of at least 1", "bootstrap_samples": "a whole number of at least 1",
     "permutation_samples": "a whole number of at least 1", "max_new_tokens": "a whole number of at least 1",
+    "generation_dtype": "'bfloat16', 'float16', 'float32', or None for the model's own dtype",
+    "generation_batch_size": "a whole number of at least 1, or None for batch_size",
     "k": "a whole number of at least 1, or None", "seed": "a whole number of at least 0",
     "categories": "a mapping of category to a list of keywords or regexes, e.g. "
                   "{'advance': ['advance'], 'reject': ['reject']}",

@@ -286,6 +286,8 @@ def _adapter_for(model: Any, config: BiasConfig, inputs: list[ProbeInput]) -> An
         share_prefixes=config.share_prefixes,
         max_new_tokens=config.max_new_tokens,
         seed=config.seed,
+        generation_dtype=config.generation_dtype,
+        generation_batch_size=config.generation_batch_size,
     )
     dimensions = scored_from_probes()
     for probe in inputs:
