@@ -174,6 +174,46 @@ def test_response_loss_is_the_usual_loss_at_weight_one_and_counts_weights():
     assert float(_response_loss(model, batch_ids, batch_mask, batch_labels)) == pytest.approx(float(pooled), rel=1e-5)
 
 
+def test_shared_prefix_loss_and_gradients_are_those_of_the_plain_batch():
+    """Rows sharing a prompt prefix run it once; the loss and every gradient must be the plain
+    padded batch's, for a batch mixing two prefixes of different lengths, with uneven weights."""
+    import torch
+
+    from mlflow_bias.adapters.hf import plan_prefix_groups
+    from mlflow_bias.demo.finetune import _pad, _response_loss, _shared_prefix_loss
+
+    model, tok = tiny_lm.train(skew=0.5, steps=2)
+    examples = [("the nurse said that he was late and", "she was late"),
+                ("the nurse said that he was late and", "he was early to the ward"),
+                ("the nurse said that", "she was"),
+                ("the doctor asked whether the nurse", "was late"),
+                ("the doctor asked whether", "she said he was")]
+    rows = []
+    for prompt, response in examples:
+        ids, labels = encode_example(tok, prompt, response)
+        rows.append((ids, labels, [1.0 + (i % 3) for i in range(len(ids))]))  # uneven weights
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+    def gradients(loss):
+        model.zero_grad()
+        loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    ids, mask = _pad([r[0] for r in rows], pad, torch.long)
+    labels, _ = _pad([r[1] for r in rows], -100, torch.long)
+    weights, _ = _pad([r[2] for r in rows], 0.0, torch.float32)
+    plain = _response_loss(model, ids, mask, labels, weights)
+    plain_grads = gradients(plain)
+    groups = plan_prefix_groups([r[0][:r[1].count(-100)] for r in rows], len(rows), min_shared=2)
+    assert sorted(len(g.members) for g in groups) == [2, 3]  # two prefixes of different lengths
+    shared = _shared_prefix_loss(model, rows, pad, min_shared=2)
+    shared_grads = gradients(shared)
+    assert float(shared) == pytest.approx(float(plain), rel=1e-5)
+    assert plain_grads.keys() == shared_grads.keys() and len(plain_grads) > 5
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(shared_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_finetune_refuses_a_set_without_responses():
     model, tok = tiny_lm.train(skew=0.5, steps=1)
     with pytest.raises(ConfigError, match="response"):
