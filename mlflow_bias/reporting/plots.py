@@ -61,7 +61,10 @@ def _png(figure: Any) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None}, facecolor="white")
+    # zlib level 1: a quarter less time a chart than the default 6, for files about a third larger
+    # (25 KB -> 33 KB); a scorecard draws one chart per dimension, attribute and slice set
+    figure.savefig(buffer, format="png", metadata={"Software": None}, facecolor="white",
+                   pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 
