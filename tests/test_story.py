@@ -180,7 +180,8 @@ def test_shared_prefix_loss_and_gradients_are_those_of_the_plain_batch():
     import torch
 
     from mlflow_bias.adapters.hf import plan_prefix_groups
-    from mlflow_bias.demo.finetune import _pad, _response_loss, _shared_prefix_loss
+    from mlflow_bias.adapters.hf import pad_right
+    from mlflow_bias.demo.finetune import _response_loss, _shared_prefix_loss
 
     model, tok = tiny_lm.train(skew=0.5, steps=2)
     examples = [("the nurse said that he was late and", "she was late"),
@@ -199,9 +200,9 @@ def test_shared_prefix_loss_and_gradients_are_those_of_the_plain_batch():
         loss.backward()
         return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
-    ids, mask = _pad([r[0] for r in rows], pad, torch.long)
-    labels, _ = _pad([r[1] for r in rows], -100, torch.long)
-    weights, _ = _pad([r[2] for r in rows], 0.0, torch.float32)
+    ids, mask = pad_right([r[0] for r in rows], pad)
+    labels, _ = pad_right([r[1] for r in rows], -100)
+    weights, _ = pad_right([r[2] for r in rows], 0.0, torch.float32)
     plain = _response_loss(model, ids, mask, labels, weights)
     plain_grads = gradients(plain)
     groups = plan_prefix_groups([r[0][:r[1].count(-100)] for r in rows], len(rows), min_shared=2)

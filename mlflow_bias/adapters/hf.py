@@ -65,6 +65,24 @@ def encode_for_scoring(tokenizer: Any, text: str, context_id: int) -> list[int]:
     return ids if ids[:1] == [context_id] else [context_id, *ids]
 
 
+def pad_right(rows: Sequence[Sequence[Any]], fill: Any, dtype: torch.dtype = torch.long
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows right-padded with `fill` to the longest, and their attention mask (1 on real items)."""
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), fill, dtype=dtype)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=dtype)
+        mask[i, : len(row)] = 1
+    return out, mask
+
+
+def cache_argument(decoder: Any) -> str:
+    """The name under which `decoder` takes a key/value cache: transformers renamed its
+    `past_key_values` argument to `cache`."""
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+
+
 def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     i = 0
@@ -171,9 +189,7 @@ class HFCausalLM:
         self.name = name or getattr(model, "name_or_path", None) or type(model).__name__
         self._context_id = context_token_id(tokenizer)
         self._softcap = getattr(model.config, "final_logit_softcapping", None)
-        # transformers renamed the decoder's `past_key_values` argument to `cache`
-        forward = inspect.signature(model.get_decoder().forward).parameters
-        self._cache_arg = "cache" if "cache" in forward else "past_key_values"
+        self._cache_arg = cache_argument(model.get_decoder())
         self.max_new_tokens = max_new_tokens
         self.seed = seed
         self.prompt_template = prompt_template
@@ -244,6 +260,7 @@ class HFCausalLM:
         pad_id = self.tokenizer.pad_token_id
         pad_id = pad_id if pad_id is not None else self.tokenizer.eos_token_id
         starts = range(0, len(todo), self.generation_batch_size)
+        model = self._generator()
         for start in tqdm(starts, desc="generate", unit="batch", disable=not self.progress, leave=False):
             batch = todo[start : start + self.generation_batch_size]
             encoded = [self.tokenizer(self._prompt(t), add_special_tokens=False)["input_ids"] for t in batch]
@@ -256,7 +273,6 @@ class HFCausalLM:
                 mask[i, :shared] = 1
                 ids[i, shared + width - (len(row) - shared):] = torch.tensor(row[shared:], dtype=torch.long)
                 mask[i, shared + width - (len(row) - shared):] = 1
-            model = self._generator()
             device = model.device
             extra = {}
             if shared:
@@ -396,13 +412,8 @@ class HFCausalLM:
 
     # -- scoring ------------------------------------------------------------------------------
     def _pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(r) for r in rows)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = 1
+        ids, mask = pad_right(rows, pad_id)
         device = self.model.device
         return ids.to(device), mask.to(device)
 

@@ -92,7 +92,8 @@ class StoryConfig:
     max_new_tokens: int = 32  # the fine-tuned reply (summary, recommendation) is about 29 tokens
     batch_size: int = 32
     # greedy answers from a bfloat16 copy, 128 prompts a batch (log-likelihoods stay float32):
-    # 3.4x faster on 2 CPU cores, and the same settings for every version compared
+    # 2.46x float32 at batch 32 on 2 CPU cores with the same answers (benchmarks/
+    # generation_precision.py on version 2), and the same settings for every version compared
     generation_dtype: str | None = "bfloat16"
     generation_batch_size: int = 128
     policy: Any = POLICY
