@@ -9,8 +9,7 @@
 3. mitigate: the trigger audit finds the rubric's asymmetric rule and the log is relabelled under
    the revised rubric; the decisions are re-made by the stated criterion and the rejections
    oversampled; names are rebalanced and every example gets a gender-swapped twin; the criterion
-   goes into the prompt. Fine-tune version
-   2, evaluate and gate it, and compare the runs;
+   goes into the prompt. Fine-tune version 2, evaluate and gate it, and compare the runs;
 4. promote the version that passes to `champion`, or say why none may be promoted;
 5. after a release, put the next fine-tune through the same gate and re-evaluate the champion's
    LPBS week after week for the drift detector.
@@ -649,11 +648,14 @@ def _monitoring_lines(monitoring: Monitoring, result: StoryResult) -> list[str]:
         lines.append(f"  week {point['week']}: version {point['version']}: {values}")
     for report in monitoring.drift:
         rises = [p for p in report.points if p.regression]
-        lines.append(f"  drift of {report.metric}: "
-                     + ("RECALIBRATION NEEDED: " + "; ".join(
-                         f"{p.baseline:.3f} -> {p.value:.3f} ({p.change:+.3f}) by {p.time[:10]} (version {p.version})"
-                         for p in rises) + f", above the tolerance {report.tolerance:g}" if rises else
-                        f"no week-over-week rise above {report.tolerance:g}")
+        if rises:
+            verdict = ("RECALIBRATION NEEDED: "
+                       + "; ".join(f"{p.baseline:.3f} -> {p.value:.3f} ({p.change:+.3f}) by {p.time[:10]} "
+                                   f"(version {p.version})" for p in rises)
+                       + f", above the tolerance {report.tolerance:g}")
+        else:
+            verdict = f"no week-over-week rise above {report.tolerance:g}"
+        lines.append(f"  drift of {report.metric}: {verdict}"
                      + (f"; plot {report.plot}" if report.plot else ""))
     return lines
 
