@@ -473,3 +473,26 @@ def test_relabelling_by_the_criterion_undoes_exactly_the_label_bias():
     assert record["changed_by_gender"] == {"female": int((~male & expected).sum()),
                                            "male": int((male & expected).sum())}
     assert relabelled.loc[~expected, "decision"].equals(data.loc[~expected, "decision"])
+
+
+def test_the_printout_names_each_weekly_rise_and_stays_quiet_without_one():
+    from types import SimpleNamespace
+
+    from mlflow_bias.demo.story import Monitoring, _monitoring_lines
+    from mlflow_bias.release.drift import DriftPoint, DriftReport
+
+    def report_of(metric, points, plot=None):
+        return DriftReport("screen", metric, 0.03, 0.1, "max", "7d", points, plot)
+
+    race = report_of("bias/lpbs/race", [
+        DriftPoint("2026-12-02T10:00:00.000+00:00", "2", "r", 0.021),
+        DriftPoint("2026-12-09T10:00:00.000+00:00", "3", "r", 0.085, 1, 0.021, 0.064, True)], "runs:/d/race.png")
+    gender = report_of("bias/lpbs/gender", [
+        DriftPoint("2026-12-02T10:00:00.000+00:00", "2", "r", 0.021),
+        DriftPoint("2026-12-09T10:00:00.000+00:00", "3", "r", 0.017, 1, 0.021, -0.004, False)])
+    later = SimpleNamespace(label="v3-next-log", version="3", decision=SimpleNamespace(status="passed", reasons=[]))
+    monitoring = Monitoring(later, True, "r", [{"week": 0, "version": "2", "race": 0.021}], [race, gender])
+    lines = _monitoring_lines(monitoring, SimpleNamespace(alias="champion", promoted="2"))
+    assert ("  drift of bias/lpbs/race: RECALIBRATION NEEDED: 0.021 -> 0.085 (+0.064) by 2026-12-09 "
+            "(version 3), above the tolerance 0.03; plot runs:/d/race.png") in lines
+    assert "  drift of bias/lpbs/gender: no week-over-week rise above 0.03" in lines
