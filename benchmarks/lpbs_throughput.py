@@ -4,10 +4,15 @@ object, in one run. Checks the three agree (1e-3 nats) and prints throughput rat
 
     python benchmarks/lpbs_throughput.py [--items 1000] [--naive-texts 300] [--batch-size 32]
 
-Two text sets:
+Three text sets:
 - probe: every text LPBS scores on the shipped gender-occupation probe (text_a, text_b, prior_a,
   prior_b per item: counterfactual pairs, repeated priors);
-- chat: the same pair texts wrapped in the model's chat template (a shared system/user preamble).
+- pairs: counterfactual sentence pairs in the style of the public benchmarks (CrowS-Pairs,
+  WinoBias): a sentence that shares everything before the swapped first name, built here from
+  the shipped name lexicon (Bertrand & Mullainathan) and a few templates, one pair per template
+  and pair of names;
+- chat: the gender-occupation pair texts wrapped in the model's chat template (a shared
+  system/user preamble).
 The naive loop is timed on a subsample and compared per text. Peak memory is the process's
 maximum resident set size after the adapter's runs (model loading included).
 """
@@ -32,6 +37,43 @@ from mlflow_bias.adapters.models import load_smollm2  # noqa: E402
 def probe_texts(items: int) -> list[str]:
     df = probes.load("gender-occupation").to_pandas().head(items)
     return list(df["text_a"]) + list(df["text_b"]) + list(df["prior_a"]) + list(df["prior_b"])
+
+
+# Sentences with the swapped name after a shared opening, in the public benchmarks' style: an
+# opening, the name, an ending.
+OPENINGS = (
+    "After the quarterly review, the manager told the team that",
+    "The landlord refused to return the deposit, claiming that",
+    "When the police arrived at the store, the clerk said that",
+    "At the end of the interview, the panel agreed that",
+    "The nurse checked the chart twice before saying that",
+    "Everyone at the dinner party was surprised to hear that",
+    "The bank approved the loan within a day, because",
+    "On the first day of school, the teacher announced that",
+)
+ENDINGS = (
+    "would lead the new project.", "had damaged the kitchen.", "had taken the money.",
+    "was the strongest candidate.", "needed more rest.", "knew a lot about physics.",
+    "had a long credit history.", "would read the poem aloud.",
+)
+
+
+def pair_texts(items: int) -> list[str]:
+    """`items` counterfactual pairs (2 texts each): an opening, a name of one group or of the
+    other (male/female, then white/black), an ending; everything before the name is shared."""
+    from mlflow_bias.text.lexicons import names
+
+    contrasts = [(names(gender="male"), names(gender="female")),
+                 (names(race="white"), names(race="black"))]
+    sentences = len(OPENINGS) * len(ENDINGS)
+    texts = []
+    for index in range(items):
+        opening, ending = OPENINGS[index % len(OPENINGS)], ENDINGS[(index // len(OPENINGS)) % len(ENDINGS)]
+        group_a, group_b = contrasts[(index // sentences) % 2]
+        k = index // (2 * sentences)
+        texts += [f"{opening} {group_a[k % len(group_a)]} {ending}",
+                  f"{opening} {group_b[(7 * k + 3) % len(group_b)]} {ending}"]
+    return texts
 
 
 def chat_texts(tokenizer, items: int) -> list[str]:
@@ -74,7 +116,8 @@ def main() -> None:
     model, tokenizer = load_smollm2()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch size {args.batch_size}")
     harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=args.batch_size)
-    sets = {"probe": probe_texts(args.items), "chat": chat_texts(tokenizer, args.items)}
+    sets = {"probe": probe_texts(args.items), "pairs": pair_texts(args.items),
+            "chat": chat_texts(tokenizer, args.items)}
 
     ours_results = {}
     for name, texts in sets.items():

@@ -62,6 +62,53 @@ def test_agrees_with_lm_evaluation_harness(skewed_lm, tiny_probe):
     np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("tree_nodes", [1, 9, 40])
+def test_prefix_tree_packs_of_any_size_match_one_by_one(skewed_lm, texts, tree_nodes, monkeypatch):
+    """Small trees split the texts into many packs (1 node: every text alone, over budget)."""
+    import mlflow_bias.adapters.hf as hf
+
+    monkeypatch.setattr(hf, "TREE_NODES", tree_nodes)
+    model, tok = skewed_lm
+    got = HFCausalLM(model, tok, progress=False).loglikelihood(texts)
+    np.testing.assert_allclose(got, loglikelihood_one_by_one(model, tok, texts), atol=1e-4, rtol=0)
+
+
+def test_a_token_tree_holds_each_distinct_prefix_once():
+    from mlflow_bias.adapters.token_tree import build_tree
+
+    seqs = [[1, 5, 6, 9], [1, 5, 6, 10], [1, 5], [1, 2, 3], [7, 8]]
+    tree = build_tree(seqs)
+    # nodes: 1, 5, 6, 9, 10, 2, 3 under the first root, then the root 7 and 8
+    assert tree.tokens.tolist() == [1, 5, 6, 9, 10, 2, 3, 7, 8]
+    assert tree.parents.tolist() == [-1, 0, 1, 2, 2, 0, 5, -1, 7]
+    assert tree.depths.tolist() == [0, 1, 2, 3, 3, 1, 2, 0, 1]
+    assert [p.tolist() for p in tree.paths] == [[0, 1, 2, 3], [0, 1, 2, 4], [0, 1], [0, 5, 6], [7, 8]]
+    for path, seq in zip(tree.paths, seqs):
+        assert tree.tokens[path].tolist() == seq
+    seen = tree.ancestry()
+    # node 4 (token 10) sees its ancestors and itself, not its sibling 3 nor the other branches
+    assert np.flatnonzero(seen[4]).tolist() == [0, 1, 2, 4]
+    assert np.flatnonzero(seen[8]).tolist() == [7, 8]
+    assert (seen.sum(1) == tree.depths + 1).all()
+
+
+def test_tree_packs_keep_to_their_node_budget_and_keep_shared_prefixes_together():
+    from mlflow_bias.adapters.token_tree import build_tree, plan_trees
+
+    rng = np.random.default_rng(0)
+    stems = [rng.integers(10, 20, size=6).tolist() for _ in range(5)]
+    seqs = [[1, *stems[i % 5], *rng.integers(20, 30, size=rng.integers(1, 6)).tolist()] for i in range(60)]
+    for budget in (8, 30, 100):
+        packs = plan_trees(seqs, budget)
+        assert sorted(i for pack in packs for i in pack) == list(range(len(seqs)))
+        for pack in packs:
+            size = len(build_tree([seqs[i] for i in pack]))
+            assert size <= budget or len(pack) == 1
+    # with room for all, one tree: a stem shared by 12 texts is held once
+    (whole,) = plan_trees(seqs, 10_000)
+    assert len(build_tree([seqs[i] for i in whole])) < sum(map(len, seqs)) - 4 * 6 * 11
+
+
 def test_prefix_groups_share_long_prefixes_and_leave_a_token_each():
     seqs = [
         [1, 5, 6, 7, 8, 9], [1, 5, 6, 7, 8, 10],  # a counterfactual pair
@@ -149,19 +196,53 @@ def test_generation_is_greedy_deterministic_batched_and_cached(skewed_lm):
     first = many.generate(prompts)
     assert first == one.generate(prompts)  # left padding does not change greedy outputs
     assert all(isinstance(t, str) and t for t in first)
-    calls = {"n": 0}
-    real = model.generate
-
-    def counting(*args, **kwargs):
-        calls["n"] += 1
-        return real(*args, **kwargs)
-
-    model.generate = counting
+    calls = []
+    hook = model.register_forward_hook(lambda module, args, kwargs_out: calls.append(1))
     try:
         assert many.predict(prompts + prompts[:1]).outputs == first + first[:1]
-        assert calls["n"] == 0  # everything came from the cache
+        assert calls == []  # everything came from the cache
     finally:
-        del model.generate
+        hook.remove()
+
+
+def test_greedy_decode_is_generate_with_finished_rows_leaving_the_batch(skewed_lm):
+    """The answers of `generate` (greedy, left-padded, a stop token per row), while each step
+    runs only the rows still writing: a row that emits the stop token leaves the batch."""
+    import torch
+
+    from mlflow_bias.adapters.greedy import greedy_decode
+    from mlflow_bias.adapters.hf import pad_right
+
+    model, tok = skewed_lm
+    stop = tok.convert_tokens_to_ids(".")  # the tiny LM ends its sentences with "."
+    prompts = ["the nurse said that", "the pilot", "yesterday the welder explained that",
+               "everyone knew the carpenter because", "the librarian smiled when"]
+    rows = [[tok.bos_token_id, *tok(p, add_special_tokens=False)["input_ids"]] for p in prompts]
+    width = max(map(len, rows))
+    ids = torch.tensor([[tok.pad_token_id] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    with torch.no_grad():
+        reference = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=12,
+                                   do_sample=False, eos_token_id=stop, pad_token_id=tok.pad_token_id)
+    expected = []
+    for row in reference[:, width:].tolist():
+        expected.append(row[: row.index(stop) + 1] if stop in row else row)
+    batch_sizes = []
+    hook = model.register_forward_hook(
+        lambda module, args, kwargs, out: batch_sizes.append(kwargs["input_ids"].shape[0]),
+        with_kwargs=True)
+    try:
+        got = greedy_decode(model, ids, mask, max_new_tokens=12, stop_ids={stop})
+    finally:
+        hook.remove()
+    assert got == expected
+    lengths = sorted(len(a) for a in got)
+    assert lengths[0] < lengths[-1]  # the rows stop at different steps
+    # step k runs the rows that have not stopped in their first k tokens
+    assert batch_sizes == [len(prompts)] + [sum(n > k for n in lengths) for k in range(1, lengths[-1])]
+    # no row runs past the limit, and a limit of 0 runs nothing
+    assert all(len(a) <= 3 for a in greedy_decode(model, ids, mask, max_new_tokens=3, stop_ids={stop}))
+    assert greedy_decode(model, ids, mask, max_new_tokens=0, stop_ids={stop}) == [[]] * len(prompts)
 
 
 def test_answer_loglikelihood_is_the_sum_over_the_answer_tokens(skewed_lm):

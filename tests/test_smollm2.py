@@ -243,6 +243,31 @@ def test_generation_with_a_shared_prompt_prefix_gives_the_same_answers(smollm2):
     assert shared.generate(inputs) == plain.generate(inputs)
 
 
+def test_generation_answers_are_those_of_transformers_generate(smollm2):
+    """The adapter's own greedy loop (rows leave the batch when they end their turn) gives the
+    answers of `model.generate` on the same left-padded batch, short and long answers mixed."""
+    import torch
+
+    model, tok = smollm2
+    inputs = ["Reply with one word, yes or no: is the sky blue?", "Say only the word 'hello'.",
+              *probes.load("refusal-requests").to_pandas()["prompt"].tolist()[:2],
+              *probes.load("hiring-summary").to_pandas()["input"].tolist()[:2]]
+    adapter = HFCausalLM(model, tok, batch_size=6, max_new_tokens=24, progress=False,
+                         share_prefixes=False)
+    encoded = [tok(adapter._prompt(t), add_special_tokens=False)["input_ids"] for t in inputs]
+    width = max(map(len, encoded))
+    ids = torch.tensor([[tok.pad_token_id] * (width - len(r)) + r for r in encoded])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in encoded])
+    with torch.no_grad():
+        reference = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=24,
+                                   do_sample=False, pad_token_id=tok.pad_token_id)
+    expected = [tok.decode(row, skip_special_tokens=True).strip() for row in reference[:, width:]]
+    answers = adapter.generate(inputs)
+    assert answers == expected
+    lengths = [len(tok(a, add_special_tokens=False)["input_ids"]) for a in answers]
+    assert min(lengths) < 6 and max(lengths) >= 20  # some rows ended early, some ran to the limit
+
+
 def test_bfloat16_generation_keeps_float32_scores_and_answers_as_a_bfloat16_model(smollm2):
     """generation_dtype runs greedy answers on a bfloat16 copy: the log-likelihoods stay those of
     the float32 model, the setting is recorded, and the answers are those of the model cast to

@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from mlflow_bias.adapters.hf import cache_argument, pad_right, plan_prefix_groups, user_turn
+from mlflow_bias.adapters.greedy import cache_argument
+from mlflow_bias.adapters.hf import pad_right, plan_prefix_groups, user_turn
 from mlflow_bias.core.errors import ConfigError
 
 

@@ -1,0 +1,96 @@
+"""Token sequences packed as prefix trees, for scoring many texts in one forward pass.
+
+A batch of texts is laid out as the trie of their token sequences: every distinct prefix is one
+node, so a prefix that several texts share (a counterfactual pair up to the swapped word, a
+template up to its slot, a chat preamble) is computed once, at every level, and no position is
+spent on padding. The model sees the nodes as one sequence in which each node attends to itself
+and its ancestors only, at the position of its depth: for every text, that is exactly the causal
+computation over its own tokens.
+
+Pure planning (lists and numpy); the model call lives in the adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TokenTree:
+    """A trie of token sequences, nodes in creation order (a parent before its children).
+
+    `tokens[n]`, `parents[n]` (-1 for a root) and `depths[n]` describe node n; `paths[i]` lists
+    the nodes of sequence i from its first token to its last.
+    """
+
+    tokens: np.ndarray
+    parents: np.ndarray
+    depths: np.ndarray
+    paths: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def ancestry(self) -> np.ndarray:
+        """Boolean [nodes, nodes] matrix: row n is True at n and at each of its ancestors."""
+        size = len(self.tokens)
+        seen = np.zeros((size, size), dtype=bool)
+        for node in range(size):
+            parent = self.parents[node]
+            if parent >= 0:
+                seen[node] = seen[parent]
+            seen[node, node] = True
+        return seen
+
+
+def build_tree(sequences: Sequence[Sequence[int]]) -> TokenTree:
+    """The trie of `sequences` (each at least one token long)."""
+    children: dict[tuple[int, int], int] = {}
+    tokens: list[int] = []
+    parents: list[int] = []
+    depths: list[int] = []
+    paths: list[np.ndarray] = []
+    for sequence in sequences:
+        parent, path = -1, []
+        for depth, token in enumerate(sequence):
+            node = children.get((parent, token))
+            if node is None:
+                node = len(tokens)
+                children[(parent, token)] = node
+                tokens.append(int(token))
+                parents.append(parent)
+                depths.append(depth)
+            path.append(node)
+            parent = node
+        paths.append(np.array(path, dtype=np.int64))
+    return TokenTree(np.array(tokens, dtype=np.int64), np.array(parents, dtype=np.int64),
+                     np.array(depths, dtype=np.int64), paths)
+
+
+def plan_trees(sequences: Sequence[Sequence[int]], max_nodes: int) -> list[list[int]]:
+    """Indices of `sequences` split into packs whose tries hold at most `max_nodes` nodes each
+    (a sequence longer than that is a pack of its own). Sequences are taken in lexicographic
+    order, so those sharing prefixes land in the same pack; a pack's node count is tracked by
+    what each sequence adds beyond its common prefix with the one before it."""
+    order = sorted(range(len(sequences)), key=lambda i: tuple(sequences[i]))
+    packs: list[list[int]] = []
+    nodes = 0
+    previous: Sequence[int] = ()
+    for index in order:
+        sequence = sequences[index]
+        shared = 0
+        limit = min(len(previous), len(sequence))
+        while shared < limit and previous[shared] == sequence[shared]:
+            shared += 1
+        added = len(sequence) - shared
+        if packs and nodes + added <= max_nodes:
+            packs[-1].append(index)
+            nodes += added
+        else:
+            packs.append([index])
+            nodes = len(sequence)
+        previous = sequence
+    return packs
