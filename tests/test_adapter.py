@@ -245,6 +245,19 @@ def test_greedy_decode_is_generate_with_finished_rows_leaving_the_batch(skewed_l
     assert greedy_decode(model, ids, mask, max_new_tokens=0, stop_ids={stop}) == [[]] * len(prompts)
 
 
+def test_the_generation_copy_is_made_outside_inference_mode(skewed_lm):
+    """A bfloat16 copy cast under inference mode holds inference tensors, which generated 3x
+    slower on the CPU; the copy made by the first `generate` call must be ordinary tensors."""
+    import torch
+
+    model, tok = skewed_lm
+    adapter = HFCausalLM(model, tok, max_new_tokens=3, progress=False, generation_dtype="bfloat16")
+    adapter.generate(["the nurse said that"])  # the copy is made inside generate's inference mode
+    copy = adapter._generator()
+    assert copy.dtype == torch.bfloat16
+    assert not any(p.is_inference() for p in copy.parameters())
+
+
 def test_answer_loglikelihood_is_the_sum_over_the_answer_tokens(skewed_lm):
     import torch
 

