@@ -73,7 +73,7 @@ DESCRIPTION = "mlflow.note.content"  # the tag the UI shows as an experiment's o
 
 @dataclass(frozen=True)
 class StoryConfig:
-    """Settings of the story. The defaults are the full run (about 25 minutes on 2 CPU cores)."""
+    """Settings of the story. The defaults are the full run (about 9 minutes on 2 CPU cores)."""
 
     model_name: str = MODEL_NAME
     examples: int = 480
