@@ -1,7 +1,8 @@
 """A fixed log-likelihood run to read other timings against: every LPBS text of the shipped
-`gender-occupation` probe (2,088 unique texts) scored by SmolLM2-135M-Instruct in float32, batch
-32, on the same code each time. The shared machine's speed varies through a day by 2x; a time
-quoted beside this run's can be compared with another day's.
+`gender-occupation` probe (2,088 unique texts) scored by SmolLM2-135M-Instruct in float32, in
+plain right-padded batches of 32 (`share_prefixes=False`, a path the speed work leaves alone),
+so that it measures the machine rather than the adapter. The shared machine's speed varies
+through a day by 2x; a time quoted beside this run's can be compared with another day's.
 
     python benchmarks/machine_speed.py
 """
@@ -23,10 +24,11 @@ def main() -> None:
     columns = ("text_a", "text_b", "prior_a", "prior_b")
     texts = list(dict.fromkeys(t for c in columns for t in frame[c]))
     model, tokenizer = load_smollm2()
-    adapter = HFCausalLM(model, tokenizer, batch_size=32, progress=False)
+    adapter = HFCausalLM(model, tokenizer, batch_size=32, progress=False, share_prefixes=False)
     started = time.perf_counter()
     adapter.loglikelihood(texts)
-    print(f"{len(texts)} texts of gender-occupation scored in {time.perf_counter() - started:.1f} s")
+    print(f"{len(texts)} texts of gender-occupation scored in plain batches in "
+          f"{time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":
