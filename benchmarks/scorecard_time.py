@@ -7,7 +7,7 @@ the rest (statistics, charts, the scorecard, MLflow logging).
 
 `--model` loads a registered model from `--tracking-uri` (the story's fine-tuned screen after
 `bash scripts/demo.sh`); without it the base SmolLM2-135M-Instruct is scored, whose answers are
-longer. The evaluation itself is logged to a temporary sqlite store, so that the story's registry
+longer. The process's peak resident memory is printed too. The evaluation itself is logged to a temporary sqlite store, so that the story's registry
 does not gain a run that its gate would read.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from typing import Any, Callable
@@ -77,6 +78,8 @@ def main() -> None:
           f"{story.generation_dtype}, batch {story.generation_batch_size}, at most "
           f"{story.max_new_tokens} new tokens; {story.bootstrap_samples} bootstrap samples")
     print(f"model loading: {loaded:.1f} s (not counted below)")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of the process (model, its bfloat16 copy, MLflow): {peak:.0f} MB")
     print(f"scorecard: {total:.1f} s = log-likelihoods {spent.get('loglikelihood', 0):.1f} s "
           f"+ generation {spent.get('generate', 0):.1f} s + the rest {rest_time:.1f} s")
 
