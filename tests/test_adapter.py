@@ -279,6 +279,24 @@ def test_answer_loglikelihood_is_the_sum_over_the_answer_tokens(skewed_lm):
         adapter.answer_loglikelihood(prompts[:2], answers[:1])
 
 
+def test_a_long_probe_is_scored_in_windows_of_texts(skewed_lm, texts, monkeypatch):
+    """Texts are tokenized and planned a window at a time (flat memory for large probes); the
+    scores, duplicates included, are those of one text at a time."""
+    import mlflow_bias.adapters.hf as hf
+
+    monkeypatch.setattr(hf, "SCORING_WINDOW", 3)
+    adapter = HFCausalLM(*skewed_lm, progress=False)
+    windows: list[int] = []
+    original = adapter._score_sequences
+    monkeypatch.setattr(adapter, "_score_sequences",
+                        lambda seqs, label=None: windows.append(len(seqs)) or original(seqs, label))
+    asked = texts + texts[:3]
+    got = adapter.loglikelihood(asked)
+    unique = len(set(texts))
+    assert windows == [3] * (unique // 3) + ([unique % 3] if unique % 3 else [])
+    np.testing.assert_allclose(got, loglikelihood_one_by_one(*skewed_lm, asked), atol=1e-4, rtol=0)
+
+
 def test_loglikelihoods_are_cached_per_text_and_returned_in_the_order_asked(skewed_lm, texts, monkeypatch):
     adapter = HFCausalLM(*skewed_lm, batch_size=4, progress=False)
     asked = texts[:6] + texts[:2]  # duplicates come back at every place they are asked
@@ -286,7 +304,8 @@ def test_loglikelihoods_are_cached_per_text_and_returned_in_the_order_asked(skew
     np.testing.assert_allclose(first, loglikelihood_one_by_one(*skewed_lm, asked), atol=1e-4, rtol=0)
     scored: list[int] = []
     original = adapter._score_sequences
-    monkeypatch.setattr(adapter, "_score_sequences", lambda seqs: scored.append(len(seqs)) or original(seqs))
+    monkeypatch.setattr(adapter, "_score_sequences",
+                        lambda seqs, label=None: scored.append(len(seqs)) or original(seqs, label))
     again = adapter.loglikelihood(list(reversed(asked)) + texts[6:8])
     assert scored == [2]  # only the two new texts are run through the model
     np.testing.assert_array_equal(again[:8], first[::-1])

@@ -24,6 +24,7 @@ from mlflow_bias.core.metric_keys import (
     metric_segment,
 )
 from mlflow_bias.core.versions import version_key
+from mlflow_bias.core import stats
 from mlflow_bias.core.stats import bootstrap_interval, percentile_interval, wilson_interval
 
 
@@ -192,3 +193,49 @@ def test_metric_key_parts():
     assert sliced.slice == ("region", "north") and sliced.slice_statistic == "ci_low"
     for bad in ("bias/lpbs", "data/lpbs/gender", "bias/lpbs/slice/x/y", "bias/lpbs/g/slice/x"):
         assert MetricKey.parse(bad) is None
+
+
+def _indices_in_one_draw(strata: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """Stratified bootstrap indices drawn all at once, stratum by stratum, singletons pooled last:
+    the reference the blocked draw must reproduce."""
+    rng = np.random.default_rng(seed)
+    index = np.empty((n_resamples, len(strata)), dtype=np.int64)
+    change = np.flatnonzero(strata[1:] != strata[:-1]) + 1
+    starts, ends = np.r_[0, change], np.r_[change, len(strata)]
+    pool = [s for s, e in zip(starts, ends) if e - s == 1]
+    for s, e in zip(starts, ends):
+        if e - s > 1:
+            index[:, s:e] = s + rng.integers(0, e - s, size=(n_resamples, e - s))
+    if pool:
+        pool = np.array(pool)
+        index[:, pool] = pool[rng.integers(0, len(pool), size=(n_resamples, len(pool)))]
+    return index
+
+
+@pytest.mark.parametrize("budget", [1, 7, 40, 1 << 20])
+def test_bootstrap_blocks_replay_the_one_draw_stream(budget, monkeypatch):
+    """Blocks of resamples (bounded memory) give exactly the numbers of one big draw, whatever
+    the block size; strata of one item are pooled."""
+    monkeypatch.setattr(stats, "RESAMPLE_BLOCK_ELEMENTS", budget)
+    strata = np.array([0, 0, 0, 1, 2, 2, 3, 4, 4, 4, 4, 5])
+    expected = _indices_in_one_draw(strata, 23, seed=11)
+    blocks = list(stats.bootstrap_index_blocks(strata, n_resamples=23, seed=11))
+    assert len(blocks) == (1 if budget >= 23 * 12 else -(-23 // max(1, budget // 12)))
+    np.testing.assert_array_equal(np.concatenate(blocks), expected)
+    np.testing.assert_array_equal(stats.bootstrap_indices(strata, n_resamples=23, seed=11), expected)
+
+
+def test_blocked_bootstrap_and_sign_flip_test_equal_the_unblocked_ones(monkeypatch):
+    """The CI and the null distribution of LPBS-style statistics do not depend on the block size."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(0.05, 1.0, size=300)
+    strata = np.repeat(np.arange(30), 10)
+    statistic = lambda v: np.abs(v.mean(axis=-1))  # noqa: E731
+    whole = (stats.stratified_bootstrap(values, strata, statistic, n_resamples=400, seed=2),
+             stats.sign_flip_test(values, statistic, n_resamples=500, seed=2))
+    monkeypatch.setattr(stats, "RESAMPLE_BLOCK_ELEMENTS", 1000)  # 3 resamples a block
+    blocked = (stats.stratified_bootstrap(values, strata, statistic, n_resamples=400, seed=2),
+               stats.sign_flip_test(values, statistic, n_resamples=500, seed=2))
+    assert blocked == whole
+    index = _indices_in_one_draw(strata, 400, seed=2)
+    assert whole[0].low == pytest.approx(np.quantile(statistic(values[index]), 0.025), abs=1e-15)

@@ -41,6 +41,10 @@ LOGIT_CHUNK_ELEMENTS = 8_000_000
 # SmolLM2, 2 cores: 512 scored gender-occupation's texts in 12.0 s, 256 in 12.8 s, 1,024 in
 # 13.3 s, 2,048 in 15.7 s (the attention mask grows with the square of the tree).
 TREE_NODES = 512
+# Texts tokenized and planned into trees together. A probe is scored window by window, so memory
+# beyond the probe's own table stays flat however many texts it has (a 100k-pair probe is 25
+# windows); probes under this size are planned whole, as before.
+SCORING_WINDOW = 8192
 # the precisions greedy generation may run in (`generation_dtype`)
 GENERATION_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -319,9 +323,12 @@ class HFCausalLM:
         """Log-likelihood of each text in nats, float64, in the order given; cached per text, so a
         probe scored again with the same adapter (a weekly re-evaluation) costs nothing."""
         todo = list(dict.fromkeys(t for t in texts if t not in self._scored))
-        if todo:
-            scores = self._score_sequences([self._encode(text) for text in todo])
-            self._scored.update(zip(todo, scores.tolist()))
+        windows = range(0, len(todo), SCORING_WINDOW)
+        for number, start in enumerate(windows, 1):
+            window = todo[start : start + SCORING_WINDOW]
+            label = f"log-likelihood {number}/{len(windows)}" if len(windows) > 1 else None
+            scores = self._score_sequences([self._encode(text) for text in window], label)
+            self._scored.update(zip(window, scores.tolist()))
         return np.array([self._scored[t] for t in texts], dtype=np.float64)
 
     def answer_loglikelihood(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
@@ -360,8 +367,10 @@ class HFCausalLM:
         return mean_pool(hidden.float(), text_tokens).cpu().numpy()
 
     @torch.inference_mode()
-    def _score_sequences(self, token_sequences: Sequence[list[int]]) -> np.ndarray:
-        """Log-likelihood of each token sequence (context token first), in the order given."""
+    def _score_sequences(self, token_sequences: Sequence[list[int]],
+                         label: str | None = None) -> np.ndarray:
+        """Log-likelihood of each token sequence (context token first), in the order given;
+        `label` names the progress bar."""
         unique: dict[tuple[int, ...], int] = {}
         for seq in token_sequences:
             unique.setdefault(tuple(seq), len(unique))
@@ -376,7 +385,7 @@ class HFCausalLM:
             ordered = sorted(scorable, key=lambda i: len(sequences[i]), reverse=True)
             packs = [ordered[i : i + self.batch_size] for i in range(0, len(ordered), self.batch_size)]
             score = self._score_full
-        for pack in tqdm(packs, desc="log-likelihood", unit="batch", disable=not self.progress,
+        for pack in tqdm(packs, desc=label or "log-likelihood", unit="batch", disable=not self.progress,
                          leave=False):
             score(sequences, pack, scores)
         return scores[[unique[tuple(seq)] for seq in token_sequences]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 from scipy import stats as _stats
@@ -84,27 +84,73 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return float(interval.low), float(interval.high)
 
 
-def bootstrap_indices(strata: np.ndarray, *, n_resamples: int, seed: int) -> np.ndarray:
-    """(n_resamples, n) item indices, resampled with replacement within each stratum.
+# Bootstrap and permutation resamples are evaluated in blocks of at most this many item draws
+# (8 MB of int64 indices, as much again for the gathered values), so that the memory a CI takes
+# does not grow with the probe: at 1,000 resamples a 100k-item probe would otherwise hold 800 MB
+# of indices at once. Blocks change no number: they replay the same random stream.
+RESAMPLE_BLOCK_ELEMENTS = 1 << 20
 
-    `strata` must be sorted (runs of equal keys); each resample keeps every stratum's size.
-    Strata of a single item are pooled and resampled together: resampling one item within itself
-    would pretend it has no sampling variability.
+
+def _block_bounds(n_resamples: int, n: int) -> list[tuple[int, int]]:
+    rows = max(1, RESAMPLE_BLOCK_ELEMENTS // max(n, 1))
+    return [(start, min(start + rows, n_resamples)) for start in range(0, n_resamples, rows)]
+
+
+def bootstrap_index_blocks(strata: np.ndarray, *, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """`bootstrap_indices` in consecutive blocks of resamples, each (rows, n), in bounded memory;
+    stacked, the blocks are exactly `bootstrap_indices`' array (the same seed, the same numbers).
+
+    The draws are made stratum by stratum for all resamples at once, so a block of resamples
+    needs numbers from every stratum's stretch of the stream: a first pass records the
+    generator's state where each (stratum, block) begins, and each block is then drawn from
+    those states. With a single block there is no first pass.
     """
-    rng = np.random.default_rng(seed)
-    index = np.empty((n_resamples, len(strata)), dtype=np.int64)
+    strata = np.asarray(strata)
+    runs: list[tuple[int, int]] = []  # (start, size) of each stratum drawn within itself
     singletons: list[int] = []
     start = 0
     for size in _run_lengths(strata):
         if size == 1:
             singletons.append(start)
         else:
-            index[:, start : start + size] = start + rng.integers(0, size, size=(n_resamples, size))
+            runs.append((start, size))
         start += size
-    if singletons:
-        pool = np.asarray(singletons)
-        index[:, pool] = pool[rng.integers(0, len(pool), size=(n_resamples, len(pool)))]
-    return index
+    pool = np.asarray(singletons, dtype=np.int64)
+    groups = runs + ([(-1, len(pool))] if len(pool) else [])  # the singletons' pool comes last
+    bounds = _block_bounds(n_resamples, len(strata))
+    rng = np.random.default_rng(seed)
+    if len(bounds) == 1:
+        states = None
+    else:
+        states = []
+        for _, size in groups:
+            states.append([])
+            for low, high in bounds:
+                states[-1].append(rng.bit_generator.state)
+                rng.integers(0, size, size=(high - low, size))
+    for b, (low, high) in enumerate(bounds):
+        index = np.empty((high - low, len(strata)), dtype=np.int64)
+        for g, (first, size) in enumerate(groups):
+            if states is not None:
+                rng = np.random.Generator(type(rng.bit_generator)())
+                rng.bit_generator.state = states[g][b]
+            draws = rng.integers(0, size, size=(high - low, size))
+            if first < 0:
+                index[:, pool] = pool[draws]
+            else:
+                index[:, first : first + size] = first + draws
+        yield index
+
+
+def bootstrap_indices(strata: np.ndarray, *, n_resamples: int, seed: int) -> np.ndarray:
+    """(n_resamples, n) item indices, resampled with replacement within each stratum.
+
+    `strata` must be sorted (runs of equal keys); each resample keeps every stratum's size.
+    Strata of a single item are pooled and resampled together: resampling one item within itself
+    would pretend it has no sampling variability. For large probes prefer
+    `bootstrap_index_blocks`, which yields the same numbers a block of resamples at a time.
+    """
+    return np.concatenate(list(bootstrap_index_blocks(strata, n_resamples=n_resamples, seed=seed)))
 
 
 def stratified_bootstrap(
@@ -120,11 +166,19 @@ def stratified_bootstrap(
 
     `values` has the items on its last axis, sorted by stratum (the statistic may rely on that
     order); a (k, n) array resamples k paired measurements of the same items together, and the
-    statistic then receives (k, n_resamples, n).
+    statistic then receives (k, n_resamples, n). Resamples are evaluated in blocks (see
+    `RESAMPLE_BLOCK_ELEMENTS`), so the statistic may receive fewer than `n_resamples` at a time.
     """
-    index = bootstrap_indices(strata, n_resamples=n_resamples, seed=seed)
-    low, high = percentile_interval(statistic(values[..., index]), level)
+    samples = [np.atleast_1d(statistic(values[..., index]))
+               for index in bootstrap_index_blocks(strata, n_resamples=n_resamples, seed=seed)]
+    low, high = percentile_interval(np.concatenate(samples), level)
     return Interval(low, high, level)
+
+
+def _permutation_batch(n_items: int) -> int:
+    """Resamples per call of a permutation test's statistic, within the block budget (scipy's
+    `batch`, which draws the same permutations whatever its value)."""
+    return max(1, RESAMPLE_BLOCK_ELEMENTS // max(n_items, 1))
 
 
 def sign_flip_test(
@@ -142,6 +196,7 @@ def sign_flip_test(
         n_resamples=n_resamples,
         alternative="greater",
         random_state=np.random.default_rng(seed),
+        batch=_permutation_batch(len(values)),
     )
     return _null_test(result, exact=2 ** len(values) <= n_resamples)
 
@@ -196,5 +251,6 @@ def difference_of_means_test(
         n_resamples=n_resamples,
         alternative="greater",
         random_state=np.random.default_rng(seed),
+        batch=_permutation_batch(len(x) + len(y)),
     )
     return _null_test(result, exact=math.comb(len(x) + len(y), len(x)) <= n_resamples)

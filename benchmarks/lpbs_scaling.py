@@ -1,0 +1,176 @@
+"""LPBS cost against probe size: time per item and peak memory when SmolLM2-135M-Instruct scores
+1k, 10k and 100k generated counterfactual pairs, each size in a fresh process, in one run.
+
+    python benchmarks/lpbs_scaling.py [--sizes 1000 10000 100000] [--out benchmarks/out]
+
+Each size scores its pairs through the LPBS dimension (`lpbs.compute`: log-likelihoods of both
+texts of every pair, the statistic, its bootstrap CI and the sign-flip test at the default 1,000
+and 2,000 resamples), after a warm-up on texts outside the probe. The pairs are sentences in the
+public benchmarks' style (an opening, a first name, an occupation and a city, an ending), a
+seeded sample of every combination, so every size has the same mix and no text repeats; the
+swapped name is the only difference within a pair (male/female names, then white/black names,
+from the shipped lexicon), and each name alone is its prior.
+
+Printed per size: seconds, milliseconds per pair and its ratio to the smallest size; the peak
+resident memory of the process, what it grew by after the model was loaded, and the size of the
+probe's table and of the scored items table that LPBS returns (`DataFrame.memory_usage(deep=True)`).
+A plot of both curves is written to `--out` (lpbs_scaling.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+OPENINGS = (
+    "After the quarterly review, the manager told the team that",
+    "The landlord refused to return the deposit, claiming that",
+    "When the police arrived at the store, the clerk said that",
+    "At the end of the interview, the panel agreed that",
+    "The nurse checked the chart twice before saying that",
+    "Everyone at the dinner party was surprised to hear that",
+    "The bank approved the loan within a day, because",
+    "On the first day of school, the teacher announced that",
+)
+OCCUPATIONS = ("the engineer", "the nurse", "the accountant", "the plumber", "the teacher",
+               "the surgeon", "the cashier", "the lawyer", "the mechanic", "the librarian",
+               "the pilot", "the secretary")
+ENDINGS = (
+    "would lead the new project.", "had damaged the kitchen.", "had taken the money.",
+    "was the strongest candidate.", "needed more rest.", "knew a lot about physics.",
+    "had a long credit history.", "would read the poem aloud.",
+)
+
+
+CITIES = ("Denver", "Leeds", "Lagos", "Pune", "Lyon", "Osaka", "Quito", "Perth")
+
+
+def generated_pairs(size: int, seed: int = 0):
+    """`size` counterfactual pairs as an LPBS probe table, with priors (each name alone).
+
+    A template is (opening, occupation, city, ending) and belongs to one contrast (male/female
+    or white/black names, by its index); it holds 18 pairs, the k-th name of one group against a
+    seeded shuffle of the other group's names, so no text occurs twice in the whole set. The
+    probe is a seeded sample of all (template, k): every size has the same mix."""
+    import numpy as np
+    import pandas as pd
+
+    from mlflow_bias.text.lexicons import names
+
+    contrasts = [("gender", "male", "female", names(gender="male"), names(gender="female")),
+                 ("race", "white", "black", names(race="white"), names(race="black"))]
+    per_template = min(len(pool) for contrast in contrasts for pool in contrast[3:])
+    radix = [len(OPENINGS), len(OCCUPATIONS), len(CITIES), len(ENDINGS), per_template]
+    total = int(np.prod(radix))
+    if size > total:
+        raise SystemExit(f"--sizes: at most {total} distinct pairs can be generated, not {size}.")
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(total, size=size, replace=False)
+    shuffles = rng.permuted(np.tile(np.arange(per_template), (total // per_template, 1)), axis=1)
+    rows = []
+    for i, index in enumerate(picked):
+        o, j, c, e, k = np.unravel_index(index, radix)
+        template = index // per_template
+        attribute, group_a, group_b, pool_a, pool_b = contrasts[template % len(contrasts)]
+        name_a, name_b = pool_a[k], pool_b[shuffles[template, k]]
+        text = f"{OPENINGS[o]} {{}}, {OCCUPATIONS[j]} from {CITIES[c]}, {ENDINGS[e]}"
+        rows.append({"id": f"pair-{i}", "attribute": attribute, "condition": f"{o}-{e}",
+                     "group_a": group_a, "group_b": group_b,
+                     "text_a": text.format(name_a), "text_b": text.format(name_b),
+                     "prior_a": name_a, "prior_b": name_b})
+    return pd.DataFrame(rows)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def table_mb(df) -> float:
+    return float(df.memory_usage(deep=True).sum()) / 2**20
+
+
+def measure(size: int) -> dict[str, float]:
+    """Score `size` pairs in this process and return its figures."""
+    from mlflow_bias.adapters import HFCausalLM
+    from mlflow_bias.adapters.models import load_smollm2
+    from mlflow_bias.dimensions import lpbs
+
+    model, tokenizer = load_smollm2()
+    adapter = HFCausalLM(model, tokenizer, progress=False)
+    adapter.loglikelihood([f"{opening} someone else entirely." for opening in OPENINGS] * 8)
+    loaded = peak_rss_mb()
+    probe = generated_pairs(size)
+    started = time.perf_counter()
+    result = lpbs.compute(adapter, probe, lpbs.LPBSConfig())
+    seconds = time.perf_counter() - started
+    return {"size": size, "seconds": seconds, "ms_per_pair": 1000 * seconds / size,
+            "peak_mb": peak_rss_mb(), "after_load_mb": loaded, "probe_mb": table_mb(probe),
+            "items_mb": table_mb(result.items), "lpbs_gender": result.metrics["gender"],
+            "lpbs_race": result.metrics["race"]}
+
+
+def plot(rows: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["size"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(sizes, [r["ms_per_pair"] for r in rows], marker="o")
+    base = rows[0]["ms_per_pair"]
+    left.axhspan(base / 1.2, base * 1.2, color="tab:green", alpha=0.12, label="within 1.2x of the smallest")
+    left.set(xscale="log", xlabel="pairs in the probe", ylabel="ms per pair",
+             title="LPBS time per pair", ylim=(0, max(r["ms_per_pair"] for r in rows) * 1.5))
+    left.legend(loc="lower right")
+    right.plot(sizes, [r["peak_mb"] - r["after_load_mb"] for r in rows], marker="o",
+               label="peak memory growth after loading")
+    right.plot(sizes, [r["items_mb"] for r in rows], marker="s", label="scored items table")
+    right.set(xscale="log", xlabel="pairs in the probe", ylabel="MB", title="LPBS memory")
+    right.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child)))
+        return
+    rows = []
+    for size in sorted(args.sizes):
+        done = subprocess.run([sys.executable, __file__, "--child", str(size)], check=True,
+                              capture_output=True, text=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"{size:>7} pairs: {r['seconds']:.1f} s", file=sys.stderr, flush=True)
+    base = rows[0]["ms_per_pair"]
+    print(f"{'pairs':>7} {'texts':>7} {'seconds':>8} {'ms/pair':>8} {'vs smallest':>11}  "
+          f"{'peak MB':>8} {'after load':>10} {'growth':>7} {'probe MB':>8} {'items MB':>8}  "
+          f"LPBS gender / race")
+    for r in rows:
+        print(f"{r['size']:>7} {2 * r['size']:>7} {r['seconds']:>8.1f} {r['ms_per_pair']:>8.2f} "
+              f"{r['ms_per_pair'] / base:>10.2f}x  {r['peak_mb']:>8.0f} {r['after_load_mb']:>10.0f} "
+              f"{r['peak_mb'] - r['after_load_mb']:>7.0f} {r['probe_mb']:>8.1f} {r['items_mb']:>8.1f}  "
+              f"{r['lpbs_gender']:.3f} / {r['lpbs_race']:.3f}")
+    spread = max(r["ms_per_pair"] for r in rows) / min(r["ms_per_pair"] for r in rows)
+    print(f"time per pair: largest / smallest = {spread:.2f}x (target: within 1.2x)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(rows, args.out / "lpbs_scaling.png")
+    print(f"plot: {args.out / 'lpbs_scaling.png'}")
+
+
+if __name__ == "__main__":
+    main()
