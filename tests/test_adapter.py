@@ -245,6 +245,82 @@ def test_greedy_decode_is_generate_with_finished_rows_leaving_the_batch(skewed_l
     assert greedy_decode(model, ids, mask, max_new_tokens=0, stop_ids={stop}) == [[]] * len(prompts)
 
 
+@pytest.mark.parametrize("prefill_tokens", [1, 9, 4096])
+def test_prefill_in_row_groups_gives_the_same_answers(skewed_lm, prefill_tokens, monkeypatch):
+    """A batch whose prompts exceed PREFILL_TOKENS is prefilled a row group at a time (each
+    group with its own copy of the shared prefix's cache) and the groups' caches joined; the
+    answers are those of one prefill, with and without a shared prefix."""
+    import mlflow_bias.adapters.greedy as greedy
+
+    import mlflow_bias.adapters.hf as hf
+
+    model, tok = skewed_lm
+    prompts = ["the nurse said that the welder", "the nurse said that the pilot",
+               "the nurse said that yesterday the carpenter", "the nurse said that the librarian",
+               "the nurse said that the engineer"]
+    monkeypatch.setattr(hf, "shared_prefix_length", lambda e: greedy.shared_prefix_length(e, 2))
+    expected = {share: HFCausalLM(model, tok, batch_size=5, max_new_tokens=8, progress=False,
+                                  share_prefixes=share).generate(prompts) for share in (True, False)}
+    prefill_rows: list[int] = []  # rows of each pass that runs prompt tokens
+    def record(module, args, kwargs, out):
+        if kwargs["input_ids"].shape[1] > 1:
+            prefill_rows.append(kwargs["input_ids"].shape[0])
+
+    hook = model.register_forward_hook(record, with_kwargs=True)
+    monkeypatch.setattr(greedy, "PREFILL_TOKENS", prefill_tokens)
+    try:
+        for share in (True, False):
+            adapter = HFCausalLM(model, tok, batch_size=5, max_new_tokens=8, progress=False,
+                                 share_prefixes=share)
+            assert adapter.generate(prompts) == expected[share]
+    finally:
+        hook.remove()
+    # shared: one pass for the prefix (one row), then the row groups; unshared: the row groups
+    assert prefill_rows[0] == 1 and sum(prefill_rows) == 1 + 5 + 5
+    if prefill_tokens == 1:
+        assert prefill_rows == [1] + [1] * 10
+    if prefill_tokens == 4096:
+        assert prefill_rows == [1, 5, 5]
+    if prefill_tokens == 9:
+        assert 3 < len(prefill_rows) < 11
+
+
+def test_the_decoding_cache_writes_each_token_into_room_made_once():
+    """After the prefill every layer gets room for the answer: a step writes its key/value into
+    that room (no new allocation, no copy of the cache), and what the attention reads equals
+    transformers' concatenating cache, through row removal too."""
+    import torch
+    from transformers import DynamicCache
+
+    from mlflow_bias.adapters.greedy import _stack_with_room
+
+    torch.manual_seed(0)
+    prompt = [(torch.randn(3, 2, 5, 4), torch.randn(3, 2, 5, 4)) for _ in range(2)]
+    plain, growing = DynamicCache(), DynamicCache()
+    for index, (k, v) in enumerate(prompt):
+        plain.update(k, v, index)
+        growing.update(k.clone(), v.clone(), index)
+    growing = _stack_with_room([growing], room=4)
+    buffers = [layer._keys.data_ptr() for layer in growing.layers]
+    for step in range(3):
+        if step == 2:
+            for cache in (plain, growing):
+                cache.batch_select_indices(torch.tensor([0, 2]))
+        rows = 3 if step < 2 else 2
+        for index in range(2):
+            k, v = torch.randn(rows, 2, 1, 4), torch.randn(rows, 2, 1, 4)
+            expected = plain.update(k, v, index)
+            got = growing.update(k, v, index)
+            assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+        if step < 2:
+            assert [layer._keys.data_ptr() for layer in growing.layers] == buffers
+        assert growing.get_seq_length() == plain.get_seq_length() == 6 + step
+    for index in range(2):  # past the room asked for, it still grows
+        for _ in range(3):
+            k, v = torch.randn(2, 2, 1, 4), torch.randn(2, 2, 1, 4)
+            assert torch.equal(growing.update(k, v, index)[0], plain.update(k, v, index)[0])
+
+
 def test_the_generation_copy_is_made_outside_inference_mode(skewed_lm):
     """A bfloat16 copy cast under inference mode holds inference tensors, which generated 3x
     slower on the CPU; the copy made by the first `generate` call must be ordinary tensors."""
@@ -256,6 +332,41 @@ def test_the_generation_copy_is_made_outside_inference_mode(skewed_lm):
     copy = adapter._generator()
     assert copy.dtype == torch.bfloat16
     assert not any(p.is_inference() for p in copy.parameters())
+
+
+def test_the_generation_copy_equals_a_cast_deep_copy_with_its_ties():
+    """The copy is made parameter by parameter (no second float32 model at the peak) and equals
+    `deepcopy(model).to(bfloat16)`: every parameter and buffer, tied weights (as SmolLM2's input
+    and output embeddings are) still one tensor."""
+    import copy
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from mlflow_bias.adapters.hf import cast_copy
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=2, num_attention_heads=2,
+                                         num_key_value_heads=1, tie_word_embeddings=True)).eval()
+    copied: list[torch.Size] = []  # parameters the deep copy duplicates in float32
+    original = torch.nn.Parameter.__deepcopy__
+    torch.nn.Parameter.__deepcopy__ = lambda self, memo: copied.append(self.shape) or original(self, memo)
+    try:
+        made = cast_copy(model, torch.bfloat16)
+    finally:
+        torch.nn.Parameter.__deepcopy__ = original
+    assert copied == []
+    reference = copy.deepcopy(model).to(torch.bfloat16)
+    assert made.dtype == torch.bfloat16 and model.dtype == torch.float32
+    for (name, a), (_, b) in zip(made.state_dict(keep_vars=True).items(),
+                                 reference.state_dict(keep_vars=True).items()):
+        assert a.dtype == b.dtype and torch.equal(a, b), name
+    for (name, a), (_, b) in zip(made.named_buffers(), reference.named_buffers()):
+        assert a.dtype == b.dtype and torch.equal(a, b), name
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    assert made.get_output_embeddings().weight is made.get_input_embeddings().weight
+    assert not any(a.data_ptr() == b.data_ptr() for a, b in zip(made.parameters(), model.parameters()))
 
 
 def test_answer_loglikelihood_is_the_sum_over_the_answer_tokens(skewed_lm):

@@ -70,6 +70,15 @@ def build_tree(sequences: Sequence[Sequence[int]]) -> TokenTree:
                      np.array(depths, dtype=np.int64), paths)
 
 
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens `a` and `b` share."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
 def plan_trees(sequences: Sequence[Sequence[int]], max_nodes: int) -> list[list[int]]:
     """Indices of `sequences` split into packs whose tries hold at most `max_nodes` nodes each
     (a sequence longer than that is a pack of its own). Sequences are taken in lexicographic
@@ -81,11 +90,7 @@ def plan_trees(sequences: Sequence[Sequence[int]], max_nodes: int) -> list[list[
     previous: Sequence[int] = ()
     for index in order:
         sequence = sequences[index]
-        shared = 0
-        limit = min(len(previous), len(sequence))
-        while shared < limit and previous[shared] == sequence[shared]:
-            shared += 1
-        added = len(sequence) - shared
+        added = len(sequence) - common_prefix_length(previous, sequence)
         if packs and nodes + added <= max_nodes:
             packs[-1].append(index)
             nodes += added
