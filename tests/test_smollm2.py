@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 import mlflow_bias.probes as probes
 from mlflow_bias.adapters import HFCausalLM, loglikelihood_one_by_one
 from mlflow_bias.adapters.models import load_smollm2, log_causal_lm, smollm2_dir
+from mlflow_bias.adapters.greedy import shared_prefix_length
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +240,7 @@ def test_generation_with_a_shared_prompt_prefix_gives_the_same_answers(smollm2):
     shared = HFCausalLM(model, tok, batch_size=5, max_new_tokens=12, progress=False)
     plain = HFCausalLM(model, tok, batch_size=5, max_new_tokens=12, progress=False, share_prefixes=False)
     encoded = [tok(shared._prompt(t), add_special_tokens=False)["input_ids"] for t in inputs[:5]]
-    assert shared._shared_prefix(encoded) > 30  # template, system prompt and instruction
+    assert shared_prefix_length(encoded) > 30  # template, system prompt and instruction
     assert shared.generate(inputs) == plain.generate(inputs)
 
 

@@ -87,11 +87,10 @@ def _growing_layer_class() -> type:
     class _GrowingLayer(DynamicLayer):
         """One layer's keys and values in buffers with room for the answer's tokens.
 
-        transformers' dynamic cache concatenates every step, allocating the whole cache anew: a
-        step's cost then includes copying it, and the allocator, handed ever larger blocks,
-        keeps the old ones (a SmolLM2 evaluation grew 850 MB while its live cache was 270 MB).
-        Here each step writes its token into free room and `keys`/`values` are views of the
-        filled part, which is what the attention reads. Row removal copies the buffers once, as
+        transformers' dynamic cache concatenates every step, allocating and copying the whole
+        cache anew. Here each step writes its token into free room and `keys`/`values` are views
+        of the filled part, which is what the attention reads (one version's generation in
+        `benchmarks/scorecard_time.py`: 53.8 → 48.9 s). Row removal copies the buffers once, as
         it did before.
         """
 
@@ -201,8 +200,8 @@ class _Decoder:
 
         `cache` may hold the first `cached` positions of the prompts, which every row shares, for
         one row. The prompts are run `PREFILL_TOKENS` at a time: a forward pass holds activations
-        for every token it runs (about 4.5 MB a row of SmolLM2's resume prompts), so 88 rows at
-        once took 412 MB beyond their cache, and row groups keep that flat."""
+        for every token it runs, and 88 of SmolLM2's resume prompts at once peaked 412 MB above
+        the model (their cache is about 170 MB of it, 22 rows 134 MB), so row groups bound it."""
         device = self.model.device
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # real tokens only, as `generate` counts

@@ -91,8 +91,14 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
 RESAMPLE_BLOCK_ELEMENTS = 1 << 20
 
 
+def _resamples_per_block(n_items: int) -> int:
+    """Resamples of `n_items` items that fit in one block (scipy's `batch` for the permutation
+    tests, which draws the same permutations whatever its value)."""
+    return max(1, RESAMPLE_BLOCK_ELEMENTS // max(n_items, 1))
+
+
 def _block_bounds(n_resamples: int, n: int) -> list[tuple[int, int]]:
-    rows = max(1, RESAMPLE_BLOCK_ELEMENTS // max(n, 1))
+    rows = _resamples_per_block(n)
     return [(start, min(start + rows, n_resamples)) for start in range(0, n_resamples, rows)]
 
 
@@ -175,12 +181,6 @@ def stratified_bootstrap(
     return Interval(low, high, level)
 
 
-def _permutation_batch(n_items: int) -> int:
-    """Resamples per call of a permutation test's statistic, within the block budget (scipy's
-    `batch`, which draws the same permutations whatever its value)."""
-    return max(1, RESAMPLE_BLOCK_ELEMENTS // max(n_items, 1))
-
-
 def sign_flip_test(
     values: np.ndarray, statistic: VectorStatistic, *, n_resamples: int, seed: int
 ) -> NullTest:
@@ -196,7 +196,7 @@ def sign_flip_test(
         n_resamples=n_resamples,
         alternative="greater",
         random_state=np.random.default_rng(seed),
-        batch=_permutation_batch(len(values)),
+        batch=_resamples_per_block(len(values)),
     )
     return _null_test(result, exact=2 ** len(values) <= n_resamples)
 
@@ -251,6 +251,6 @@ def difference_of_means_test(
         n_resamples=n_resamples,
         alternative="greater",
         random_state=np.random.default_rng(seed),
-        batch=_permutation_batch(len(x) + len(y)),
+        batch=_resamples_per_block(len(x) + len(y)),
     )
     return _null_test(result, exact=math.comb(len(x) + len(y), len(x)) <= n_resamples)
