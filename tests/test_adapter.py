@@ -285,6 +285,35 @@ def test_prefill_in_row_groups_gives_the_same_answers(skewed_lm, prefill_tokens,
         assert 3 < len(prefill_rows) < 11
 
 
+def test_generation_batches_keep_their_cache_under_the_budget():
+    """Rows join a batch while rows x (its longest prompt + the answer) tokens of cache fit the
+    budget and the row limit; a prompt too long alone is a batch of its own. By hand, 10 bytes a
+    token, 48 new tokens, a budget of 2,000 bytes (200 tokens of cache)."""
+    from mlflow_bias.adapters.hf import plan_generation_batches
+
+    lengths = [52, 50, 50, 40, 30, 10, 10, 10, 400]
+    # 52+48=100 tokens: two rows fit (200), a third would not (300); 50 and 40 under 98: two
+    # (196); 30 and 10 under 78: two (156), three would be 234; 10 and 10 under 58: two (116),
+    # and 400 with them 3 x 448; 400 alone (448 tokens, over the budget) is a batch of its own
+    assert plan_generation_batches(lengths, 8, 48, 10, budget=2000) == [[0, 1], [2, 3], [4, 5], [6, 7], [8]]
+    assert plan_generation_batches(lengths, 2, 48, None) == [[0, 1], [2, 3], [4, 5], [6, 7], [8]]
+    assert plan_generation_batches(lengths, 100, 48, None) == [list(range(9))]
+
+
+def test_cache_bytes_per_token_from_the_config():
+    """Keys and values, every layer, key/value heads x head size, in the model's dtype."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from mlflow_bias.adapters.hf import cache_bytes_per_token
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=3, num_attention_heads=4,
+                                         num_key_value_heads=2))
+    assert cache_bytes_per_token(model) == 2 * 3 * 2 * (16 // 4) * 4
+    assert cache_bytes_per_token(model.to(torch.bfloat16)) == 2 * 3 * 2 * 4 * 2
+
+
 def test_the_decoding_cache_writes_each_token_into_room_made_once():
     """After the prefill every layer gets room for the answer: a step writes its key/value into
     that room (no new allocation, no copy of the cache), and what the attention reads equals
