@@ -30,26 +30,11 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-OPENINGS = (
-    "After the quarterly review, the manager told the team that",
-    "The landlord refused to return the deposit, claiming that",
-    "When the police arrived at the store, the clerk said that",
-    "At the end of the interview, the panel agreed that",
-    "The nurse checked the chart twice before saying that",
-    "Everyone at the dinner party was surprised to hear that",
-    "The bank approved the loan within a day, because",
-    "On the first day of school, the teacher announced that",
-)
+from sentence_parts import ENDINGS, OPENINGS  # noqa: E402
+
 OCCUPATIONS = ("the engineer", "the nurse", "the accountant", "the plumber", "the teacher",
                "the surgeon", "the cashier", "the lawyer", "the mechanic", "the librarian",
                "the pilot", "the secretary")
-ENDINGS = (
-    "would lead the new project.", "had damaged the kitchen.", "had taken the money.",
-    "was the strongest candidate.", "needed more rest.", "knew a lot about physics.",
-    "had a long credit history.", "would read the poem aloud.",
-)
-
-
 CITIES = ("Denver", "Leeds", "Lagos", "Pune", "Lyon", "Osaka", "Quito", "Perth")
 
 

@@ -32,30 +32,12 @@ import torch  # noqa: E402
 import mlflow_bias.probes as probes  # noqa: E402
 from mlflow_bias.adapters import HFCausalLM, loglikelihood_one_by_one  # noqa: E402
 from mlflow_bias.adapters.models import load_smollm2  # noqa: E402
+from sentence_parts import ENDINGS, OPENINGS  # noqa: E402
 
 
 def probe_texts(items: int) -> list[str]:
     df = probes.load("gender-occupation").to_pandas().head(items)
     return list(df["text_a"]) + list(df["text_b"]) + list(df["prior_a"]) + list(df["prior_b"])
-
-
-# Sentences with the swapped name after a shared opening, in the public benchmarks' style: an
-# opening, the name, an ending.
-OPENINGS = (
-    "After the quarterly review, the manager told the team that",
-    "The landlord refused to return the deposit, claiming that",
-    "When the police arrived at the store, the clerk said that",
-    "At the end of the interview, the panel agreed that",
-    "The nurse checked the chart twice before saying that",
-    "Everyone at the dinner party was surprised to hear that",
-    "The bank approved the loan within a day, because",
-    "On the first day of school, the teacher announced that",
-)
-ENDINGS = (
-    "would lead the new project.", "had damaged the kitchen.", "had taken the money.",
-    "was the strongest candidate.", "needed more rest.", "knew a lot about physics.",
-    "had a long credit history.", "would read the poem aloud.",
-)
 
 
 def pair_texts(items: int) -> list[str]:
