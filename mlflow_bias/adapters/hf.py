@@ -36,6 +36,7 @@ from mlflow_bias.adapters.greedy import (
     shared_prefix_length,
     stop_token_ids,
 )
+from mlflow_bias.adapters.memory import release_freed_memory
 from mlflow_bias.adapters.pyfunc import Predictions
 from mlflow_bias.adapters.token_tree import build_tree, common_prefix_length, plan_trees
 from mlflow_bias.core.errors import CapabilityError, ConfigError
@@ -343,6 +344,8 @@ class HFCausalLM:
                 self._generated[(text, self.max_new_tokens)] = self.tokenizer.decode(
                     answer, skip_special_tokens=True
                 ).strip()
+            cache = output = None  # this batch's prefix cache goes before the trim
+            release_freed_memory()
         return [self._generated[(t, self.max_new_tokens)] for t in inputs]
 
     def predict(self, inputs: Sequence[str], column: str = "input", batch_size: int | None = None,
@@ -361,6 +364,7 @@ class HFCausalLM:
             label = f"log-likelihood {number}/{len(windows)}" if len(windows) > 1 else None
             scores = self._score_sequences([self._encode(text) for text in window], label)
             self._scored.update(zip(window, scores.tolist()))
+            release_freed_memory()
         return np.array([self._scored[t] for t in texts], dtype=np.float64)
 
     def answer_loglikelihood(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
