@@ -172,3 +172,27 @@ def test_same_seed_same_numbers_other_seed_other_ci():
     assert run(0) == run(0)
     assert run(0)["gender/ci_low"] != run(1)["gender/ci_low"]
     assert run(0)["gender"] == run(1)["gender"]
+
+
+def test_sign_flip_test_agrees_with_scipys_permutation_test():
+    """The same test as scipy's one-sample `permutation_test`: identical when exact, within Monte
+    Carlo error otherwise (different random patterns)."""
+    from scipy import stats as scipy_stats
+
+    def scipy_p(values, n_resamples):
+        return scipy_stats.permutation_test(
+            (values,), lambda x, axis: np.abs(x.mean(axis=axis)), permutation_type="samples",
+            vectorized=True, n_resamples=n_resamples, alternative="greater",
+            random_state=np.random.default_rng(5)).pvalue
+
+    rng = np.random.default_rng(4)
+    small = rng.normal(0.1, 1.0, size=9)
+    ours = sign_flip_test(small, lpbs.labelled_lpbs, n_resamples=1000, seed=0)
+    assert ours.exact and ours.resamples == 512
+    assert ours.p_value == pytest.approx(scipy_p(small, 1000), abs=1e-12)
+
+    values = rng.normal(0.08, 1.0, size=400)
+    ours = sign_flip_test(values, lpbs.labelled_lpbs, n_resamples=20_000, seed=0)
+    reference = scipy_p(values, 20_000)
+    assert 0.02 < reference < 0.98  # a p-value with room to disagree
+    assert abs(ours.p_value - reference) < 4 * np.sqrt(2 * reference * (1 - reference) / 20_000)

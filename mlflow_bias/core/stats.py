@@ -1,8 +1,9 @@
 """Uncertainty for bias metrics: stratified bootstrap CIs and sign-flip permutation tests, seeded.
 
-The sign-flip test is scipy's `permutation_test` (one sample, `permutation_type="samples"` flips
-signs). The bootstrap is our own because it must resample items *within* strata (conditions),
-which `scipy.stats.bootstrap` does not do.
+The sign-flip test is our own, in blocks of resamples (scipy's one-sample `permutation_test` takes
+time growing with the square of the probe); the exchange test of two samples is scipy's. The
+bootstrap is our own because it must resample items *within* strata (conditions), which
+`scipy.stats.bootstrap` does not do.
 """
 
 from __future__ import annotations
@@ -186,19 +187,34 @@ def sign_flip_test(
 ) -> NullTest:
     """One-sided test of "no systematic preference": each value's sign is equally likely.
 
-    Exact when 2**n <= n_resamples, otherwise Monte Carlo with the +1 correction (scipy's).
+    Exact when 2**n <= n_resamples (every sign pattern once, p = share of patterns whose statistic
+    reaches the observed one); otherwise Monte Carlo over `n_resamples` random sign patterns with
+    the +1 correction, p = (k + 1) / (n_resamples + 1), as scipy's `permutation_test` computes
+    it, ties within 100 machine epsilons of the observed value counting as reaching it.
+
+    The patterns are drawn `RESAMPLE_BLOCK_ELEMENTS` signs at a time from one stream (a sign is
+    one uniform draw below 1/2, so the blocks do not change the numbers). scipy's own one-sample
+    test pairs n two-value samples with a Python step per item in every batch, so its time grew
+    with the square of the probe (100k values: 103 s, 141 MB; here linear).
     """
-    result = _stats.permutation_test(
-        (values,),
-        lambda x, axis: statistic(np.moveaxis(x, axis, -1)),
-        permutation_type="samples",
-        vectorized=True,
-        n_resamples=n_resamples,
-        alternative="greater",
-        random_state=np.random.default_rng(seed),
-        batch=_resamples_per_block(len(values)),
-    )
-    return _null_test(result, exact=2 ** len(values) <= n_resamples)
+    values = np.asarray(values, dtype=float)
+    n = values.shape[-1]
+    observed = float(statistic(values))
+    exact = n < 31 and 2**n <= n_resamples
+    if exact:
+        patterns = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+        null = np.atleast_1d(statistic(values * (1.0 - 2.0 * patterns)))
+    else:
+        rng = np.random.default_rng(seed)
+        rows = _resamples_per_block(n)
+        null = np.concatenate([
+            np.atleast_1d(statistic(np.where(rng.random((min(rows, n_resamples - low), n)) < 0.5,
+                                             -values, values)))
+            for low in range(0, n_resamples, rows)])
+    reached = int((null >= observed - abs(observed) * 100 * np.finfo(float).eps).sum())
+    p_value = reached / null.size if exact else (reached + 1) / (null.size + 1)
+    return NullTest(p_value=float(p_value), noise_floor=float(np.quantile(null, 0.95)),
+                    exact=exact, resamples=int(null.size))
 
 
 def _null_test(result: Any, *, exact: bool) -> NullTest:
