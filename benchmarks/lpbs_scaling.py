@@ -12,14 +12,17 @@ swapped name is the only difference within a pair (male/female names, then white
 from the shipped lexicon), and each name alone is its prior.
 
 Printed per size: seconds, milliseconds per pair and its ratio to the smallest size; the peak
-resident memory of the process, what it grew by after the model was loaded, and the size of the
-probe's table and of the scored items table that LPBS returns (`DataFrame.memory_usage(deep=True)`).
+resident memory of the process, what it grew by over the memory before scoring (the model, the
+warm-up and the probe's own table, built column by column so that building it takes about its
+size), and the size of the probe's table and of the scored items table that LPBS returns
+(`DataFrame.memory_usage(deep=True)`).
 A plot of both curves is written to `--out` (lpbs_scaling.png).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -60,22 +63,30 @@ def generated_pairs(size: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     picked = rng.choice(total, size=size, replace=False)
     shuffles = rng.permuted(np.tile(np.arange(per_template), (total // per_template, 1)), axis=1)
-    rows = []
-    for i, index in enumerate(picked):
+    fields = ("id", "attribute", "condition", "group_a", "group_b", "text_a", "text_b", "prior_a",
+              "prior_b")
+    columns: dict[str, list[str]] = {field: [] for field in fields}  # columns, not row dicts:
+    for i, index in enumerate(picked):  # building the table then takes about its own size
         o, j, c, e, k = np.unravel_index(index, radix)
         template = index // per_template
         attribute, group_a, group_b, pool_a, pool_b = contrasts[template % len(contrasts)]
         name_a, name_b = pool_a[k], pool_b[shuffles[template, k]]
         text = f"{OPENINGS[o]} {{}}, {OCCUPATIONS[j]} from {CITIES[c]}, {ENDINGS[e]}"
-        rows.append({"id": f"pair-{i}", "attribute": attribute, "condition": f"{o}-{e}",
-                     "group_a": group_a, "group_b": group_b,
-                     "text_a": text.format(name_a), "text_b": text.format(name_b),
-                     "prior_a": name_a, "prior_b": name_b})
-    return pd.DataFrame(rows)
+        row = (f"pair-{i}", attribute, f"{o}-{e}", group_a, group_b, text.format(name_a),
+               text.format(name_b), name_a, name_b)
+        for field, value in zip(fields, row):
+            columns[field].append(value)
+    return pd.DataFrame(columns)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def resident_mb() -> float:
+    """The process's resident memory now (Linux)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
 
 
 def table_mb(df) -> float:
@@ -91,13 +102,14 @@ def measure(size: int) -> dict[str, float]:
     model, tokenizer = load_smollm2()
     adapter = HFCausalLM(model, tokenizer, progress=False)
     adapter.loglikelihood([f"{opening} someone else entirely." for opening in OPENINGS] * 8)
-    loaded = peak_rss_mb()
     probe = generated_pairs(size)
+    gc.collect()
+    loaded = resident_mb()  # the model, the warm-up and the probe: what scoring starts from
     started = time.perf_counter()
     result = lpbs.compute(adapter, probe, lpbs.LPBSConfig())
     seconds = time.perf_counter() - started
     return {"size": size, "seconds": seconds, "ms_per_pair": 1000 * seconds / size,
-            "peak_mb": peak_rss_mb(), "after_load_mb": loaded, "probe_mb": table_mb(probe),
+            "peak_mb": peak_rss_mb(), "before_scoring_mb": loaded, "probe_mb": table_mb(probe),
             "items_mb": table_mb(result.items), "lpbs_gender": result.metrics["gender"],
             "lpbs_race": result.metrics["race"]}
 
@@ -116,8 +128,8 @@ def plot(rows: list[dict[str, float]], path: Path) -> None:
     left.set(xscale="log", xlabel="pairs in the probe", ylabel="ms per pair",
              title="LPBS time per pair", ylim=(0, max(r["ms_per_pair"] for r in rows) * 1.5))
     left.legend(loc="lower right")
-    right.plot(sizes, [r["peak_mb"] - r["after_load_mb"] for r in rows], marker="o",
-               label="peak memory growth after loading")
+    right.plot(sizes, [r["peak_mb"] - r["before_scoring_mb"] for r in rows], marker="o",
+               label="peak memory growth while scoring")
     right.plot(sizes, [r["items_mb"] for r in rows], marker="s", label="scored items table")
     right.set(xscale="log", xlabel="pairs in the probe", ylabel="MB", title="LPBS memory")
     right.legend(loc="upper left")
@@ -143,12 +155,12 @@ def main() -> None:
         print(f"{size:>7} pairs: {r['seconds']:.1f} s", file=sys.stderr, flush=True)
     base = rows[0]["ms_per_pair"]
     print(f"{'pairs':>7} {'texts':>7} {'seconds':>8} {'ms/pair':>8} {'vs smallest':>11}  "
-          f"{'peak MB':>8} {'after load':>10} {'growth':>7} {'probe MB':>8} {'items MB':>8}  "
+          f"{'peak MB':>8} {'before':>10} {'growth':>7} {'probe MB':>8} {'items MB':>8}  "
           f"LPBS gender / race")
     for r in rows:
         print(f"{r['size']:>7} {2 * r['size']:>7} {r['seconds']:>8.1f} {r['ms_per_pair']:>8.2f} "
-              f"{r['ms_per_pair'] / base:>10.2f}x  {r['peak_mb']:>8.0f} {r['after_load_mb']:>10.0f} "
-              f"{r['peak_mb'] - r['after_load_mb']:>7.0f} {r['probe_mb']:>8.1f} {r['items_mb']:>8.1f}  "
+              f"{r['ms_per_pair'] / base:>10.2f}x  {r['peak_mb']:>8.0f} {r['before_scoring_mb']:>10.0f} "
+              f"{r['peak_mb'] - r['before_scoring_mb']:>7.0f} {r['probe_mb']:>8.1f} {r['items_mb']:>8.1f}  "
               f"{r['lpbs_gender']:.3f} / {r['lpbs_race']:.3f}")
     spread = max(r["ms_per_pair"] for r in rows) / min(r["ms_per_pair"] for r in rows)
     print(f"time per pair: largest / smallest = {spread:.2f}x (target: within 1.2x)")
