@@ -61,6 +61,15 @@ def percentile_interval(samples: Any, confidence: float = 0.95, *,
     return float(low), float(high)
 
 
+def basic_interval(point: float, samples: Any, confidence: float = 0.95, *,
+                   skip: Skip = "none") -> tuple[float, float]:
+    """The basic (reverse-percentile) bootstrap interval, 2 * point - the percentile interval's
+    bounds: where resampling shifts a statistic (a gap over many small groups, which noise
+    widens), the percentile interval carries that shift and this one subtracts it."""
+    low, high = percentile_interval(samples, confidence, skip=skip)
+    return 2 * point - high, 2 * point - low
+
+
 def bootstrap_interval(statistic: Callable[[np.ndarray], np.ndarray], n_units: int, *,
                        n_resamples: int, seed: int | np.random.Generator,
                        confidence: float = 0.95, skip: Skip = "none") -> tuple[float, float]:

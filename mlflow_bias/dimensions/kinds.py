@@ -13,6 +13,7 @@ from typing import Callable
 import pandas as pd
 
 from mlflow_bias.core.errors import ProbeSchemaError
+from mlflow_bias.core.intersections import intersection_problems
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ def validate_pairs(df: pd.DataFrame) -> None:
             problems.append(
                 f"stereotype must be 'a', 'b' or empty; found {sorted(set(values[bad]))[:5]}"
             )
+    if not problems:
+        problems += intersection_problems(df, ("group_a", "group_b"))
     if problems:
         raise ProbeSchemaError(
             "The counterfactual-pairs probe is malformed: " + "; ".join(problems) + "."
@@ -130,6 +133,8 @@ def validate_decisions(df: pd.DataFrame) -> None:
                             "decision metrics compare at least two groups")
     if df["group"].isna().any() or (df["group"].astype(str).str.strip() == "").any():
         problems.append("some rows have an empty group")
+    else:
+        problems += intersection_problems(df)
     if problems:
         raise ProbeSchemaError("The decisions probe is malformed: " + "; ".join(problems) + ".")
 
@@ -153,6 +158,8 @@ def validate_sets(df: pd.DataFrame, kind: str = "counterfactual_sets") -> None:
                             f"group (every set needs each of {sorted(groups)})")
         if doubled:
             problems.append(f"attribute {attribute!r}: set(s) {', '.join(doubled[:5])} list a group twice")
+    if not problems:
+        problems += intersection_problems(df)
     if problems:
         raise ProbeSchemaError(f"The {label} probe is malformed: " + "; ".join(problems) + ".")
 

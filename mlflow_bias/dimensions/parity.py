@@ -5,13 +5,29 @@ Per attribute, over the items whose output parses to a decision:
 - disparate impact: min / max selection rate (the four-fifths rule is a policy default);
 - equal opportunity difference: max - min true-positive rate (P(decision = 1 | label = 1));
 - equalised odds difference: the larger of the true- and false-positive-rate spreads;
+- differential fairness: the epsilon of Foulds et al. (2020), the largest
+  |log P(decision = y | s_i) - log P(decision = y | s_j)| over both decisions y and every pair of
+  groups, each P smoothed as (n_ys + alpha) / (n_s + 2 alpha) (Dirichlet, `dirichlet_alpha`,
+  default 1) so that a group with no selections gives a finite value;
 - accuracy: the share of all the attribute's items whose decision equals the true outcome, an
   output that is no decision counting as wrong (task quality, so that a mitigation which breaks the
   task cannot pass as fair), also per group.
 The same definitions as fairlearn's `demographic_parity_difference`/`_ratio`,
 `equal_opportunity_difference` and `equalized_odds_difference`, for any number of groups.
-Uncertainty: percentile bootstrap CIs (items resampled within groups) and, for the statistical
-parity difference, a permutation p-value (group labels shuffled).
+
+An intersectional attribute (`gender_x_race`, groups `female_x_black`; see
+`core.intersections`) is scored over its cells like any attribute, and also: each part's
+marginal from the same rows (`<attribute>/marginal/<part>/<metric>`), and the amplification of
+each metric (`<attribute>/<metric>/amplification`), the cells' gap minus the largest marginal
+gap (for disparate impact the gap is 1 - ratio). Uncertainty: percentile bootstrap CIs (items
+resampled within groups, or cells; marginals and amplification from the same resamples) and,
+for the statistical parity difference, a permutation p-value (group labels shuffled). The
+amplification's CI is the basic bootstrap interval instead: the largest gap over many small cells
+is pushed up by noise alone, more in a resample than in the data, and the percentile interval
+carried that push (on 600 decisions with no group effect at all, it lay wholly above 0). Its
+p-value and noise floor come from decisions simulated with no difference between cells beyond the
+widest part's (`amplification_null`); an amplification is flagged when its CI lies above 0 and
+its p-value is below 1 - confidence.
 """
 
 from __future__ import annotations
@@ -21,6 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from scipy import stats as _stats
 
 from mlflow_bias.core.groups import group_labels
@@ -34,23 +51,33 @@ from mlflow_bias.dimensions.base import (
     record_unparsed,
     score_slices,
 )
-from mlflow_bias.core.errors import ProbeSchemaError
+from mlflow_bias.core.errors import ModelOutputError, ProbeSchemaError
+from mlflow_bias.core.intersections import attribute_parts, is_intersection, marginal_labels
 from mlflow_bias.text.parsing import UNPARSED, DecisionParser
 from mlflow_bias.dimensions.kinds import DECISIONS, validate_decisions
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
 from mlflow_bias.dimensions.registry import register_dimension, require_capability
-from mlflow_bias.core.stats import bootstrap_indices, percentile_interval, run_starts
+from mlflow_bias.core.stats import (
+    RESAMPLE_BLOCK_ELEMENTS,
+    basic_interval,
+    bootstrap_indices,
+    percentile_interval,
+    run_starts,
+)
 from mlflow_bias.core.validation import StrictModel
 
 NAME = "parity"
 REQUIRES = PREDICT
 HEADLINES = ("statistical_parity_difference", "disparate_impact", "equal_opportunity_difference",
-             "equalized_odds_difference")
+             "equalized_odds_difference", "differential_fairness")
+AMPLIFICATION = "amplification"
+MARGINAL = "marginal"
 
 
 @dataclass
 class ParityConfig(OutputConfig):
     parser: DecisionParser = field(default_factory=DecisionParser)
+    dirichlet_alpha: float = 1.0  # the smoothing of differential fairness's probabilities
 
 
 def _rates(decision: np.ndarray, label: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -70,7 +97,21 @@ def _spread(x: np.ndarray) -> np.ndarray:
     return np.max(x, axis=-1) - np.min(x, axis=-1)
 
 
-def headline_values(decision: np.ndarray, label: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
+def differential_fairness(decision: np.ndarray, starts: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Foulds et al.'s epsilon along the last axis (items sorted by group): the largest
+    |log P(y | s_i) - log P(y | s_j)| over y in {0, 1} and pairs of groups, with
+    P(y | s) = (n_ys + alpha) / (n_s + 2 alpha)."""
+    sizes = np.diff(np.append(starts, decision.shape[-1]))
+    selected = np.add.reduceat(decision, starts, axis=-1)
+    log_yes = np.log((selected + alpha) / (sizes + 2 * alpha))
+    log_no = np.log((sizes - selected + alpha) / (sizes + 2 * alpha))
+    return np.maximum(_spread(log_yes), _spread(log_no))
+
+
+def headline_values(decision: np.ndarray, label: np.ndarray, starts: np.ndarray,
+                    alpha: float = 1.0) -> dict[str, np.ndarray]:
+    """Every headline metric along the last axis (items sorted by group, `starts` each group's
+    first item); `alpha` smooths differential fairness."""
     selected, tpr, fpr = _rates(decision, label, starts)
     with np.errstate(invalid="ignore", divide="ignore"):
         impact = np.min(selected, axis=-1) / np.max(selected, axis=-1)
@@ -79,7 +120,78 @@ def headline_values(decision: np.ndarray, label: np.ndarray, starts: np.ndarray)
         "disparate_impact": impact,
         "equal_opportunity_difference": _spread(tpr),
         "equalized_odds_difference": np.maximum(_spread(tpr), _spread(fpr)),
+        "differential_fairness": differential_fairness(decision, starts, alpha),
     }
+
+
+def gap(name: str, value: np.ndarray) -> np.ndarray:
+    """How far a headline is from parity, larger being worse: 1 - ratio for disparate impact,
+    the value itself for the differences and epsilon."""
+    return 1.0 - value if name == "disparate_impact" else value
+
+
+@dataclass
+class Marginal:
+    """One part of an intersection: its groups' order over the cell-sorted rows, and its values."""
+
+    part: str
+    order: np.ndarray  # row positions sorted by this part's group
+    starts: np.ndarray
+    point: dict[str, np.ndarray]
+    replicates: dict[str, np.ndarray]
+
+
+def marginals(attribute: str, groups: np.ndarray, decision: np.ndarray, label: np.ndarray,
+              index: np.ndarray, alpha: float) -> list[Marginal]:
+    """Each part's headline values from the same rows (sorted by cell) and the same resamples
+    `index` (drawn within cells, so position j always holds an item of the cell at j and its
+    marginal group is fixed)."""
+    found = []
+    for position, part in enumerate(attribute_parts(attribute)):
+        labels = np.asarray(marginal_labels(groups, position))
+        order = np.argsort(labels, kind="stable")
+        starts = run_starts(labels[order])
+        point = headline_values(decision[order], label[order], starts, alpha)
+        replicates = headline_values(decision[index][:, order], label[index][:, order], starts, alpha)
+        found.append(Marginal(part, order, starts, point, replicates))
+    return found
+
+
+def amplification(name: str, cells: np.ndarray, parts: list[np.ndarray]) -> np.ndarray:
+    """The cells' gap minus the largest marginal gap (elementwise over resamples)."""
+    return gap(name, cells) - np.max(np.stack([gap(name, p) for p in parts]), axis=0)
+
+
+def amplification_null(groups: np.ndarray, decision: np.ndarray, label: np.ndarray,
+                       found: list[Marginal], position: int, *, n_resamples: int, seed: int,
+                       alpha: float) -> dict[str, np.ndarray]:
+    """Each metric's amplification on decisions simulated with no difference between cells beyond
+    one part's: every row decides 1 with the observed rate of its group on part `position` and
+    its true label, so the cells' true gap is that part's and the true amplification 0.
+
+    Noise alone makes a gap over many small cells exceed a marginal's, so the observed
+    amplification is compared with this null (its p-value and 95th percentile) rather than
+    with 0 alone. Drawn in blocks of `RESAMPLE_BLOCK_ELEMENTS` decisions."""
+    starts = run_starts(groups)
+    marginal = found[position]
+    part_of_row = np.empty(len(groups), dtype=np.int64)
+    part_of_row[marginal.order] = np.repeat(np.arange(len(marginal.starts)),
+                                            np.diff(np.append(marginal.starts, len(groups))))
+    key = part_of_row * 2 + label.astype(np.int64)
+    rate = (np.bincount(key, weights=decision, minlength=key.max() + 1)
+            / np.maximum(np.bincount(key, minlength=key.max() + 1), 1))[key]
+    rng = np.random.default_rng(seed)
+    rows = max(1, RESAMPLE_BLOCK_ELEMENTS // len(groups))
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in HEADLINES}
+    for low in range(0, n_resamples, rows):
+        simulated = (rng.random((min(rows, n_resamples - low), len(groups))) < rate).astype(float)
+        labels = np.broadcast_to(label, simulated.shape)
+        cells = headline_values(simulated, labels, starts, alpha)
+        parts = [headline_values(simulated[:, m.order], labels[:, m.order], m.starts, alpha)
+                 for m in found]
+        for name in HEADLINES:
+            draws[name].append(amplification(name, cells[name], [p[name] for p in parts]))
+    return {name: np.concatenate(values) for name, values in draws.items()}
 
 
 def _accuracy(part: pd.DataFrame, config: ParityConfig) -> tuple[float, float, float, dict[str, float]]:
@@ -116,11 +228,75 @@ def _slice_score(valid: pd.DataFrame, name: str, config: ParityConfig) -> SliceS
         raise ProbeSchemaError("a slice with one group has no parity statistic")
     decision, label = valid["decision"].to_numpy(dtype=float), valid["label"].to_numpy(dtype=float)
     starts = run_starts(groups)
-    value = float(headline_values(decision, label, starts)[name])
+    value = float(headline_values(decision, label, starts, config.dirichlet_alpha)[name])
     index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
-    replicates = headline_values(decision[index], label[index], starts)[name]
+    replicates = headline_values(decision[index], label[index], starts, config.dirichlet_alpha)[name]
     low, high = percentile_interval(replicates, config.confidence, skip="nan")
     return SliceScore(value, low, high, len(valid))
+
+
+def _require_every_cell(attribute: str, rows: pd.DataFrame, valid: pd.DataFrame) -> None:
+    """Every cell the probe has must keep a parsed decision: a cell's rate over 0 decisions is
+    undefined, and leaving the cell out would hide the very group an intersection is about."""
+    have = set(group_labels(valid["group"]))
+    for cell, cell_rows in rows.groupby(group_labels(rows["group"]), sort=True):
+        if cell not in have:
+            raise ModelOutputError(
+                f"parity/{attribute}: cell {cell!r} has {len(cell_rows)} item(s) but none of their "
+                "outputs reads as a decision, so its rates are undefined (0 decisions). Set "
+                "evaluator_config decision_labels to what the model returns, or fix the model's "
+                f"outputs for these inputs (first id: {cell_rows['id'].iloc[0]})."
+            )
+
+
+def _score_intersection(attribute: str, groups: np.ndarray, decision: np.ndarray, label: np.ndarray,
+                        index: np.ndarray, point: dict[str, np.ndarray],
+                        replicates: dict[str, np.ndarray], config: ParityConfig,
+                        metrics: dict[str, float], warnings: list[str]) -> dict[str, Any]:
+    """Log each part's marginal and each metric's amplification, with CIs from the cells'
+    resamples; warn where the whole amplification CI lies above 0. The summary's part."""
+    key = metric_segment(attribute)
+    found = marginals(attribute, groups, decision, label, index, config.dirichlet_alpha)
+    summary: dict[str, Any] = {"parts": [m.part for m in found], "marginals": {}, AMPLIFICATION: {}}
+    for marginal in found:
+        values = summary["marginals"][marginal.part] = {}
+        for name in HEADLINES:
+            value = float(marginal.point[name])
+            low, high = percentile_interval(marginal.replicates[name], config.confidence, skip="nan")
+            stem = f"{key}/{MARGINAL}/{metric_segment(marginal.part)}/{name}"
+            metrics[stem], metrics[f"{stem}/ci_low"], metrics[f"{stem}/ci_high"] = value, low, high
+            values[name] = {"value": value, "ci_low": low, "ci_high": high}
+    nulls: dict[int, dict[str, np.ndarray]] = {}
+    for name in HEADLINES:
+        value = float(amplification(name, point[name], [m.point[name] for m in found]))
+        resampled = amplification(name, replicates[name], [m.replicates[name] for m in found])
+        low, high = basic_interval(value, resampled, config.confidence, skip="nan")
+        widest = int(np.nanargmax([gap(name, m.point[name]) for m in found])
+                     if any(np.isfinite(gap(name, m.point[name])) for m in found) else 0)
+        if widest not in nulls:
+            nulls[widest] = amplification_null(groups, decision, label, found, widest,
+                                               n_resamples=config.permutation_samples,
+                                               seed=config.seed, alpha=config.dirichlet_alpha)
+        null = nulls[widest][name]
+        null = null[np.isfinite(null)]
+        reached = int((null >= value - 1e-12).sum()) if np.isfinite(value) else 0
+        p_value = (reached + 1) / (null.size + 1) if null.size and np.isfinite(value) else float("nan")
+        floor = float(np.quantile(null, 0.95)) if null.size else float("nan")
+        stem = f"{key}/{name}/{AMPLIFICATION}"
+        metrics[stem], metrics[f"{stem}/ci_low"], metrics[f"{stem}/ci_high"] = value, low, high
+        metrics[f"{stem}/p_value"], metrics[f"{stem}/noise_floor"] = p_value, floor
+        amplified = bool(np.isfinite(low) and low > 0 and p_value < 1 - config.confidence)
+        summary[AMPLIFICATION][name] = {"value": value, "ci_low": low, "ci_high": high,
+                                        "p_value": p_value, "noise_floor": floor,
+                                        "amplified": amplified}
+        if amplified:
+            largest = max(float(gap(name, m.point[name])) for m in found)
+            warnings.append(
+                f"parity/{attribute}: {name} is amplified at the intersection: the cells' gap "
+                f"{float(gap(name, point[name])):.3f} exceeds the largest marginal gap {largest:.3f} "
+                f"by {value:.3f} [{low:.3f}, {high:.3f}] (p = {p_value:.4f} against cells that differ "
+                f"only as the widest part does), so the parts alone understate the bias.")
+    return summary
 
 
 def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> DimensionResult:
@@ -157,9 +333,11 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
         label = valid["label"].to_numpy(dtype=float)
         starts = run_starts(groups)
         names = groups[starts]
-        point = headline_values(decision, label, starts)
+        if is_intersection(attribute):
+            _require_every_cell(attribute, part, valid)
+        point = headline_values(decision, label, starts, config.dirichlet_alpha)
         index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
-        replicates = headline_values(decision[index], label[index], starts)
+        replicates = headline_values(decision[index], label[index], starts, config.dirichlet_alpha)
         row: dict[str, Any] = {"attribute": attribute, "n_items": len(valid), "groups": {}}
         for name in HEADLINES:
             value = float(point[name])
@@ -186,6 +364,9 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
                                      "false_positive_rate": float(fp),
                                      "accuracy": accuracy_by_group[str(g)],
                                      "n_items": int((groups == g).sum())}
+        if is_intersection(attribute):
+            row["intersection"] = _score_intersection(attribute, groups, decision, label, index,
+                                                      point, replicates, config, metrics, warnings)
         for name in HEADLINES:
             row[name]["slices"] = score_slices(
                 valid, config.slice_columns, lambda sub, name=name: _slice_score(sub, name, config),
@@ -195,15 +376,18 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
     return DimensionResult(
         dimension=NAME, metrics=metrics, items=items, summary=summary, warnings=warnings,
         metadata={"parser": config.parser.version, "bootstrap_samples": config.bootstrap_samples,
-                  "seed": config.seed},
+                  "seed": config.seed, "dirichlet_alpha": config.dirichlet_alpha},
     )
 
 
 class ParityOptions(StrictModel):
     """decision_labels: {"positive": [...], "negative": [...]}: which model outputs count as a
-    positive or negative decision (default: 1/0, True/False, yes/no)."""
+    positive or negative decision (default: 1/0, True/False, yes/no). dirichlet_alpha: the
+    smoothing of differential fairness's probabilities (default 1; larger pulls small groups'
+    rates toward 1/2)."""
 
     decision_labels: dict[Literal["positive", "negative"], list[str | int | float | bool]] | None = None
+    dirichlet_alpha: float = Field(1.0, gt=0)
 
 
 @register_dimension
@@ -226,13 +410,18 @@ class Parity(Dimension):
         MetricSpec("disparate_impact", "higher", "lowest over highest selection rate; 1 is parity"),
         MetricSpec("equal_opportunity_difference", "near_zero", "difference of true-positive rates"),
         MetricSpec("equalized_odds_difference", "lower", "largest gap in true- or false-positive rate"),
+        MetricSpec("differential_fairness", "lower", "Foulds et al.'s epsilon: largest log-ratio of "
+                   "smoothed decision probabilities between two groups"),
+        *(MetricSpec(f"{name}/{AMPLIFICATION}", "lower", "on an intersection: the cells' gap minus "
+                     "the largest marginal gap") for name in HEADLINES),
         MetricSpec("unparsed_rate", "lower", "share of outputs that are no decision"),
         MetricSpec("accuracy", "higher", "share of decisions that match the true outcome (task "
                    "quality; an output that is no decision counts as wrong)"),
     )
 
     def configure(self, options: ParityOptions, context: ScoringContext) -> ParityConfig:
-        return ParityConfig(**context.outputs, parser=DecisionParser.from_config(options.decision_labels))
+        return ParityConfig(**context.outputs, parser=DecisionParser.from_config(options.decision_labels),
+                            dirichlet_alpha=options.dirichlet_alpha)
 
     def compute(self, adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> DimensionResult:
         return compute(adapter, probe, config)

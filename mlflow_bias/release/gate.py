@@ -17,7 +17,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 from packaging.version import Version
 
-from mlflow_bias.core.metric_keys import SIBLING_STATISTICS, MetricKey
+from mlflow_bias.core.metric_keys import SIBLING_STATISTICS, MetricKey, metric_segment
 from mlflow_bias.dimensions.registry import all_dimensions
 from mlflow_bias.dimensions.base import UNPARSED_RATE
 from mlflow_bias.core.labels import registered_version
@@ -122,7 +122,8 @@ def _judged_by(parsed: MetricKey | None, rule: Rule) -> bool:
     if rule.statistic is None:  # never an uncertainty sibling or one of the dimension's statistics
         return (parsed.statistic is None and parsed.attribute not in SIBLING_STATISTICS
                 and parsed.attribute not in _declared_statistics(rule.dimension))
-    return parsed.statistic == rule.statistic and "/" not in rule.statistic
+    return parsed.statistic == rule.statistic and (
+        "/" not in rule.statistic or rule.statistic in _declared_statistics(rule.dimension))
 
 
 def _judged_reading(key: str, rule: Rule, probe_names: set[str]) -> MetricKey | None:
@@ -194,6 +195,19 @@ def _probe_reasons(tags: dict[str, str], policy: Policy) -> list[str]:
         if f"bias.probe.{name}" not in tags:
             reasons.append(f"the evaluation did not score the policy's probe '{name}'")
     return reasons
+
+
+def _missing_attributes(metrics: dict[str, float], policy: Policy, probe_names: set[str]) -> list[str]:
+    """The attributes the policy requires a dimension to have scored that the run has no metric of."""
+    scored: set[tuple[str, str]] = set()
+    for key in metrics:
+        for parsed in (MetricKey.parse(key), MetricKey.parse(key, probe_names)):
+            if parsed is not None and parsed.slice is None:
+                scored.add((parsed.dimension, parsed.attribute))
+    return [f"policy {policy.ref} requires {dimension} on attribute {attribute!r}, and the run has "
+            f"no {dimension} metric for it: score a probe that has the attribute '{attribute}'"
+            for dimension, attributes in sorted(policy.required_attributes.items())
+            for attribute in attributes if (dimension, metric_segment(attribute)) not in scored]
 
 
 def _unreadable_outputs(metrics: dict[str, float], policy: Policy) -> list[str]:
@@ -369,6 +383,7 @@ def _decide_into(decision: Decision, run_id: str, policy: Policy, client: Mlflow
                     reasons.append(f"{verdict.line()}; its {waiver[1]}")
                 else:
                     decision.waivers.append(f"{verdict.line()} waived by {waiver[1]}")
+    reasons += _missing_attributes(metrics, policy, probe_names)
     reasons += _unreadable_outputs(metrics, policy)
     changed = changed_metrics(client, run_id, [k for k in judged if k in metrics])
     if changed:

@@ -83,6 +83,9 @@ class Policy:
     trusted_keys: tuple[TrustedKey, ...] = ()
     # a dimension whose share of unreadable outputs (`.../unparsed_rate`) exceeds this blocks
     max_unparsed_rate: float = DEFAULT_MAX_UNPARSED_RATE
+    # dimension -> attributes (an intersection such as gender_x_race included) that an evaluation
+    # must have scored: a run without their metrics blocks, so a probe that drops a group cannot pass
+    required_attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -98,6 +101,8 @@ class Policy:
         content = asdict(dataclasses.replace(self, alias_use_cases={}, trusted_keys=()))
         content.pop("alias_use_cases")
         content.pop("trusted_keys")
+        if not content["required_attributes"]:  # policies without it keep their digests
+            content.pop("required_attributes")
         for rule in content["rules"]:  # unscoped rules keep the digests they had before scoping
             if not rule["probes"]:
                 rule.pop("probes")
@@ -136,6 +141,7 @@ class _PolicySpec(StrictModel):
     alias_use_cases: dict[str, str] | None = None
     trusted_keys: list[str] | None = None
     max_unparsed_rate: float = Field(default=DEFAULT_MAX_UNPARSED_RATE, ge=0, le=1, allow_inf_nan=False)
+    required_attributes: dict[str, list[str]] | None = None
 
 
 _VALID_KEYS = {"": sorted(_PolicySpec.model_fields), "rules": sorted(_RuleSpec.model_fields)}
@@ -276,6 +282,15 @@ def parse_policy(raw: Any, source: str = "<dict>", base_dir: Path | None = None)
     if negative:
         raise _fail(source, f"drift_tolerance.{negative[0]} = {tolerance[negative[0]]!r}: expected a "
                             "number of at least 0 (the rise between evaluations that calls for recalibration).")
+    required_attributes = {k: tuple(v) for k, v in (spec.required_attributes or {}).items()}
+    unruled = sorted(set(required_attributes) - ruled)
+    if unruled:
+        raise _fail(source, f"required_attributes names dimension(s) {', '.join(unruled)} that no rule "
+                            "judges; add a rule for them, or leave them out.")
+    blank_names = [k for k, v in required_attributes.items() if not v or any(not a.strip() for a in v)]
+    if blank_names:
+        raise _fail(source, f"required_attributes.{blank_names[0]} = {list(required_attributes[blank_names[0]])!r}: "
+                            "list the attributes that must be scored, e.g. [gender, gender_x_race].")
     return Policy(
         name=spec.name,
         version=version,
@@ -295,6 +310,7 @@ def parse_policy(raw: Any, source: str = "<dict>", base_dir: Path | None = None)
         alias_use_cases=parse_alias_use_cases(spec.alias_use_cases, source),
         trusted_keys=parse_trusted_keys(spec.trusted_keys, source, base_dir),
         max_unparsed_rate=spec.max_unparsed_rate,
+        required_attributes=required_attributes,
     )
 
 

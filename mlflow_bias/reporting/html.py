@@ -119,6 +119,26 @@ def _extras(row: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _intersection(row: dict[str, Any]) -> dict[str, Any] | None:
+    """An intersectional attribute's table: each metric on the cells, on each part alone, and
+    its amplification with CI, p-value and flag."""
+    found = row.get("intersection")
+    if not isinstance(found, dict):
+        return None
+    parts = [str(p) for p in found.get("parts") or []]
+    marginals = found.get("marginals") or {}
+    rows = []
+    for name, amp in (found.get("amplification") or {}).items():
+        rows.append({
+            "statistic": name.replace("_", " "),
+            "cells": _num((row.get(name) or {}).get("value")),
+            "marginals": [_num(((marginals.get(p) or {}).get(name) or {}).get("value")) for p in parts],
+            "amplification": _num(amp.get("value")), "ci": _ci_text(amp.get("ci_low"), amp.get("ci_high")),
+            "p_value": _p(amp.get("p_value")), "flagged": bool(amp.get("amplified")),
+        })
+    return {"parts": parts, "rows": rows}
+
+
 def _slices(dim_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for row in dim_rows:
@@ -196,6 +216,7 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
                 "groups": _mapping_table(row.get("groups")) if isinstance(row.get("groups"), dict) else None,
                 "probabilities": (_mapping_table(row.get("probabilities"))
                                   if isinstance(row.get("probabilities"), dict) else None),
+                "intersection": _intersection(row),
             })
         meta = {k: v for k, v in (dim.get("metadata") or {}).items() if not isinstance(v, (dict, list))}
         dimensions.append({"anchor": anchor, "title": title, "about": about, "dimension": name,

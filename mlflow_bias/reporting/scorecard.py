@@ -86,6 +86,22 @@ def json_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def _intersection_lines(row: dict[str, Any]) -> list[str]:
+    """An intersectional attribute's marginals and amplification, one line per metric."""
+    found = row.get("intersection")
+    if not isinstance(found, dict):
+        return []
+    lines = []
+    for name, amp in found.get("amplification", {}).items():
+        parts = ", ".join(f"{part} {found['marginals'][part][name]['value']:.3f}"
+                          for part in found.get("parts", []))
+        flag = "  <- amplified" if amp.get("amplified") else ""
+        lines.append(f"  {'':<10} {row['attribute']}/{name}: parts alone {parts}; amplification "
+                     f"{amp['value']:+.3f} [{amp['ci_low']:+.3f}, {amp['ci_high']:+.3f}], "
+                     f"p {amp['p_value']:.4f}{flag}")
+    return lines
+
+
 def format_scorecard(scorecard: dict[str, Any]) -> str:
     """A plain-text table: one line per dimension x attribute, then slices and warnings."""
     lines = [
@@ -110,6 +126,7 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
                     lines.append(f"  {'':<10} {row['attribute']}={group}: selection rate "
                                  f"{rates['selection_rate']:.3f}, true-positive rate "
                                  f"{rates['true_positive_rate']:.3f}, n={rates['n_items']}")
+                lines += _intersection_lines(row)
                 continue
             ci = f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
             p = f"{row['p_value']:.4f}" if row.get("p_value") is not None else "-"
