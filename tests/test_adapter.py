@@ -208,13 +208,18 @@ def test_generation_is_greedy_deterministic_batched_and_cached(skewed_lm):
         hook.remove()
 
 
-def test_greedy_decode_is_generate_with_finished_rows_leaving_the_batch(skewed_lm):
+@pytest.mark.parametrize("row_step", [1, 2])
+def test_greedy_decode_is_generate_with_finished_rows_leaving_the_batch(skewed_lm, row_step, monkeypatch):
     """The answers of `generate` (greedy, left-padded, a stop token per row), while each step
-    runs only the rows still writing: a row that emits the stop token leaves the batch."""
+    runs only the rows still writing, rounded up to a multiple of `ROW_STEP` (finished rows fill
+    the rest): a row that emits the stop token leaves the batch."""
     import torch
 
+    from mlflow_bias.adapters import greedy
     from mlflow_bias.adapters.greedy import greedy_decode
     from mlflow_bias.adapters.hf import pad_right
+
+    monkeypatch.setattr(greedy, "ROW_STEP", row_step)
 
     model, tok = skewed_lm
     stop = tok.convert_tokens_to_ids(".")  # the tiny LM ends its sentences with "."
@@ -241,8 +246,12 @@ def test_greedy_decode_is_generate_with_finished_rows_leaving_the_batch(skewed_l
     assert got == expected
     lengths = sorted(len(a) for a in got)
     assert lengths[0] < lengths[-1]  # the rows stop at different steps
-    # step k runs the rows that have not stopped in their first k tokens
-    assert batch_sizes == [len(prompts)] + [sum(n > k for n in lengths) for k in range(1, lengths[-1])]
+    # step k runs the rows that have not stopped in their first k tokens, rounded up to a
+    # multiple of ROW_STEP (never more than the batch had)
+    writing = [sum(n > k for n in lengths) for k in range(1, lengths[-1])]
+    assert batch_sizes == [len(prompts)] + [min(len(prompts), -(-w // row_step) * row_step)
+                                            for w in writing]
+    assert row_step == 1 or any(size > w for size, w in zip(batch_sizes[1:], writing))
     # no row runs past the limit, and a limit of 0 runs nothing
     assert all(len(a) <= 3 for a in greedy_decode(model, ids, mask, max_new_tokens=3, stop_ids={stop}))
     assert greedy_decode(model, ids, mask, max_new_tokens=0, stop_ids={stop}) == [[]] * len(prompts)

@@ -29,6 +29,10 @@ from mlflow_bias.adapters.token_tree import common_prefix_length
 
 # Prompt tokens run in one prefill pass; a batch with more is prefilled in row groups.
 PREFILL_TOKENS = 2048
+# The decoding batch keeps a multiple of this many rows: finished rows fill it up to the next
+# multiple until enough have finished to drop a whole step. Each distinct batch size makes the
+# CPU's matrix library compile and cache kernels of its own, which stay for the process's life.
+ROW_STEP = 8
 
 
 def cache_argument(module: Any) -> str:
@@ -167,13 +171,16 @@ def _stack_with_room(caches: list[Any], room: int) -> Any:
 @dataclass
 class _Rows:
     """The rows being decoded: their key/value cache, attention mask (1 on real tokens), the
-    position of each row's last token, the token each feeds next, and the prompt each answers."""
+    position of each row's last token, the token each feeds next, the prompt each answers, and
+    whether it is still writing (a finished row may stay to keep the batch a multiple of
+    `ROW_STEP`; what it writes is dropped)."""
 
     cache: Any
     mask: torch.Tensor
     last: torch.Tensor
     tokens: torch.Tensor
     prompts: torch.Tensor
+    writing: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.prompts.shape[0])
@@ -181,7 +188,7 @@ class _Rows:
     def keep(self, keep: torch.Tensor) -> None:
         self.cache.batch_select_indices(keep)
         self.mask, self.last, self.tokens = self.mask[keep], self.last[keep], self.tokens[keep]
-        self.prompts = self.prompts[keep.cpu()]
+        self.prompts, self.writing = self.prompts[keep.cpu()], self.writing[keep.cpu()]
 
 
 class _Decoder:
@@ -214,7 +221,8 @@ class _Decoder:
             caches, logits = self._prefill(ids, mask, positions, cache, cached, n)  # stacked
         plain = _plain(caches[0]) and caches[0].layers[0].is_initialized
         joined = _stack_with_room(caches, self.limit) if plain else caches[0]
-        rows = _Rows(joined, mask, positions[:, -1], ids[:, -1], prompts)
+        rows = _Rows(joined, mask, positions[:, -1], ids[:, -1], prompts,
+                     torch.ones(len(prompts), dtype=torch.bool))
         return self._take(rows, torch.cat(logits))
 
     def _prefill(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any,
@@ -246,17 +254,24 @@ class _Decoder:
         return self._take(rows, logits)
 
     def _take(self, rows: _Rows, logits: torch.Tensor) -> _Rows | None:
+        """Record each writing row's next token; drop finished rows from the batch in whole
+        `ROW_STEP`s (the rows still writing, then finished ones up to the next multiple)."""
         tokens = logits.argmax(-1)
         lengths = []
-        for prompt, token in zip(rows.prompts.tolist(), tokens.tolist()):
-            self.answers[prompt].append(token)
+        for prompt, token, writing in zip(rows.prompts.tolist(), tokens.tolist(), rows.writing.tolist()):
+            if writing:
+                self.answers[prompt].append(token)
             lengths.append(len(self.answers[prompt]))
         done = torch.isin(tokens.cpu(), self.stops) | (torch.tensor(lengths) >= self.limit)
+        rows.writing = rows.writing & ~done
         rows.tokens = tokens
-        if bool(done.any()):
-            if bool(done.all()):
-                return None
-            rows.keep((~done).nonzero().squeeze(1).to(tokens.device))
+        alive = int(rows.writing.sum())
+        if alive == 0:
+            return None
+        size = min(len(rows), -(-alive // ROW_STEP) * ROW_STEP)
+        if size < len(rows):
+            order = torch.argsort((~rows.writing).to(torch.int8), stable=True)  # writing first
+            rows.keep(order[:size].to(tokens.device))
         return rows
 
 
