@@ -208,6 +208,16 @@ def test_generation_is_greedy_deterministic_batched_and_cached(skewed_lm):
         hook.remove()
 
 
+def test_sixteen_bit_decoding_keeps_whole_row_steps_and_float32_drops_rows_at_once(skewed_lm):
+    import torch
+
+    from mlflow_bias.adapters.greedy import ROW_STEP, decoding_row_step
+
+    model, _ = skewed_lm
+    assert decoding_row_step(model) == 1 and model.dtype == torch.float32
+    assert decoding_row_step(type("M", (), {"dtype": torch.bfloat16})()) == ROW_STEP == 8
+
+
 @pytest.mark.parametrize("row_step", [1, 2])
 def test_greedy_decode_is_generate_with_finished_rows_leaving_the_batch(skewed_lm, row_step, monkeypatch):
     """The answers of `generate` (greedy, left-padded, a stop token per row), while each step
@@ -219,7 +229,7 @@ def test_greedy_decode_is_generate_with_finished_rows_leaving_the_batch(skewed_l
     from mlflow_bias.adapters.greedy import greedy_decode
     from mlflow_bias.adapters.hf import pad_right
 
-    monkeypatch.setattr(greedy, "ROW_STEP", row_step)
+    monkeypatch.setattr(greedy, "decoding_row_step", lambda model: row_step)
 
     model, tok = skewed_lm
     stop = tok.convert_tokens_to_ids(".")  # the tiny LM ends its sentences with "."
