@@ -11,6 +11,7 @@ import pytest
 from mlflow_bias.dimensions import lpbs
 from mlflow_bias.core.errors import ProbeSchemaError
 from mlflow_bias.core.stats import sign_flip_test, stratified_bootstrap
+from test_core import _indices_in_one_draw
 
 
 class FixedScores:
@@ -196,3 +197,59 @@ def test_sign_flip_test_agrees_with_scipys_permutation_test():
     reference = scipy_p(values, 20_000)
     assert 0.02 < reference < 0.98  # a p-value with room to disagree
     assert abs(ours.p_value - reference) < 4 * np.sqrt(2 * reference * (1 - reference) / 20_000)
+
+
+def _three_group_probe(seed: int = 0, n: int = 30):
+    """Labelled pairs of female/male, female/nonbinary and male/nonbinary sentences with
+    log-likelihoods drawn so that each group pair has its own mean preference."""
+    rng = np.random.default_rng(seed)
+    shift = {("female", "male"): 0.8, ("female", "nonbinary"): 0.2, ("male", "nonbinary"): -0.1}
+    rows, table = [], {}
+    for (a, b), mean in shift.items():
+        for i in range(n):
+            ta, tb = f"{a}-{b}-{i}-a", f"{a}-{b}-{i}-b"
+            table[ta], table[tb] = rng.normal(mean, 1.0), 0.0
+            rows.append(dict(id=f"{a}-{b}-{i}", attribute="gender", condition=f"c{i % 5}",
+                             group_a=a, group_b=b, text_a=ta, text_b=tb, stereotype="a"))
+    return pairs(rows), table
+
+
+def test_more_than_two_groups_score_every_group_pair_and_the_largest():
+    probe, table = _three_group_probe()
+    config = lpbs.LPBSConfig(bootstrap_samples=300, permutation_samples=400)
+    result = lpbs.compute(FixedScores(table), probe, config)
+    metrics = result.metrics
+    per_pair = {}
+    for pair, (a, b) in {"female_vs_male": ("female", "male"), "female_vs_nonbinary": ("female", "nonbinary"),
+                         "male_vs_nonbinary": ("male", "nonbinary")}.items():
+        sub = probe[(probe["group_a"] == a) & (probe["group_b"] == b)]
+        p = lpbs.preference((sub["text_a"].map(table) - sub["text_b"].map(table)).to_numpy())
+        per_pair[pair] = abs(p.mean())  # labelled: |mean p| over the pair's own items
+        assert metrics[f"gender/pair/{pair}"] == pytest.approx(per_pair[pair], abs=1e-12)
+        assert metrics[f"gender/pair/{pair}/n_items"] == len(sub)
+        # its CI is the pair's own bootstrap with the pair's seed
+        alone = lpbs.compute(FixedScores(table), sub, lpbs.LPBSConfig(
+            bootstrap_samples=300, permutation_samples=400, seed=lpbs.pair_seed(0, pair)))
+        assert metrics[f"gender/pair/{pair}/ci_low"] == pytest.approx(alone.metrics["gender/ci_low"], abs=1e-12)
+    assert metrics["gender"] == pytest.approx(max(per_pair.values()), abs=1e-12)
+    assert metrics["gender"] == metrics["gender/pair/female_vs_male"]
+    assert metrics["gender/ci_low"] <= metrics["gender"] <= metrics["gender/ci_high"]
+    assert metrics["gender/p_value"] < 0.01 and metrics["gender/noise_floor"] < metrics["gender"]
+    assert metrics["gender/n_items"] == len(probe)
+    assert set(result.summary[0]["pairs"]) == set(per_pair)
+
+
+def test_the_largest_pair_ci_is_the_percentile_interval_of_the_largest_resampled_pair():
+    probe, table = _three_group_probe(seed=1, n=12)
+    config = lpbs.LPBSConfig(bootstrap_samples=200, permutation_samples=200)
+    metrics = lpbs.compute(FixedScores(table), probe, config).metrics
+    resampled = []
+    for (a, b), sub in probe.groupby(["group_a", "group_b"], sort=True):
+        p = lpbs.preference((sub["text_a"].map(table) - sub["text_b"].map(table)).to_numpy())
+        keys = sub["condition"].to_numpy() + " | " + a + " vs " + b
+        order = np.argsort(keys, kind="stable")
+        index = _indices_in_one_draw(keys[order], 200, seed=lpbs.pair_seed(0, f"{a}_vs_{b}"))
+        resampled.append(np.abs(p[order][index].mean(axis=-1)))
+    largest = np.max(np.stack(resampled), axis=0)
+    assert metrics["gender/ci_low"] == pytest.approx(np.quantile(largest, 0.025), abs=1e-12)
+    assert metrics["gender/ci_high"] == pytest.approx(np.quantile(largest, 0.975), abs=1e-12)

@@ -169,6 +169,20 @@ def bootstrap_indices(strata: np.ndarray, *, n_resamples: int, seed: int) -> np.
     return np.concatenate(list(bootstrap_index_blocks(strata, n_resamples=n_resamples, seed=seed)))
 
 
+def bootstrap_samples(
+    values: np.ndarray,
+    strata: np.ndarray,
+    statistic: VectorStatistic,
+    *,
+    n_resamples: int,
+    seed: int,
+) -> np.ndarray:
+    """`statistic` on `n_resamples` stratified resamples of `values` (see `stratified_bootstrap`),
+    evaluated a block at a time; one value per resample."""
+    return np.concatenate([np.atleast_1d(statistic(values[..., index]))
+                           for index in bootstrap_index_blocks(strata, n_resamples=n_resamples, seed=seed)])
+
+
 def stratified_bootstrap(
     values: np.ndarray,
     strata: np.ndarray,
@@ -185,9 +199,8 @@ def stratified_bootstrap(
     statistic then receives (k, n_resamples, n). Resamples are evaluated in blocks (see
     `RESAMPLE_BLOCK_ELEMENTS`), so the statistic may receive fewer than `n_resamples` at a time.
     """
-    samples = [np.atleast_1d(statistic(values[..., index]))
-               for index in bootstrap_index_blocks(strata, n_resamples=n_resamples, seed=seed)]
-    low, high = percentile_interval(np.concatenate(samples), level)
+    samples = bootstrap_samples(values, strata, statistic, n_resamples=n_resamples, seed=seed)
+    low, high = percentile_interval(samples, level)
     return Interval(low, high, level)
 
 
@@ -206,20 +219,30 @@ def sign_flip_test(
     test pairs n two-value samples with a Python step per item in every batch, so its time grew
     with the square of the probe (100k values: 103 s, 141 MB; here linear).
     """
+    observed = float(statistic(np.asarray(values, dtype=float)))
+    null, exact = sign_flip_null(values, statistic, n_resamples=n_resamples, seed=seed)
+    return null_test(observed, null, exact=exact)
+
+
+def sign_flip_null(values: np.ndarray, statistic: VectorStatistic, *, n_resamples: int,
+                   seed: int) -> tuple[np.ndarray, bool]:
+    """The statistic under random sign flips (every pattern when 2**n <= n_resamples: exact)."""
     values = np.asarray(values, dtype=float)
     n = values.shape[-1]
-    observed = float(statistic(values))
-    exact = n < 31 and 2**n <= n_resamples
-    if exact:
+    if n < 31 and 2**n <= n_resamples:
         patterns = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
-        null = np.atleast_1d(statistic(values * (1.0 - 2.0 * patterns)))
-    else:
-        rng = np.random.default_rng(seed)
-        rows = _resamples_per_block(n)
-        null = np.concatenate([
-            np.atleast_1d(statistic(np.where(rng.random((min(rows, n_resamples - low), n)) < 0.5,
-                                             -values, values)))
-            for low in range(0, n_resamples, rows)])
+        return np.atleast_1d(statistic(values * (1.0 - 2.0 * patterns))), True
+    rng = np.random.default_rng(seed)
+    rows = _resamples_per_block(n)
+    return np.concatenate([
+        np.atleast_1d(statistic(np.where(rng.random((min(rows, n_resamples - low), n)) < 0.5,
+                                         -values, values)))
+        for low in range(0, n_resamples, rows)]), False
+
+
+def null_test(observed: float, null: np.ndarray, *, exact: bool) -> NullTest:
+    """One-sided p-value of `observed` against a null distribution (the +1 correction unless the
+    null is exact; ties within 100 machine epsilons count as reaching it) and its 95th percentile."""
     reached = int((null >= observed - abs(observed) * 100 * np.finfo(float).eps).sum())
     p_value = reached / null.size if exact else (reached + 1) / (null.size + 1)
     return NullTest(p_value=float(p_value), noise_floor=float(np.quantile(null, 0.95)),

@@ -14,10 +14,18 @@ has a `stereotype` label, else so that positive favours the alphabetically first
 
 Uncertainty: a percentile bootstrap CI resampling items within conditions, a one-sided sign-flip
 permutation p-value, and the noise floor (95th percentile of LPBS under the sign-flip null).
+
+An attribute with more than two groups (female, male, nonbinary) has pairs of several group
+pairs: LPBS is scored for each group pair on its own items (`<attribute>/pair/<a>_vs_<b>`, with
+its CI, p-value and noise floor), and the attribute's value is the largest of them. Its CI is the
+percentile interval of the largest pair value over resamples, each pair resampled with its own
+seed drawn from the run's; its p-value and noise floor compare it with the largest pair value
+under each pair's sign-flip null.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,9 +47,13 @@ from mlflow_bias.dimensions.kinds import COUNTERFACTUAL_PAIRS, validate_pairs
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, NoOptions, ScoringContext
 from mlflow_bias.dimensions.registry import register_dimension, require_capability
 from mlflow_bias.core.stats import (
+    NullTest,
     bootstrap_indices,
+    bootstrap_samples,
+    null_test,
     percentile_interval,
     run_starts,
+    sign_flip_null,
     sign_flip_test,
     stratified_bootstrap,
 )
@@ -163,7 +175,10 @@ def _statistic(labelled: bool, keys: np.ndarray):
     return lambda p: unlabelled_lpbs(p, starts)
 
 
-def _score(items: pd.DataFrame, config: LPBSConfig) -> tuple[_Score, Any]:
+def _score(items: pd.DataFrame, config: LPBSConfig, seed: int | None = None,
+           samples: list[np.ndarray] | None = None) -> tuple[_Score, Any]:
+    """LPBS of `items` with its CI (resampled with `seed`, default the config's); the bootstrap
+    values are appended to `samples` when it is given."""
     values, keys, labelled, dropped = _prepare(items)
     if len(values) == 0:
         raise ProbeSchemaError(
@@ -172,18 +187,15 @@ def _score(items: pd.DataFrame, config: LPBSConfig) -> tuple[_Score, Any]:
         )
     statistic = _statistic(labelled, keys)
     value = float(statistic(values))
-    ci = stratified_bootstrap(
-        values,
-        keys,
-        statistic,
-        n_resamples=config.bootstrap_samples,
-        seed=config.seed,
-        level=config.confidence,
-    )
+    resampled = bootstrap_samples(values, keys, statistic, n_resamples=config.bootstrap_samples,
+                                  seed=config.seed if seed is None else seed)
+    if samples is not None:
+        samples.append(resampled)
+    low, high = percentile_interval(resampled, config.confidence)
     score = _Score(
         value=value,
-        ci_low=ci.low,
-        ci_high=ci.high,
+        ci_low=low,
+        ci_high=high,
         n_items=len(values),
         n_conditions=len(run_starts(keys)),
         labelled=labelled,
@@ -191,6 +203,57 @@ def _score(items: pd.DataFrame, config: LPBSConfig) -> tuple[_Score, Any]:
         dropped_conditions=dropped,
     )
     return score, (values, statistic)
+
+
+def group_pairs(items: pd.DataFrame) -> pd.Series:
+    """Each item's unordered group pair, `<first>_vs_<second>` in alphabetical order."""
+    a, b = group_labels(items["group_a"]), group_labels(items["group_b"])
+    first, second = a.where(a <= b, b), b.where(a <= b, a)
+    return first + "_vs_" + second
+
+
+def pair_seed(seed: int, pair: str) -> int:
+    """The resampling seed of one group pair: drawn from the run's seed and the pair's name, so
+    that pairs are resampled independently and reproducibly."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{pair}".encode()).digest()[:4], "big")
+
+
+@dataclass
+class _PairScores:
+    """The scores of an attribute's group pairs, and the largest as the attribute's."""
+
+    pairs: dict[str, _Score]
+    overall: _Score
+    null: NullTest
+
+
+def _score_pairs(items: pd.DataFrame, config: LPBSConfig, with_null: bool = True) -> _PairScores:
+    """LPBS per group pair and the attribute's (the largest), with CIs from each pair's own
+    resamples and, when asked, the null of the largest pair value."""
+    scores: dict[str, _Score] = {}
+    samples: list[np.ndarray] = []
+    nulls: list[np.ndarray] = []
+    for pair, part in items.groupby(group_pairs(items), sort=True):
+        seed = pair_seed(config.seed, str(pair))
+        score, (values, statistic) = _score(part, config, seed=seed, samples=samples)
+        scores[str(pair)] = score
+        if with_null:
+            null, exact = sign_flip_null(values, statistic, n_resamples=config.permutation_samples,
+                                         seed=seed)
+            if exact:  # every sign pattern once: draw from them as the Monte Carlo pairs do
+                null = np.random.default_rng(seed).choice(null, size=config.permutation_samples)
+            nulls.append(null)
+    value = max(s.value for s in scores.values())
+    low, high = percentile_interval(np.max(np.stack(samples), axis=0), config.confidence)
+    labelled = all(s.labelled for s in scores.values())
+    overall = _Score(value=value, ci_low=low, ci_high=high,
+                     n_items=sum(s.n_items for s in scores.values()),
+                     n_conditions=sum(s.n_conditions for s in scores.values()), labelled=labelled,
+                     stereotype_rate=None,
+                     dropped_conditions=sum(s.dropped_conditions for s in scores.values()))
+    null = (null_test(value, np.max(np.stack(nulls), axis=0), exact=False) if with_null
+            else NullTest(float("nan"), float("nan"), False, 0))
+    return _PairScores(scores, overall, null)
 
 
 def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConfig) -> DimensionResult:
@@ -204,10 +267,21 @@ def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConf
     condition_rows = []
     for attribute, group in items.groupby(group_labels(items["attribute"]), sort=True):
         key = metric_segment(attribute)
-        score, (values, statistic) = _score(group, config)
-        null = sign_flip_test(
-            values, statistic, n_resamples=config.permutation_samples, seed=config.seed
-        )
+        several = group_pairs(group).nunique() > 1
+        pair_scores = None
+        if several:
+            pair_scores = _score_pairs(group, config)
+            score, null = pair_scores.overall, pair_scores.null
+            for pair, pair_score in pair_scores.pairs.items():
+                stem = f"{key}/pair/{metric_segment(pair)}"
+                metrics[stem] = pair_score.value
+                metrics[f"{stem}/ci_low"], metrics[f"{stem}/ci_high"] = pair_score.ci_low, pair_score.ci_high
+                metrics[f"{stem}/n_items"] = float(pair_score.n_items)
+        else:
+            score, (values, statistic) = _score(group, config)
+            null = sign_flip_test(
+                values, statistic, n_resamples=config.permutation_samples, seed=config.seed
+            )
         metrics[key] = score.value
         metrics[f"{key}/ci_low"] = score.ci_low
         metrics[f"{key}/ci_high"] = score.ci_high
@@ -246,8 +320,15 @@ def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConf
                 f"LPBS/{attribute}: {score.dropped_conditions} condition(s) with a single item "
                 "were left out of the unlabelled score."
             )
+        if pair_scores is not None:
+            row["pairs"] = {pair: {"value": p.value, "ci_low": p.ci_low, "ci_high": p.ci_high,
+                                   "n_items": p.n_items} for pair, p in pair_scores.pairs.items()}
+
         def score_slice(part: pd.DataFrame) -> SliceScore:
-            sliced, _ = _score(part, config)
+            if several and group_pairs(part).nunique() > 1:
+                sliced = _score_pairs(part, config, with_null=False).overall
+            else:
+                sliced, _ = _score(part, config)
             return SliceScore(sliced.value, sliced.ci_low, sliced.ci_high, sliced.n_items)
 
         row["slices"] = score_slices(group, config.slice_columns, score_slice, score.value, key, metrics)
