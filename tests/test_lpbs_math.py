@@ -237,6 +237,11 @@ def test_more_than_two_groups_score_every_group_pair_and_the_largest():
     assert metrics["gender/p_value"] < 0.01 and metrics["gender/noise_floor"] < metrics["gender"]
     assert metrics["gender/n_items"] == len(probe)
     assert set(result.summary[0]["pairs"]) == set(per_pair)
+    from mlflow_bias.reporting.html import _build_view
+
+    card = {"dimensions": [{"dimension": "lpbs", "attributes": result.summary}]}
+    block = _build_view(card, None, None, [], None)["dimensions"][0]["blocks"][0]
+    assert [r[0] for r in block["pairs"]["rows"]] == sorted(per_pair)
 
 
 def test_the_largest_pair_ci_is_the_percentile_interval_of_the_largest_resampled_pair():

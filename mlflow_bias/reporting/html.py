@@ -217,6 +217,7 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
                 "probabilities": (_mapping_table(row.get("probabilities"))
                                   if isinstance(row.get("probabilities"), dict) else None),
                 "intersection": _intersection(row),
+                "pairs": _mapping_table(row.get("pairs")) if isinstance(row.get("pairs"), dict) else None,
             })
         meta = {k: v for k, v in (dim.get("metadata") or {}).items() if not isinstance(v, (dict, list))}
         dimensions.append({"anchor": anchor, "title": title, "about": about, "dimension": name,

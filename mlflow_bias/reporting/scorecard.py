@@ -143,6 +143,9 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
             if row.get("stereotype_rate") is not None:
                 lines.append(f"  {'':<23} stereotype-consistent preference in "
                              f"{100 * row['stereotype_rate']:.1f}% of items")
+            for pair, score in (row.get("pairs") or {}).items():
+                lines.append(f"  {'':<23} pair {pair}: {score['value']:.3f} "
+                             f"[{score['ci_low']:.3f}, {score['ci_high']:.3f}] n={score['n_items']}")
             for sl in row.get("slices", []):
                 flag = "  <- worse than overall" if sl["flagged"] else ""
                 lines.append(
