@@ -131,3 +131,35 @@ def test_plural_verb_rules_and_bad_input():
 def test_object_pronoun_after_causatives_and_more_verbs(text, expected):
     neutral = "emphasizes" in text
     assert AttributeSwapper("gender", neutral=neutral).swap(text).text == expected
+
+
+@pytest.mark.parametrize("gender, text, expected", [
+    ("female", "They are a nurse and they work nights.", "She is a nurse and she works nights."),
+    ("female", "Ask them about their plan; it is theirs.", "Ask her about her plan; it is hers."),
+    ("female", "They said they were ready.", "She said she was ready."),
+    ("female", "They're late and they've left.", "She's late and she's left."),
+    ("female", "They always go home early. They try hard.", "She always goes home early. She tries hard."),
+    ("female", "They tried. They can swim. They don't know.", "She tried. She can swim. She doesn't know."),
+    ("female", "They enjoy it and they play.", "She enjoys it and she plays."),
+    ("male", "They watch the team themselves.", "He watches the team himself."),
+    ("male", "THEY HAVE a plan; Their plan is theirs.", "HE HAS a plan; His plan is his."),
+    ("male", "No pronoun here.", "No pronoun here."),
+])
+def test_singular_they_written_as_one_gender(gender, text, expected):
+    assert AttributeSwapper("gender", from_neutral=gender).swap(text).text == expected
+
+
+def test_they_and_back_round_trips_a_sentence():
+    text = "She runs the clinic, and she is proud of her team and of herself."
+    neutral = AttributeSwapper("gender", neutral=True).swap(text).text
+    assert neutral == "They run the clinic, and they are proud of their team and of themselves."
+    assert AttributeSwapper("gender", from_neutral="female").swap(neutral).text == text
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"neutral": True, "from_neutral": "female"}, "give one of them"),
+    ({"from_neutral": "nonbinary"}, "from_neutral='nonbinary'"),
+])
+def test_contradictory_or_unknown_neutral_options_are_refused(options, message):
+    with pytest.raises(ConfigError, match=message):
+        AttributeSwapper("gender", **options)

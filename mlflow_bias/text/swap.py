@@ -15,6 +15,12 @@ each swap. Text without a marker comes back unchanged, with `changed == False` a
   theirs, himself/herself -> themselves, with the verb right after a subject pronoun made plural
   (is -> are, was -> were, has -> have, does -> do, and a regular -s verb: "she runs" -> "they
   run"). Nouns and names are left as they are.
+- gender, `from_neutral="female"` (or `"male"`): singular they written as that gender, the
+  other way round: they -> she, them/their -> her, theirs -> hers, themselves/themself ->
+  herself, with the verb right after "they" made singular (are -> is, were -> was, have -> has,
+  do -> does, "'re"/"'ve" -> "'s", and a regular verb: "they run" -> "she runs"; past tenses and
+  modals stay). It reads every "they" as one person, so use it on text written with singular
+  they (a probe's neutral variant), not on text where "they" is a group.
 - race: first names to the paired name of the same gender and the other perceived race
   (Emily<->Lakisha, Greg<->Jamal), as aligned in the lexicon.
 
@@ -76,6 +82,21 @@ _NEUTRAL_PRONOUNS = {"he": "they", "she": "they", "him": "them", "hers": "theirs
 _PLURAL_VERBS = {"is": "are", "was": "were", "has": "have", "does": "do", "isn't": "aren't",
                  "wasn't": "weren't", "hasn't": "haven't", "doesn't": "don't"}
 _SUBJECT_PRONOUNS = {"he", "she"}
+# Singular they written as one gender (`from_neutral`): the pronouns, and the verb after "they".
+_FROM_NEUTRAL_PRONOUNS = {
+    "female": {"they": "she", "them": "her", "their": "her", "theirs": "hers",
+               "themselves": "herself", "themself": "herself"},
+    "male": {"they": "he", "them": "him", "their": "his", "theirs": "his",
+             "themselves": "himself", "themself": "himself"},
+}
+_SINGULAR_VERBS = {plural: singular for singular, plural in _PLURAL_VERBS.items()}
+# Past tenses that do not end in -ed: after "they" they stay as they are ("they said").
+_IRREGULAR_PAST = frozenset("""
+said went ran came saw took made got gave found thought told became left felt brought began kept
+held wrote stood heard let meant set met paid sat spoke lay led read grew lost fell sent built
+understood drew broke spent cut rose drove bought wore chose sought threw caught dealt won forgot
+hit put taught sold hung shot ate drank swam sang rang knew flew hid slept fought lit quit
+""".split())
 # Words ending in -s that are not verbs after a subject pronoun ("he always wins").
 _S_ADVERBS = frozenset("""
 always sometimes perhaps thus afterwards besides towards nowadays unawares whereas regardless
@@ -130,6 +151,23 @@ def plural_verb(word: str) -> str | None:
     return match_case(word, stem)
 
 
+def singular_verb(word: str) -> str | None:
+    """The third-person singular of a plural present verb ("run" -> "runs", "are" -> "is"), or
+    None if `word` does not look like one (a modal, a past tense, a function word)."""
+    lower = word.lower().replace("’", "'")
+    if lower in _SINGULAR_VERBS:
+        singular = match_case(word, _SINGULAR_VERBS[lower])
+        return singular.replace("'", "’") if "’" in word else singular
+    if (lower in FUNCTION_WORDS or lower in _IRREGULAR_PAST or lower.endswith(("ed", "'")) or len(lower) < 2
+            or not lower.isalpha() or lower.endswith("s")):
+        return None
+    if lower.endswith("y") and lower[-2:-1] not in "aeiou":
+        return match_case(word, lower[:-1] + "ies")  # try -> tries
+    if lower.endswith(("sh", "ch", "x", "z", "o")):
+        return match_case(word, lower + "es")  # watch -> watches, go -> goes
+    return match_case(word, lower + "s")
+
+
 _ADVERBS = _S_ADVERBS | frozenset("never also often still just really even only already soon "
                                   "seldom once twice almost".split())
 
@@ -137,6 +175,23 @@ _ADVERBS = _S_ADVERBS | frozenset("never also often still just really even only 
 def _is_adverb(word: str) -> bool:
     lower = word.lower()
     return lower in _ADVERBS or (lower.endswith("ly") and lower not in LY_NOT_ADVERBS)
+
+
+def _singular_agreement(text: str, end: int) -> list["Swap"]:
+    """The swap that makes the verb after a subject "they" (ending at `end`) singular: "'re" and
+    "'ve" become "'s", a plural present verb its singular, adverbs between skipped."""
+    contraction = text[end:end + 3]
+    if contraction.lower().replace("’", "'") in ("'re", "'ve"):
+        return [Swap(end, end + 3, contraction, contraction[0] + "s", "verb")]
+    verb = _NEXT_WORD.match(text, end)
+    for _ in range(2):  # "they always win"
+        if verb is None or not _is_adverb(verb.group(1)):
+            break
+        verb = _NEXT_WORD.match(text, verb.end())
+    singular = singular_verb(verb.group(1)) if verb else None
+    if singular is None or singular == verb.group(1):
+        return []
+    return [Swap(verb.start(1), verb.end(1), verb.group(1), singular, "verb")]
 
 
 @dataclass(frozen=True)
@@ -172,18 +227,27 @@ class AttributeSwapper:
     """Swap the markers of one protected attribute in free text (see the module docstring)."""
 
     def __init__(self, attribute: str = "gender", *, lexicon: str | Path | Lexicon | None = None,
-                 extra_pairs: Mapping[str, str] | None = None, neutral: bool = False) -> None:
+                 extra_pairs: Mapping[str, str] | None = None, neutral: bool = False,
+                 from_neutral: str | None = None) -> None:
         self.lexicon = lexicon if isinstance(lexicon, Lexicon) else load_lexicon(lexicon or DEFAULT_LEXICON)
         if attribute not in self.lexicon.groups:
             raise ConfigError(f"Lexicon {self.lexicon.ref} has no attribute {attribute!r} to swap; "
                               f"it has: {', '.join(self.lexicon.groups)}.")
-        if neutral and attribute != "gender":
-            raise ConfigError("neutral=True swaps gendered pronouns for 'they'; it applies to the "
-                              "gender attribute only.")
+        if (neutral or from_neutral) and attribute != "gender":
+            raise ConfigError("neutral=True and from_neutral swap pronouns between 'they' and a "
+                              "gender; they apply to the gender attribute only.")
+        if neutral and from_neutral:
+            raise ConfigError("neutral=True writes gendered pronouns as 'they' and from_neutral "
+                              "writes 'they' as one gender; give one of them.")
+        if from_neutral is not None and from_neutral not in _FROM_NEUTRAL_PRONOUNS:
+            raise ConfigError(f"from_neutral={from_neutral!r}: give the gender singular 'they' is "
+                              f"written as, one of {sorted(_FROM_NEUTRAL_PRONOUNS)}.")
         self.attribute = attribute
         self.neutral = neutral
-        mapping: dict[str, str] = {} if neutral else dict(self.lexicon.counterparts(attribute))
-        if not mapping and not neutral:
+        self.from_neutral = from_neutral
+        directional = neutral or from_neutral is not None
+        mapping: dict[str, str] = {} if directional else dict(self.lexicon.counterparts(attribute))
+        if not mapping and not directional:
             raise ConfigError(f"Lexicon {self.lexicon.ref} has no aligned term lists for "
                               f"{attribute!r}, so there is nothing to swap a term with.")
         for a, b in (extra_pairs or {}).items():
@@ -192,10 +256,12 @@ class AttributeSwapper:
             mapping[str(a).lower()] = str(b)
             mapping[str(b).lower()] = str(a)
         self._pronouns = {}
-        if attribute == "gender":
+        if from_neutral is not None:
+            self._pronouns = _FROM_NEUTRAL_PRONOUNS[from_neutral]
+        elif attribute == "gender":
             self._pronouns = _NEUTRAL_PRONOUNS if neutral else _BINARY_PRONOUNS
         self.mapping = mapping
-        words = set(mapping) | set(self._pronouns) | ({"her", "his"} if self._pronouns else set())
+        words = self.vocabulary
         ordered = sorted(words, key=lambda w: (-len(w), w))
         self._pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")(?!\w)",
                                    re.IGNORECASE)
@@ -203,7 +269,8 @@ class AttributeSwapper:
     @property
     def vocabulary(self) -> set[str]:
         """Every lower-case word this swapper may change (verbs after pronouns aside)."""
-        return set(self.mapping) | set(self._pronouns) | ({"her", "his"} if self._pronouns else set())
+        her_his = {"her", "his"} if self._pronouns and self.from_neutral is None else set()
+        return set(self.mapping) | set(self._pronouns) | her_his
 
     def _replacement(self, text: str, match: re.Match[str]) -> tuple[str, str]:
         word, key = match.group(0), match.group(0).lower()
@@ -226,6 +293,8 @@ class AttributeSwapper:
         for match in self._pattern.finditer(text):
             new, kind = self._replacement(text, match)
             swaps.append(Swap(match.start(), match.end(), match.group(0), new, kind))
+            if self.from_neutral is not None and match.group(0).lower() == "they":
+                swaps += _singular_agreement(text, match.end())
             if self.neutral and match.group(0).lower() in _SUBJECT_PRONOUNS:
                 if text[match.end():match.end() + 2].lower() in ("'s", "’s"):
                     # "he's" is "he is" (or "he has" before a participle: left as "'s" is wrong
