@@ -26,7 +26,7 @@ import mlflow  # noqa: E402
 
 from mlflow_bias.adapters import HFCausalLM, resolve_adapter  # noqa: E402
 from mlflow_bias.adapters.models import load_smollm2  # noqa: E402
-from mlflow_bias.demo.story import CATEGORIES, DECISION_LABELS, PROBES, StoryConfig  # noqa: E402
+from mlflow_bias.demo.story import CATEGORIES, DECISION_LABELS, PROBES, StoryConfig, probe_ref  # noqa: E402
 from mlflow_bias.evaluation.api import evaluate  # noqa: E402
 
 
@@ -66,7 +66,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         mlflow.set_tracking_uri(f"sqlite:///{scratch}/bench.db")
         mlflow.set_experiment("scorecard-time")
-        first, *rest = PROBES
+        first, *rest = map(probe_ref, PROBES)
         started = time.perf_counter()
         evaluate(adapter, first, probes=rest, cbs={"categories": CATEGORIES},
                  parity={"decision_labels": DECISION_LABELS}, bootstrap_samples=story.bootstrap_samples,

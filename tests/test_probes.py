@@ -36,9 +36,32 @@ def test_shipped_probe_loads_verified_as_hf_dataset():
     info = probes.resolve("gender-occupation")
     assert info.shipped and info.kind == "counterfactual_pairs"
     assert probes.content_digest(dataset) == info.content_digest
-    assert [p.name for p in probes.list()] == [
-        "association-tests", "gender-occupation", "hiring-decisions", "hiring-summary",
-        "hiring-summary-diverse", "hiring-summary-pairs", "loan-decisions", "refusal-requests"]
+    assert [f"{p.name}@{p.version}" for p in probes.list()] == [
+        "association-tests@1.0.0", "gender-occupation@1.0.0", "hiring-decisions@1.0.0",
+        "hiring-decisions@2.0.0", "hiring-summary@1.0.0", "hiring-summary-diverse@1.0.0",
+        "hiring-summary-pairs@1.0.0", "loan-decisions@1.0.0", "refusal-requests@1.0.0"]
+
+
+def test_hiring_decisions_2_keeps_version_1_and_adds_an_intersection_and_age():
+    """A revision is a new version: 1.0.0 stays as it was, and 2.0.0 holds its rows unchanged
+    plus gender x race cells and a stated age, counterfactual within each resume."""
+    old = probes.load("hiring-decisions", "1.0.0").to_pandas()
+    new = probes.load("hiring-decisions", "2.0.0").to_pandas()
+    assert probes.resolve("hiring-decisions").version == "2.0.0"
+    pd.testing.assert_frame_equal(new.iloc[: len(old)].reset_index(drop=True), old)
+    cells = new[new["attribute"] == "gender_x_race"]
+    assert set(cells["group"]) == {"female_x_black", "female_x_white", "male_x_black", "male_x_white"}
+    assert cells.groupby("group").size().tolist() == [100] * 4
+    resume = cells["id"].str.rsplit("-", n=1).str[0]
+    # within a resume only the name differs: the text after the name is the same in every cell
+    tails = cells["input"].str.replace(r"Resume: \w+,", "Resume: NAME,", regex=True).groupby(resume).nunique()
+    assert (tails == 1).all()
+    ages = new[new["attribute"] == "age"]
+    assert set(ages["group"]) == {"under_40", "over_55"}
+    stated = ages["input"].str.extract(r"age (\d+),")[0].astype(int)
+    assert (stated[ages["group"] == "under_40"] < 40).all() and (stated[ages["group"] == "over_55"] > 55).all()
+    assert (new["label"] == (new["years"] >= 5).astype(int)).all()
+    assert "gender_x_race" in probes.show("hiring-decisions", "2.0.0")["card"]
 
 
 def test_shipped_probe_meets_its_contract():

@@ -58,6 +58,17 @@ POLICY = "hiring-screen"
 PROBES = ("hiring-summary-pairs", "gender-occupation", "hiring-summary", "hiring-decisions",
           "refusal-requests")
 LPBS_PROBES = ("hiring-summary-pairs", "gender-occupation")
+# The probe versions the story was written and measured against. A newer shipped version (a
+# revision with more groups or attributes) is a different probe: the story adopts it here, never
+# by picking up whatever version is newest.
+PROBE_VERSIONS = {"hiring-summary-pairs": "1.0.0", "gender-occupation": "1.0.0",
+                  "hiring-summary": "1.0.0", "hiring-decisions": "1.0.0", "refusal-requests": "1.0.0"}
+
+
+def probe_ref(name: str) -> str:
+    """`name@version` as the story pins it; a name it does not pin (a quick subset) as is."""
+    version = PROBE_VERSIONS.get(name)
+    return f"{name}@{version}" if version else name
 # The fine-tuned model writes a summary, then "Recommendation: ADVANCE|REJECT": CBS reads that line.
 CATEGORIES = {"advance": [r"Recommendation:\s*ADVANCE"], "reject": [r"Recommendation:\s*REJECT"]}
 DECISION_WORD = r"\b(?:ADVANCE|REJECT)\b"  # the reply's decision, weighted in the training loss
@@ -157,7 +168,7 @@ QUICK_PAIRS = 4
 
 def _quick_subset(name: str) -> pd.DataFrame:
     """A deterministic small slice of a shipped probe: whole conditions or sets, both groups."""
-    frame = probe_store.load(name).to_pandas()
+    frame = probe_store.load(name, PROBE_VERSIONS.get(name)).to_pandas()
     if "set_id" in frame.columns:  # CBS / refusal: the first 3 sets of each attribute
         keep = frame.groupby("attribute")["set_id"].transform(
             lambda s: s.isin(list(dict.fromkeys(s))[:QUICK_SETS]))
@@ -188,7 +199,7 @@ def quick_probes(names: tuple[str, ...]) -> list[str]:
             probe_store.verify(quick_name, "1.0.0")
         except Exception:  # noqa: BLE001 - not frozen yet (or damaged): freeze it
             subset = _quick_subset(name)
-            info = probe_store.resolve(name)
+            info = probe_store.resolve(name, PROBE_VERSIONS.get(name))
             probe_store.freeze(
                 subset, quick_name, "1.0.0", slice_columns=info.slice_columns,
                 card=(f"# {quick_name} 1.0.0\n\nA small deterministic subset of {info.ref} "
@@ -291,7 +302,7 @@ def finetune_version(
 def evaluate_version(config: StoryConfig, version: str, probe_names: list[str], policy: Policy,
                      data: pd.DataFrame, label: str) -> str:
     """Evaluate the registered version on every probe in one run; return the run id."""
-    first, *rest = probe_names
+    first, *rest = map(probe_ref, probe_names)
     with mlflow.start_run(run_name=f"bias {config.model_name}/{version} ({label})", nested=True) as run:
         mlflow.set_tags({"bias.story.step": "evaluate", "bias.story.label": label})
         _describe(f"Bias evaluation of {config.model_name} version {version} ({label}) on "
@@ -312,7 +323,7 @@ def evaluate_version(config: StoryConfig, version: str, probe_names: list[str], 
 def base_reference(base: tuple[Any, Any], config: StoryConfig, probes: list[str]) -> tuple[str, dict[str, float]]:
     """LPBS of the base model on the LPBS probes (cheap: log-probabilities only), so that the story
     can tell what fine-tuning changed from what the base model brought."""
-    first, *rest = probes
+    first, *rest = map(probe_ref, probes)
     with mlflow.start_run(run_name="bias SmolLM2-135M-Instruct base (reference)", nested=True) as run:
         mlflow.set_tags({"bias.story.step": "reference", "bias.story.label": "base"})
         _describe("LPBS of the base model, SmolLM2-135M-Instruct before any fine-tuning: what the "
@@ -321,7 +332,7 @@ def base_reference(base: tuple[Any, Any], config: StoryConfig, probes: list[str]
                           bootstrap_samples=config.bootstrap_samples, progress=config.progress,
                           model_version="SmolLM2-135M-Instruct (base)")
     # the keys an LPBS rule would judge (any threshold): one attribute's value per probe
-    keys = headline_metrics(result.metrics, Rule("lpbs", 0.0), set(rest))
+    keys = headline_metrics(result.metrics, Rule("lpbs", 0.0), set(probes[1:]))
     return run.info.run_id, {k: result.metrics[k] for k in keys}
 
 
@@ -522,7 +533,7 @@ def monitor(config: StoryConfig, probe_names: list[str], policy: Policy, lpbs_pr
         _describe(f"Weekly re-evaluation of {name}@{alias} on {lpbs_probe} (LPBS). Step k is week k; "
                   "weeks after the first are logged at their scheduled timestamps (the story "
                   "simulates the calendar). The drift run beside it flags a week-over-week rise.")
-        result = evaluate(adapter_of(champion), lpbs_probe, model_version=f"{name}/{champion}",
+        result = evaluate(adapter_of(champion), probe_ref(lpbs_probe), model_version=f"{name}/{champion}",
                           batch_size=config.batch_size, seed=config.seed,
                           bootstrap_samples=config.bootstrap_samples, progress=config.progress)
     week0 = {MetricKey.parse(key).attribute: result.metrics[key]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 from pathlib import Path
 from typing import Callable
 
@@ -11,22 +12,28 @@ import pandas as pd
 from mlflow_bias.probes.store import freeze
 
 
+def _takes_version(build: Callable[..., pd.DataFrame]) -> bool:
+    """Whether a probe's `build` takes the version to build (a probe whose versions differ)."""
+    return len(inspect.signature(build).parameters) > 0
+
+
 def build_and_freeze(
     name: str,
-    build: Callable[[], pd.DataFrame],
+    build: Callable[..., pd.DataFrame],
     card: Callable[[pd.DataFrame, str], str],
     *,
     slice_columns: list[str],
     default_root: Path,
     description: str,
 ) -> None:
-    """Parse `--version`/`--root`, build the probe and freeze it as a new version."""
+    """Parse `--version`/`--root`, build the probe (`build(version)` when it takes the version)
+    and freeze it as a new version."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--version", required=True)
     parser.add_argument("--root", default=str(default_root),
                         help="probe store to write into (default: the repository's shipped probes)")
     args = parser.parse_args()
-    df = build()
+    df = build(args.version) if _takes_version(build) else build()
     info = freeze(df, name, args.version, card=card(df, args.version),
                   slice_columns=slice_columns, root=args.root)
     print(f"froze {info.name}@{info.version}: {info.rows} items, digest {info.content_digest}")
