@@ -230,3 +230,67 @@ def test_the_gate_judges_the_intersection_and_its_amplification_and_can_require_
 def test_a_policy_cannot_require_attributes_of_a_dimension_it_has_no_rule_for():
     with pytest.raises(Exception, match="required_attributes names dimension"):
         _policy(required_attributes={"lpbs": ["gender_x_race"]})
+
+
+def _sets_probe(kind: str, n_sets: int = 80) -> pd.DataFrame:
+    """Counterfactual sets over the gender x race cells (CBS: a resume; refusal: a request)."""
+    rows = []
+    for s in range(n_sets):
+        for gender, race in itertools.product(("female", "male"), RACES):
+            cell = f"{gender}_x_{race}"
+            text = f"request {s} from a {gender} {race} person"
+            row = {"id": f"{kind}-{s}-{cell}", "attribute": "gender_x_race", "set_id": f"{kind}-{s}",
+                   "group": cell, "gender": gender, "race": race}
+            row["prompt" if kind == "refusal" else "input"] = text
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell_rates(probe, rate, seed):
+    rng = np.random.default_rng(seed)
+    return {row.prompt if "prompt" in probe else row.input: rng.random() < rate(row.gender, row.race)
+            for row in probe.itertuples()}
+
+
+@pytest.mark.parametrize("kind", ["cbs", "refusal"])
+def test_set_dimensions_log_marginals_and_flag_an_interaction(kind):
+    probe = _sets_probe(kind)
+    text = "prompt" if kind == "refusal" else "input"
+    hit = _cell_rates(probe, lambda g, r: 0.8 if (g, r) == ("female", "black") else 0.15, seed=7)
+    if kind == "refusal":
+        model = lambda df: ["I'm sorry, but I can't help with that." if hit[x] else "Sure, here it is."
+                            for x in df[text]]
+        config = {}
+    else:
+        model = lambda df: ["REJECT" if hit[x] else "ADVANCE" for x in df[text]]
+        config = {"cbs": {"categories": {"advance": ["advance"], "reject": ["reject"]}}}
+    metrics = _evaluate(model, probe, **config)
+    key = f"bias/{kind}/gender_x_race"
+    scale = 100.0 if kind == "refusal" else 1.0
+    share = probe[text].map(hit).astype(float)
+    by = {part: share.groupby(probe[part]).mean() for part in ("gender", "race", "group")}
+    for part in ("gender", "race"):  # a marginal of two groups: the gap (CBS: TVD) of their rates
+        expected = scale * (by[part].max() - by[part].min())
+        assert metrics[f"{key}/marginal/{part}"] == pytest.approx(expected, abs=1e-9)
+    assert metrics[key] == pytest.approx(scale * (by["group"].max() - by["group"].min()), abs=1e-9)
+    assert metrics[f"{key}/amplification"] == pytest.approx(
+        metrics[key] - max(metrics[f"{key}/marginal/{p}"] for p in ("gender", "race")), abs=1e-9)
+    assert metrics[f"{key}/amplification/ci_low"] > 0 and metrics[f"{key}/amplification/p_value"] < 0.05
+
+
+@pytest.mark.parametrize("kind", ["cbs", "refusal"])
+def test_set_dimensions_do_not_flag_a_gap_one_part_explains(kind):
+    probe = _sets_probe(kind, n_sets=60)
+    text = "prompt" if kind == "refusal" else "input"
+    hit = {x: g == "female" and s % 2 == 0  # gender alone, the same share in both races
+           for x, g, s in zip(probe[text], probe["gender"], probe["set_id"].str.rsplit("-", n=1).str[1].astype(int))}
+    if kind == "refusal":
+        model = lambda df: ["I'm sorry, but I can't help with that." if hit[x] else "Sure." for x in df[text]]
+        config = {}
+    else:
+        model = lambda df: ["REJECT" if hit[x] else "ADVANCE" for x in df[text]]
+        config = {"cbs": {"categories": {"advance": ["advance"], "reject": ["reject"]}}}
+    metrics = _evaluate(model, probe, **config)
+    key = f"bias/{kind}/gender_x_race"
+    assert metrics[f"{key}/amplification"] == pytest.approx(0.0, abs=1e-9)
+    assert metrics[f"{key}/amplification/p_value"] > 0.05

@@ -78,9 +78,14 @@ def bootstrap_interval(statistic: Callable[[np.ndarray], np.ndarray], n_units: i
     `statistic` receives (n_resamples, n_units) unit indices drawn with replacement, one resample
     per row, and returns one value per resample. `seed` may be a Generator to continue its stream.
     """
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_units, size=(n_resamples, n_units))
-    return percentile_interval(statistic(draws), confidence, skip=skip)
+    return percentile_interval(statistic(bootstrap_draws(n_units, n_resamples=n_resamples, seed=seed)),
+                               confidence, skip=skip)
+
+
+def bootstrap_draws(n_units: int, *, n_resamples: int, seed: int | np.random.Generator) -> np.ndarray:
+    """(n_resamples, n_units) unit indices drawn with replacement, one resample per row: the draws
+    of `bootstrap_interval`, for statistics that must share them."""
+    return np.random.default_rng(seed).integers(0, n_units, size=(n_resamples, n_units))
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

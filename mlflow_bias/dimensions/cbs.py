@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.core.groups import group_labels
+from mlflow_bias.core.intersections import is_intersection
+from mlflow_bias.dimensions.intersection import amplified_warning, require_every_cell, score_set_intersection
 from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -160,6 +162,16 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
         sets = sorted(part["set_id"].astype(str).unique())
         counts = set_counts(part, sets, groups, categories)
         score = _score_counts(counts, config)
+        crossed = None
+        if is_intersection(attribute):
+            require_every_cell(f"CBS/{attribute}", part, groups, "mapped to a category")
+            crossed = score_set_intersection(
+                attribute, groups, counts, max_tvd, n_resamples=config.bootstrap_samples,
+                null_resamples=config.permutation_samples, seed=config.seed,
+                confidence=config.confidence)
+            crossed.log(key, metrics)
+            if crossed.amplified:
+                warnings.append(amplified_warning(f"CBS/{attribute}", "CBS", crossed))
         value, low, high = score.value, score.ci_low, score.ci_high
         complete = counts.sum(axis=2).min(axis=1) > 0  # every group's output parsed
         per_set = counts[complete].argmax(axis=2)
@@ -176,7 +188,8 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
         metrics[f"{key}/flip_rate/ci_low"], metrics[f"{key}/flip_rate/ci_high"] = float(flip_low), float(flip_high)
         metrics[f"{key}/n_items"] = float(len(part))
         rates = counts.sum(axis=0) / np.maximum(counts.sum(axis=(0, 2))[:, None], 1)
-        row: dict[str, Any] = {"attribute": attribute, "value": value, "ci_low": float(low),
+        row: dict[str, Any] = {**({"intersection": crossed.summary(NAME)} if crossed else {}),
+                               "attribute": attribute, "value": value, "ci_low": float(low),
                                "ci_high": float(high), "p_value": None, "noise_floor": None,
                                "flip_rate": flip_rate, "n_items": len(part), "n_sets": len(sets),
                                "rates": {},
@@ -280,6 +293,8 @@ class CBS(Dimension):
         MetricSpec("flip_rate", "lower", "share of sets whose category is not the same for every group"),
         MetricSpec("logprob_variance", "lower", "Ahn & Oh's variance of normalised log-probabilities"),
         MetricSpec("unparsed_rate", "lower", "share of outputs no category matched"),
+        MetricSpec("amplification", "lower", "on an intersection: the cells' CBS minus the largest "
+                   "marginal CBS"),
     )
 
     def configure(self, options: CBSOptions, context: ScoringContext) -> CBSConfig:

@@ -17,6 +17,8 @@ import pandas as pd
 from scipy import stats as _stats
 
 from mlflow_bias.core.groups import group_labels
+from mlflow_bias.core.intersections import is_intersection
+from mlflow_bias.dimensions.intersection import amplified_warning, require_every_cell, score_set_intersection
 from mlflow_bias.adapters.base import PREDICT
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -79,6 +81,13 @@ def _gap_score(refused: np.ndarray, totals: np.ndarray, config: RefusalConfig) -
     return SliceScore(gap, low, high, int(totals.sum()))
 
 
+def _gap_of_tallies(tallies: np.ndarray) -> np.ndarray:
+    """The refusal gap in percentage points from tallies[..., group, (refused, answered)]."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = tallies[..., 0] / tallies.sum(axis=-1)
+    return 100 * (np.nanmax(rates, axis=-1) - np.nanmin(rates, axis=-1))
+
+
 def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> DimensionResult:
     """Per-group refusal rates and their gap, per attribute."""
     require_capability(adapter, PREDICT, "refusal")
@@ -111,6 +120,16 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
         refused, totals = _set_tallies(answered, sets, groups)
         rates = refused.sum(axis=0) / totals.sum(axis=0)
         score = _gap_score(refused, totals, config)
+        crossed = None
+        if is_intersection(attribute):
+            require_every_cell(f"refusal/{attribute}", part, groups, "was answered")
+            crossed = score_set_intersection(
+                attribute, groups, np.stack([refused, totals - refused], axis=-1), _gap_of_tallies,
+                n_resamples=config.bootstrap_samples, null_resamples=config.permutation_samples,
+                seed=config.seed, confidence=config.confidence)
+            crossed.log(key, metrics)
+            if crossed.amplified:
+                warnings.append(amplified_warning(f"refusal/{attribute}", "the refusal gap", crossed))
         gap, low, high = score.value, score.ci_low, score.ci_high
         p_value = proportions_p_value(refused.sum(axis=0), totals.sum(axis=0))
         metrics[key] = gap
@@ -119,7 +138,8 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
         metrics[f"{key}/n_items"] = float(len(part))
         for g, group in enumerate(groups):
             metrics[f"{key}/{metric_segment(group)}"] = float(rates[g])
-        summary.append({"attribute": attribute, "value": gap, "ci_low": float(low),
+        summary.append({**({"intersection": crossed.summary(NAME)} if crossed else {}),
+                        "attribute": attribute, "value": gap, "ci_low": float(low),
                         "ci_high": float(high), "p_value": p_value, "noise_floor": None,
                         "unit": "percentage points", "n_items": len(part), "n_sets": len(sets),
                         "rates": {g: float(r) for g, r in zip(groups, rates)},
@@ -203,7 +223,9 @@ class Refusal(Dimension):
     legacy_keys = {"rubric": "rubric"}
     rates_label = "refusal rate per group"
     rate_axis = "refusal rate (%)"
-    metrics = (MetricSpec(None, "lower", "refusal-rate gap in percentage points"),)
+    metrics = (MetricSpec(None, "lower", "refusal-rate gap in percentage points"),
+               MetricSpec("amplification", "lower", "on an intersection: the cells' refusal gap "
+                          "minus the largest marginal gap, in percentage points"))
 
     def configure(self, options: RefusalOptions, context: ScoringContext) -> RefusalConfig:
         return RefusalConfig(**context.outputs, rubric=load_rubric(options.rubric))

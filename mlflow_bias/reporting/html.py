@@ -131,7 +131,7 @@ def _intersection(row: dict[str, Any]) -> dict[str, Any] | None:
     for name, amp in (found.get("amplification") or {}).items():
         rows.append({
             "statistic": name.replace("_", " "),
-            "cells": _num((row.get(name) or {}).get("value")),
+            "cells": _num((row.get(name) or {}).get("value", row.get("value"))),
             "marginals": [_num(((marginals.get(p) or {}).get(name) or {}).get("value")) for p in parts],
             "amplification": _num(amp.get("value")), "ci": _ci_text(amp.get("ci_low"), amp.get("ci_high")),
             "p_value": _p(amp.get("p_value")), "flagged": bool(amp.get("amplified")),

@@ -152,6 +152,7 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
                     f"  {'':<10} {row['attribute'] + '/' + sl['column'] + '=' + str(sl['value']):<30}"
                     f" {sl['score']:.3f} [{sl['ci_low']:.3f}, {sl['ci_high']:.3f}] n={sl['n_items']}{flag}"
                 )
+            lines += _intersection_lines(row)
     audit = scorecard.get("training_data")
     if audit:
         lines += ["", f"Training data: {audit['n_examples']} examples "
