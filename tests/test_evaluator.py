@@ -39,7 +39,10 @@ def test_plugin_is_registered_and_only_for_bias():
 
 
 def test_skewed_model_is_biased_and_balanced_model_is_within_noise(skewed_lm, balanced_lm, tiny_probe):
-    biased = _evaluate(HFCausalLM(*skewed_lm, progress=False), tiny_probe).metrics
+    # the noise floor is the null's 95th percentile: from 500 sign-flip draws it varies by about
+    # +-0.02 with the seed (0.237-0.273 here), so the 3x margin is checked on 2,000 draws
+    biased = _evaluate(HFCausalLM(*skewed_lm, progress=False), tiny_probe,
+                       permutation_samples=2000).metrics
     fair = _evaluate(HFCausalLM(*balanced_lm, progress=False), tiny_probe).metrics
     assert biased["bias/lpbs/gender"] > 0.3
     assert biased["bias/lpbs/gender"] > 3 * biased["bias/lpbs/gender/noise_floor"]
