@@ -252,19 +252,24 @@ def _cell_rates(probe, rate, seed):
             for row in probe.itertuples()}
 
 
+def _set_model(kind: str, hit: dict[str, bool]):
+    """A function model whose output is a refusal (refusal) or REJECT (CBS) where `hit` is true."""
+    text = "prompt" if kind == "refusal" else "input"
+    yes, no = (("I'm sorry, but I can't help with that.", "Sure, here it is.") if kind == "refusal"
+               else ("REJECT", "ADVANCE"))
+    return lambda df: [yes if hit[x] else no for x in df[text]]
+
+
+def _set_config(kind: str) -> dict:
+    return {} if kind == "refusal" else {"cbs": {"categories": {"advance": ["advance"], "reject": ["reject"]}}}
+
+
 @pytest.mark.parametrize("kind", ["cbs", "refusal"])
 def test_set_dimensions_log_marginals_and_flag_an_interaction(kind):
     probe = _sets_probe(kind)
     text = "prompt" if kind == "refusal" else "input"
     hit = _cell_rates(probe, lambda g, r: 0.8 if (g, r) == ("female", "black") else 0.15, seed=7)
-    if kind == "refusal":
-        model = lambda df: ["I'm sorry, but I can't help with that." if hit[x] else "Sure, here it is."
-                            for x in df[text]]
-        config = {}
-    else:
-        model = lambda df: ["REJECT" if hit[x] else "ADVANCE" for x in df[text]]
-        config = {"cbs": {"categories": {"advance": ["advance"], "reject": ["reject"]}}}
-    metrics = _evaluate(model, probe, **config)
+    metrics = _evaluate(_set_model(kind, hit), probe, **_set_config(kind))
     key = f"bias/{kind}/gender_x_race"
     scale = 100.0 if kind == "refusal" else 1.0
     share = probe[text].map(hit).astype(float)
@@ -284,13 +289,7 @@ def test_set_dimensions_do_not_flag_a_gap_one_part_explains(kind):
     text = "prompt" if kind == "refusal" else "input"
     hit = {x: g == "female" and s % 2 == 0  # gender alone, the same share in both races
            for x, g, s in zip(probe[text], probe["gender"], probe["set_id"].str.rsplit("-", n=1).str[1].astype(int))}
-    if kind == "refusal":
-        model = lambda df: ["I'm sorry, but I can't help with that." if hit[x] else "Sure." for x in df[text]]
-        config = {}
-    else:
-        model = lambda df: ["REJECT" if hit[x] else "ADVANCE" for x in df[text]]
-        config = {"cbs": {"categories": {"advance": ["advance"], "reject": ["reject"]}}}
-    metrics = _evaluate(model, probe, **config)
+    metrics = _evaluate(_set_model(kind, hit), probe, **_set_config(kind))
     key = f"bias/{kind}/gender_x_race"
     assert metrics[f"{key}/amplification"] == pytest.approx(0.0, abs=1e-9)
     assert metrics[f"{key}/amplification/p_value"] > 0.05

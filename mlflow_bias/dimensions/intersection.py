@@ -112,15 +112,16 @@ def score_set_intersection(attribute: str, cells: list[str], tallies: np.ndarray
                            tested.p_value, tested.noise_floor, amplified)
 
 
-def require_every_cell(label: str, rows: pd.DataFrame, scored: list[str], what: str) -> None:
+def require_every_cell(label: str, rows: pd.DataFrame, scored: list[str], what: str,
+                       fix: str = "Look at its outputs in the items table and fix the model or the "
+                                  "settings that read them") -> None:
     """Every cell the probe has must keep a scored output: with 0 of them a cell's rate is
     undefined, and leaving it out would hide the group an intersection is about."""
     for cell, cell_rows in rows.groupby(group_labels(rows["group"]), sort=True):
         if cell not in scored:
             raise ModelOutputError(
                 f"{label}: cell {cell!r} has {len(cell_rows)} item(s) but no output that {what}, so "
-                "its rate is undefined (0 outputs). Look at its outputs in the items table and fix "
-                f"the model or the settings that read them (first id: {cell_rows['id'].iloc[0]}).")
+                f"its rate is undefined (0 outputs). {fix} (first id: {cell_rows['id'].iloc[0]}).")
 
 
 def amplified_warning(label: str, what: str, crossed: SetIntersection) -> str:

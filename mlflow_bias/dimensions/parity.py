@@ -51,7 +51,7 @@ from mlflow_bias.dimensions.base import (
     record_unparsed,
     score_slices,
 )
-from mlflow_bias.core.errors import ModelOutputError, ProbeSchemaError
+from mlflow_bias.core.errors import ProbeSchemaError
 from mlflow_bias.core.intersections import attribute_parts, is_intersection, marginal_labels
 from mlflow_bias.text.parsing import UNPARSED, DecisionParser
 from mlflow_bias.dimensions.kinds import DECISIONS, validate_decisions
@@ -61,9 +61,11 @@ from mlflow_bias.core.stats import (
     RESAMPLE_BLOCK_ELEMENTS,
     basic_interval,
     bootstrap_indices,
+    null_test,
     percentile_interval,
     run_starts,
 )
+from mlflow_bias.dimensions.intersection import require_every_cell
 from mlflow_bias.core.validation import StrictModel
 
 NAME = "parity"
@@ -235,20 +237,6 @@ def _slice_score(valid: pd.DataFrame, name: str, config: ParityConfig) -> SliceS
     return SliceScore(value, low, high, len(valid))
 
 
-def _require_every_cell(attribute: str, rows: pd.DataFrame, valid: pd.DataFrame) -> None:
-    """Every cell the probe has must keep a parsed decision: a cell's rate over 0 decisions is
-    undefined, and leaving the cell out would hide the very group an intersection is about."""
-    have = set(group_labels(valid["group"]))
-    for cell, cell_rows in rows.groupby(group_labels(rows["group"]), sort=True):
-        if cell not in have:
-            raise ModelOutputError(
-                f"parity/{attribute}: cell {cell!r} has {len(cell_rows)} item(s) but none of their "
-                "outputs reads as a decision, so its rates are undefined (0 decisions). Set "
-                "evaluator_config decision_labels to what the model returns, or fix the model's "
-                f"outputs for these inputs (first id: {cell_rows['id'].iloc[0]})."
-            )
-
-
 def _score_intersection(attribute: str, groups: np.ndarray, decision: np.ndarray, label: np.ndarray,
                         index: np.ndarray, point: dict[str, np.ndarray],
                         replicates: dict[str, np.ndarray], config: ParityConfig,
@@ -279,9 +267,9 @@ def _score_intersection(attribute: str, groups: np.ndarray, decision: np.ndarray
                                                seed=config.seed, alpha=config.dirichlet_alpha)
         null = nulls[widest][name]
         null = null[np.isfinite(null)]
-        reached = int((null >= value - 1e-12).sum()) if np.isfinite(value) else 0
-        p_value = (reached + 1) / (null.size + 1) if null.size and np.isfinite(value) else float("nan")
-        floor = float(np.quantile(null, 0.95)) if null.size else float("nan")
+        tested = null_test(value, null, exact=False) if null.size and np.isfinite(value) else None
+        p_value = tested.p_value if tested else float("nan")
+        floor = tested.noise_floor if tested else float("nan")
         stem = f"{key}/{name}/{AMPLIFICATION}"
         metrics[stem], metrics[f"{stem}/ci_low"], metrics[f"{stem}/ci_high"] = value, low, high
         metrics[f"{stem}/p_value"], metrics[f"{stem}/noise_floor"] = p_value, floor
@@ -334,7 +322,9 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
         starts = run_starts(groups)
         names = groups[starts]
         if is_intersection(attribute):
-            _require_every_cell(attribute, part, valid)
+            require_every_cell(f"parity/{attribute}", part, sorted(set(groups)), "reads as a decision",
+                               "Set evaluator_config decision_labels to what the model returns, or fix "
+                               "the model's outputs for these inputs")
         point = headline_values(decision, label, starts, config.dirichlet_alpha)
         index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
         replicates = headline_values(decision[index], label[index], starts, config.dirichlet_alpha)

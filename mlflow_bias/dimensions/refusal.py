@@ -66,19 +66,19 @@ def _set_tallies(answered: pd.DataFrame, sets: list[str], groups: list[str]) -> 
 
 def _gap_score(refused: np.ndarray, totals: np.ndarray, config: RefusalConfig) -> SliceScore:
     """The refusal gap (max - min group rate, in percentage points) with a bootstrap CI over sets."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rates = refused.sum(axis=0) / totals.sum(axis=0)
-    if np.isfinite(rates).sum() < 2:
+    if (totals.sum(axis=0) > 0).sum() < 2:
         raise ProbeSchemaError("fewer than two groups answered")
-    gap = float(100 * (np.nanmax(rates) - np.nanmin(rates)))
-    def resampled_gap(draws: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            boot = refused[draws].sum(axis=1) / totals[draws].sum(axis=1)
-        return 100 * (np.nanmax(boot, axis=1) - np.nanmin(boot, axis=1))
-
-    low, high = bootstrap_interval(resampled_gap, len(refused), n_resamples=config.bootstrap_samples,
+    tallies = _tallies(refused, totals)
+    gap = float(_gap_of_tallies(tallies.sum(axis=0)))
+    low, high = bootstrap_interval(lambda draws: _gap_of_tallies(tallies[draws].sum(axis=1)),
+                                   len(refused), n_resamples=config.bootstrap_samples,
                                    seed=config.seed, confidence=config.confidence, skip="nan")
     return SliceScore(gap, low, high, int(totals.sum()))
+
+
+def _tallies(refused: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """tallies[set, group, (refused, answered without refusing)]."""
+    return np.stack([refused, totals - refused], axis=-1)
 
 
 def _gap_of_tallies(tallies: np.ndarray) -> np.ndarray:
@@ -124,7 +124,7 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
         if is_intersection(attribute):
             require_every_cell(f"refusal/{attribute}", part, groups, "was answered")
             crossed = score_set_intersection(
-                attribute, groups, np.stack([refused, totals - refused], axis=-1), _gap_of_tallies,
+                attribute, groups, _tallies(refused, totals), _gap_of_tallies,
                 n_resamples=config.bootstrap_samples, null_resamples=config.permutation_samples,
                 seed=config.seed, confidence=config.confidence)
             crossed.log(key, metrics)
