@@ -10,7 +10,13 @@ import pytest
 
 from mlflow_bias.dimensions import lpbs
 from mlflow_bias.core.errors import ProbeSchemaError
-from mlflow_bias.core.stats import sign_flip_test, stratified_bootstrap
+from mlflow_bias.core.stats import (
+    bootstrap_samples,
+    percentile_interval,
+    run_starts,
+    sign_flip_test,
+    stratified_bootstrap,
+)
 from test_core import _indices_in_one_draw
 
 
@@ -64,20 +70,46 @@ def test_labelled_lpbs_hand_computed_with_priors_and_orientation():
     assert np.isnan(result.items.loc[2, "prior_logprob_a"])
 
 
-def test_unlabelled_lpbs_removes_sampling_noise_per_condition():
+def test_unlabelled_lpbs_removes_sampling_noise_from_the_mean_then_clips_once():
     p = np.array([0.5, 0.3, 0.1, -0.2, 0.2, 0.0])  # conditions: x x x, y y y
     starts = np.array([0, 3])
     by_hand = []
     for chunk in (p[:3], p[3:]):
         b, v, n = chunk.mean(), chunk.var(ddof=1), len(chunk)
-        by_hand.append(max(0.0, b * b - v / n))
-    expected = np.sqrt(np.mean(by_hand))
+        by_hand.append(b * b - v / n)
+    expected = np.sqrt(max(0.0, np.mean(by_hand)))
     assert lpbs.unlabelled_lpbs(p, starts) == pytest.approx(expected, abs=1e-12)
-    # condition y is pure noise (mean 0): its term is clipped to zero
-    assert by_hand[1] == 0.0
+    # condition y is pure noise (mean 0): its term is negative and pulls the mean down instead of
+    # being clipped to 0 (which would make every noisy condition a positive bias)
+    assert by_hand[1] < 0 and expected < np.sqrt(max(0.0, by_hand[0]) / 2)
     # vectorised over a leading axis, as the bootstrap and the permutation test use it
     stacked = lpbs.unlabelled_lpbs(np.stack([p, -p]), starts)
     np.testing.assert_allclose(stacked, [expected, expected])
+    # all noise: the mean is negative, clipped once to 0
+    assert lpbs.unlabelled_lpbs(np.array([0.1, -0.1, 0.2, -0.2]), np.array([0, 2])) == 0.0
+
+
+def test_unlabelled_lpbs_interval_covers_the_true_shift():
+    """Resampled items estimate the observed mean square (noise included), not LPBS: without the
+    shift the interval sits above the estimate and misses the truth most of the time. 100 probes
+    of 50 conditions x 20 items with known per-condition shifts; truth from 20,000 draws each."""
+    rng = np.random.default_rng(1)
+    conditions, per = 50, 20
+    keys = np.repeat(np.arange(conditions), per)
+    starts = run_starts(keys)
+    covered = uncorrected = 0
+    for trial in range(100):
+        shift = rng.normal(0, 0.1, conditions)
+        p = np.tanh(shift[keys] + rng.normal(0, 0.4, conditions * per))
+        truth = np.sqrt(np.mean(np.tanh(shift[:, None] + rng.normal(0, 0.4, (conditions, 20_000))).mean(1) ** 2))
+        fixed = bootstrap_samples(p, keys, lpbs.unlabelled_replicates(p, starts), n_resamples=200, seed=trial)
+        low, high = percentile_interval(fixed, 0.95)
+        covered += low <= truth <= high
+        assert low <= lpbs.unlabelled_lpbs(p, starts) <= high
+        raw = bootstrap_samples(p, keys, lambda x: lpbs.unlabelled_lpbs(x, starts), n_resamples=200, seed=trial)
+        low, high = percentile_interval(raw, 0.95)
+        uncorrected += low <= truth <= high
+    assert covered >= 90 and uncorrected <= 50
 
 
 def test_unlabelled_form_orients_by_group_not_by_column_order():

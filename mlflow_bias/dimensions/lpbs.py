@@ -9,10 +9,12 @@ has a `stereotype` label, else so that positive favours the alphabetically first
 - Labelled attribute (every item has a label): LPBS = |mean p_i| in [0, 1); `stereotype_rate` =
   share of items with p_i > 0 (0.5 is parity).
 - Unlabelled attribute: per condition c (and group pair), b_c and v_c are the mean and variance
-  (ddof=1) of p_i over its n_c items; LPBS = sqrt(mean_c max(0, b_c^2 - v_c / n_c)), the RMS
-  shift per condition with the sampling noise removed. Conditions with one item are left out.
+  (ddof=1) of p_i over its n_c items; LPBS = sqrt(max(0, mean_c (b_c^2 - v_c / n_c))), the RMS
+  shift per condition with the sampling noise removed (from the mean, then clipped once).
+  Conditions with one item are left out.
 
-Uncertainty: a percentile bootstrap CI resampling items within conditions, a one-sided sign-flip
+Uncertainty: a percentile bootstrap CI resampling items within conditions (unlabelled: each
+replicate shifted by the observed noise term, see `unlabelled_replicates`), a one-sided sign-flip
 permutation p-value, and the noise floor (95th percentile of LPBS under the sign-flip null).
 
 An attribute with more than two groups (female, male, nonbinary) has pairs of several group
@@ -74,16 +76,42 @@ def labelled_lpbs(p: np.ndarray) -> np.ndarray:
     return np.abs(p.mean(axis=-1))
 
 
-def unlabelled_lpbs(p: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """sqrt(mean_c max(0, b_c^2 - v_c/n_c)) along the last axis; items sorted by condition,
-    `starts` = index of each condition's first item (every condition has >= 2 items)."""
+def _condition_moments(p: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per condition along the last axis: mean b_c, variance v_c (ddof=1) and size n_c."""
     sizes = np.diff(np.append(starts, p.shape[-1]))
     sums = np.add.reduceat(p, starts, axis=-1)
     squares = np.add.reduceat(p * p, starts, axis=-1)
     means = sums / sizes
     variances = (squares - sizes * means**2) / (sizes - 1)
-    excess = np.maximum(0.0, means**2 - variances / sizes)
-    return np.sqrt(excess.mean(axis=-1))
+    return means, variances, sizes
+
+
+def unlabelled_mean_square(p: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """mean_c (b_c^2 - v_c/n_c) along the last axis: unbiased for the mean squared shift per
+    condition (b_c^2 alone overstates it by the noise of b_c, whose variance is v_c/n_c)."""
+    means, variances, sizes = _condition_moments(p, starts)
+    return (means**2 - variances / sizes).mean(axis=-1)
+
+
+def unlabelled_lpbs(p: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """sqrt(max(0, mean_c (b_c^2 - v_c/n_c))) along the last axis; items sorted by condition,
+    `starts` = index of each condition's first item (every condition has >= 2 items). The noise
+    is removed from the mean over conditions, then clipped once: clipping each condition at 0
+    would turn every pure-noise condition into a positive bias."""
+    return np.sqrt(np.maximum(0.0, unlabelled_mean_square(p, starts)))
+
+
+def unlabelled_replicates(values: np.ndarray, starts: np.ndarray):
+    """The unlabelled LPBS of bootstrap resamples of `values`, shifted to be about LPBS.
+
+    A resample's mean_c (b*_c^2 - v*_c/n_c) estimates mean_c b_c^2, the mean square of the
+    resampled population (the observed items), not mean_c (b_c^2 - v_c/n_c): the observed b_c
+    already carry their noise. The difference, mean_c v_c/n_c of the observed items, is taken off
+    every replicate, so the percentile interval is about LPBS instead of about the uncorrected
+    RMS (which would leave LPBS below its own interval)."""
+    _, variances, sizes = _condition_moments(values, starts)
+    noise = float((variances / sizes).mean())
+    return lambda p: np.sqrt(np.maximum(0.0, unlabelled_mean_square(p, starts) - noise))
 
 
 def preference(delta: np.ndarray) -> np.ndarray:
@@ -175,6 +203,13 @@ def _statistic(labelled: bool, keys: np.ndarray):
     return lambda p: unlabelled_lpbs(p, starts)
 
 
+def _replicate(labelled: bool, keys: np.ndarray, values: np.ndarray):
+    """The statistic evaluated on bootstrap resamples of `values` (see `unlabelled_replicates`)."""
+    if labelled:
+        return labelled_lpbs
+    return unlabelled_replicates(values, run_starts(keys))
+
+
 def _score(items: pd.DataFrame, config: LPBSConfig, seed: int | None = None,
            samples: list[np.ndarray] | None = None) -> tuple[_Score, Any]:
     """LPBS of `items` with its CI (resampled with `seed`, default the config's); the bootstrap
@@ -187,7 +222,8 @@ def _score(items: pd.DataFrame, config: LPBSConfig, seed: int | None = None,
         )
     statistic = _statistic(labelled, keys)
     value = float(statistic(values))
-    resampled = bootstrap_samples(values, keys, statistic, n_resamples=config.bootstrap_samples,
+    resampled = bootstrap_samples(values, keys, _replicate(labelled, keys, values),
+                                  n_resamples=config.bootstrap_samples,
                                   seed=config.seed if seed is None else seed)
     if samples is not None:
         samples.append(resampled)
@@ -392,18 +428,19 @@ def _difference(attribute: str, a: pd.DataFrame, b: pd.DataFrame, config: LPBSCo
         values_b, keys_b, labelled_b, _ = _prepare(b)
     if len(values_a) == 0 or len(values_b) == 0:
         raise ProbeSchemaError(f"LPBS/{attribute}: too few items per condition to compare.")
-    stat_a, stat_b = _statistic(labelled_a, keys_a), _statistic(labelled_b, keys_b)
-    value_a, value_b = float(stat_a(values_a)), float(stat_b(values_b))
+    value_a = float(_statistic(labelled_a, keys_a)(values_a))
+    value_b = float(_statistic(labelled_b, keys_b)(values_b))
+    rep_a, rep_b = _replicate(labelled_a, keys_a, values_a), _replicate(labelled_b, keys_b, values_b)
     if paired:
         ci = stratified_bootstrap(
-            np.stack([values_a, values_b]), keys_a, lambda x: stat_b(x[1]) - stat_a(x[0]),
+            np.stack([values_a, values_b]), keys_a, lambda x: rep_b(x[1]) - rep_a(x[0]),
             n_resamples=config.bootstrap_samples, seed=config.seed, level=config.confidence,
         )
         low, high = ci.low, ci.high
     else:
         idx_a = bootstrap_indices(keys_a, n_resamples=config.bootstrap_samples, seed=config.seed)
         idx_b = bootstrap_indices(keys_b, n_resamples=config.bootstrap_samples, seed=config.seed + 1)
-        low, high = percentile_interval(stat_b(values_b[idx_b]) - stat_a(values_a[idx_a]),
+        low, high = percentile_interval(rep_b(values_b[idx_b]) - rep_a(values_a[idx_a]),
                                         config.confidence)
     return Difference(attribute, value_a, value_b, value_b - value_a, float(low), float(high),
                       min(len(values_a), len(values_b)), paired)
