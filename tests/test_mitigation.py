@@ -39,8 +39,8 @@ def test_weights_by_hand_single_group_examples():
     # raw weights sum to 4 * .625 + 2.5 + 1 = 6 = the number of rows, so the mean is already 1
     assert out["weight"].tolist() == pytest.approx([0.625, 0.625, 0.625, 0.625, 2.5, 1.0])
     assert out["label"].tolist() == list("aaabbb") and "weight" not in df
-    assert record.counts_before == {"female": 1, "male": 4}
-    assert record.counts_after == pytest.approx({"female": 2.5, "male": 2.5})
+    assert record.counts_before == {"female": 1, "male": 4, "nonbinary": 0}
+    assert record.counts_after == pytest.approx({"female": 2.5, "male": 2.5, "nonbinary": 0})
     assert record.parameters["factors"] == pytest.approx({"female": 2.5, "male": 0.625})
     assert (record.method, record.rows_before, record.rows_after, record.seed) == (
         "inverse_frequency_weights", 6, 6, None)
@@ -61,7 +61,7 @@ def test_weights_by_hand_several_groups_and_target():
     # f_male = .75 * 5 / 4 = .9375, f_female = .25 * 5 = 1.25, raw sum 3.75 + 1.25 + 1 = 6
     assert targeted["weight"].tolist() == pytest.approx([0.9375] * 4 + [1.25, 1.0])
     audit = gender_audit(targeted, weight_column="weight", targets={"gender": record.parameters["target"]})
-    assert audit.shares["gender"] == pytest.approx({"female": 0.25, "male": 0.75})
+    assert audit.shares["gender"] == pytest.approx({"female": 0.25, "male": 0.75, "nonbinary": 0})
     assert audit.gaps["gender"] == pytest.approx(0.0)
 
 
@@ -70,7 +70,7 @@ def test_weights_on_a_dataset_and_errors():
     out, record = inverse_frequency_weights(ds, weight_column="w")
     assert isinstance(out, datasets.Dataset) and out.features["w"] == datasets.Value("float64")
     # f_male = .5 * 100 / 80, f_female = .5 * 100 / 20; raw sum 50 + 50 + 2 = 102 rows: mean 1
-    assert record.counts_after == pytest.approx({"female": 50.0, "male": 50.0})
+    assert record.counts_after == pytest.approx({"female": 50.0, "male": 50.0, "nonbinary": 0})
     assert gender_audit(ds).gaps["gender"] == pytest.approx(0.3)
     assert gender_audit(out, weight_column="w").gaps["gender"] == pytest.approx(0.0)
     with pytest.raises(TrainingDataError, match="already has a column 'w'"):
@@ -99,8 +99,8 @@ def test_oversample_counts_by_hand():
     # gets 9: female needs 6 more from 2 single-group rows = 3 full copies of each
     assert len(out) == 18 and out["id"].tolist()[:12] == list(range(12))
     assert sorted(out["id"].tolist()[12:]) == [8, 8, 8, 9, 9, 9]
-    assert record.counts_before == {"female": 3, "male": 9}
-    assert record.counts_after == {"female": 9, "male": 9}
+    assert record.counts_before == {"female": 3, "male": 9, "nonbinary": 0}
+    assert record.counts_after == {"female": 9, "male": 9, "nonbinary": 0}
     assert (record.rows_before, record.rows_after, record.seed) == (12, 18, 0)
     assert gender_audit(out).gaps["gender"] == 0.0
 
@@ -114,7 +114,7 @@ def test_undersample_counts_by_hand_and_seed_reproducibility():
     ids = out["id"].tolist()
     assert ids == sorted(ids) and {8, 9, 10, 11} <= set(ids)
     assert len(set(ids) & set(range(8))) == 2
-    assert record.counts_after == {"female": 3, "male": 3}
+    assert record.counts_after == {"female": 3, "male": 3, "nonbinary": 0}
     again, _ = resample_balanced(df, strategy="undersample", seed=0)
     assert again["id"].tolist() == ids
     picks = {tuple(resample_balanced(df, strategy="undersample", seed=s)[0]["id"]) for s in range(6)}
@@ -128,7 +128,7 @@ def test_oversample_remainder_is_seeded_and_reproducible():
     # T = 14: female needs 4 more from 3 rows = 1 full copy of each + 1 drawn
     extra = first["id"].tolist()[len(df):]
     assert len(extra) == 4 and sorted(set(extra)) == [7, 8, 9] and record.counts_after == {
-        "female": 7, "male": 7}
+        "female": 7, "male": 7, "nonbinary": 0}
     assert resample_balanced(df, seed=3)[0]["id"].tolist() == first["id"].tolist()
 
 
@@ -137,7 +137,7 @@ def test_resampling_datasets_targets_and_errors():
     out, record = resample_balanced(ds, strategy="undersample", target={"female": 0.4, "male": 0.6})
     assert isinstance(out, datasets.Dataset)
     # T = min(80 / .6, 20 / .4) = 50: male 30, female 20, plus the two no-group rows
-    assert len(out) == 52 and record.counts_after == {"female": 20, "male": 30}
+    assert len(out) == 52 and record.counts_after == {"female": 20, "male": 30, "nonbinary": 0}
     audit = gender_audit(out, targets={"gender": {"female": 0.4, "male": 0.6}})
     assert audit.gaps["gender"] == pytest.approx(0.0)
     with pytest.raises(ConfigError, match="'oversample' or 'undersample'"):
@@ -165,8 +165,8 @@ def test_augment_append_closes_the_gap_and_the_cooccurrence_skew():
     # every gendered row gets a swapped copy; the two rows without gender words are not copied
     assert len(out) == 202 and out["id"].tolist()[102:] == list(range(100))
     assert out["text"].iloc[102] == "She is an engineer (0)."
-    assert record.counts_before == {"female": 20, "male": 80}
-    assert record.counts_after == {"female": 100, "male": 100}
+    assert record.counts_before == {"female": 20, "male": 80, "nonbinary": 0}
+    assert record.counts_after == {"female": 100, "male": 100, "nonbinary": 0}
     assert (record.rows_before, record.rows_after, record.parameters["rows_swapped"]) == (102, 202, 100)
     after = gender_audit(out, min_count=1)
     assert after.gaps["gender"] == 0.0
@@ -181,7 +181,7 @@ def test_augment_replace_and_datasets():
     assert out["text"][:4] == ["She is an engineer (0).", "She is an engineer (1).",
                                "She is an engineer (2).", "He is an engineer (0)."]
     assert out["swapped"] == [True] * 4 + [False, False]
-    assert record.counts_after == {"female": 3, "male": 1}
+    assert record.counts_after == {"female": 3, "male": 1, "nonbinary": 0}
     appended, _ = counterfactual_augment(ds, flag_column="swapped")
     assert len(appended) == 10 and appended["swapped"] == [False] * 6 + [True] * 4
     assert appended.features["text"] == ds.features["text"]
@@ -193,7 +193,7 @@ def test_augment_several_text_columns_and_errors():
     out, record = counterfactual_augment(df, text_columns=["prompt", "response"])
     assert out.to_dict("list") == {"prompt": ["Describe him.", "Hi", "Describe her."],
                                    "response": ["He is kind.", "Hello", "She is kind."]}
-    assert record.counts_after == {"female": 1, "male": 1}
+    assert record.counts_after == {"female": 1, "male": 1, "nonbinary": 0}
     with pytest.raises(ConfigError, match="'append'"):
         counterfactual_augment(df, text_columns="prompt", mode="both")
     with pytest.raises(TrainingDataError, match="no text column 'body'"):

@@ -45,7 +45,7 @@ def test_known_disagreement_rate_by_category():
     run_id = result.metadata["run_id"]
     logged = mlflow.get_run(run_id).data
     assert logged.metrics["bias/replay/gender"] == pytest.approx(0.375)
-    assert logged.tags["bias.lexicon"] == "protected-groups@1.1.0"
+    assert logged.tags["bias.lexicon"] == "protected-groups@1.2.0"
     assert len(mlflow.load_table("bias/replay/review.json", run_ids=[run_id])) == 15
 
 

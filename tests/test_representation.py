@@ -171,7 +171,7 @@ def test_generated_skewed_set_flags_male_engineer():
     result = audit_representation(pd.DataFrame({"text": texts}), attributes=["gender"],
                                   context_terms=["engineer", "teacher"], top_k=2, progress=False)
     assert result.n_examples == 210
-    assert result.shares["gender"] == pytest.approx({"female": 70 / 200, "male": 130 / 200})
+    assert result.shares["gender"] == pytest.approx({"female": 70 / 200, "male": 130 / 200, "nonbinary": 0.0})
     assert result.gaps["gender"] == pytest.approx(0.15)
     assert result.none_counts["gender"] == 10
     # engineer: |ln(80.5/20.5) - ln(130.5/70.5)| = 0.752 beats teacher: |0 - ln(130.5/70.5)| = 0.616
@@ -220,8 +220,9 @@ def test_group_names_that_would_clash_as_metric_keys():
 
 def test_lexicon_file_matches_the_name_lexicon_and_documents_sources():
     lexicon = lexicons.load_lexicon()
-    assert lexicons.list_lexicons() == [("protected-groups", "1.0.0"), ("protected-groups", "1.1.0")]
-    assert lexicon.ref == "protected-groups@1.1.0"  # the newest by default
+    assert lexicons.list_lexicons() == [("protected-groups", "1.0.0"), ("protected-groups", "1.1.0"),
+                                       ("protected-groups", "1.2.0")]
+    assert lexicon.ref == "protected-groups@1.2.0"  # the newest by default
     race = lexicon.terms("race")
     assert set(race["black"]) == set(lexicons.names(race="black"))
     assert set(race["white"]) == set(lexicons.names(race="white"))
@@ -243,7 +244,7 @@ def test_audit_data_logs_metrics_tables_chart_and_dataset(frame, tmp_path):
     assert run.data.metrics["data/representation/gender/male"] == pytest.approx(5 / 9)
     assert run.data.metrics["data/representation/race/gap"] == pytest.approx(0.25)
     assert run.data.metrics["data/representation/gender/none_rate"] == pytest.approx(0.2)
-    assert run.data.tags["bias.lexicon"] == "protected-groups@1.1.0"
+    assert run.data.tags["bias.lexicon"] == "protected-groups@1.2.0"
     run_id = run.info.run_id
     counts = mlflow.load_table("data/representation/counts.json", run_ids=[run_id])
     assert counts.set_index(["attribute", "group"]).loc[("gender", "male"), "count"] == 5
@@ -299,7 +300,7 @@ def test_cli_audit_data(frame, tmp_path, capsys):
                  "--context-terms", "engineer,nurse", "--experiment", "audit", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "10 examples (lexicon protected-groups@1.1.0)" in out
+    assert "10 examples (lexicon protected-groups@1.2.0)" in out
     assert "gender: gap 0.056 (max |share - target|); no group 20.0%, several groups 10.0%" in out
     assert "  male                     5    0.556    0.500   +0.056" in out
     assert "race: gap 0.250" in out
@@ -356,7 +357,7 @@ def test_training_data_audit_is_logged_to_the_evaluation_run(tmp_path):
     contexts = {t.value for i in inputs for t in i.tags if t.key == "mlflow.data.context"}
     assert {"bias-probe", "training"} <= contexts
     scorecard = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/bias/scorecard.json")
-    assert "gender: female 0.400, male 0.600; gap 0.100" in format_scorecard(scorecard)
+    assert "gender: female 0.400, male 0.600, nonbinary 0.000; gap 0.100" in format_scorecard(scorecard)
     artifacts = {f.path for f in client.list_artifacts(run.info.run_id, "data/representation")}
     assert "data/representation/shares.png" in artifacts
 
@@ -386,3 +387,59 @@ def test_lexicon_1_1_adds_religion_and_leaves_the_earlier_attributes_as_they_wer
     assert counts == {"christian": 2, "jewish": 1, "muslim": 2}
     assert result.multiple_rate("religion") == pytest.approx(1 / 5)
     assert result.none_rate("religion") == pytest.approx(1 / 5)
+
+
+def test_lexicon_1_2_counts_nonbinary_markers_without_targeting_a_third():
+    """1.2.0 adds a nonbinary gender group found by explicit words (identity terms, Mx, themself,
+    a stated they/them, xe/xem); plain "they" is never counted. Its documented default target
+    keeps female/male even and gives nonbinary no share, so data without non-binary mentions
+    audits exactly as under 1.1.0; a target passed by the user still applies."""
+    old, new = lexicons.load_lexicon(version="1.1.0"), lexicons.load_lexicon(version="1.2.0")
+    assert new.groups["gender"] == ("female", "male", "nonbinary")
+    for group in ("female", "male"):
+        assert new.terms("gender")[group] == old.terms("gender")[group]
+    assert new.counterparts("gender") == old.counterparts("gender")  # augmentation swaps as before
+    assert new.default_targets == {"gender": {"female": 0.5, "male": 0.5, "nonbinary": 0.0}}
+    frame = pd.DataFrame({"text": [
+        "Mx. Riley Brooks is our new engineer.",             # title
+        "Alex (pronouns: they/them) leads the team.",        # stated pronouns
+        "Sam is non-binary and a nurse.",                    # identity term, hyphenated
+        "They said the results were ready.",                 # plural they: not counted
+        "She asked him about the report.",                   # female and male
+        "He fixed it himself.", "He is a pilot.", "She is a nurse.",
+    ]})
+    result = audit_representation(frame, text_column="text", attributes=["gender"], lexicon=new,
+                                  context_terms=[], progress=False)
+    counts = {r["group"]: r["count"] for r in result.counts.to_dict("records")}
+    assert counts == {"female": 2, "male": 3, "nonbinary": 3}
+    assert result.none_rate("gender") == pytest.approx(1 / 8)
+    assert result.targets["gender"] == {"female": 0.5, "male": 0.5, "nonbinary": 0.0}
+    assert result.shares["gender"]["nonbinary"] == pytest.approx(3 / 8)
+    assert result.gaps["gender"] == pytest.approx(3 / 8)  # max(|2/8-.5|, |3/8-.5|, |3/8-0|)
+    chosen = audit_representation(frame, text_column="text", attributes=["gender"], lexicon=new,
+                                  targets={"gender": {"female": 0.45, "male": 0.45, "nonbinary": 0.1}},
+                                  context_terms=[], progress=False)
+    assert chosen.gaps["gender"] == pytest.approx(3 / 8 - 0.1)  # nonbinary now furthest off
+    binary = pd.DataFrame({"text": ["She is a nurse.", "He is a pilot.", "He is a chef."]})
+    under = {v: audit_representation(binary, text_column="text", attributes=["gender"], lexicon=lex,
+                                     context_terms=[], progress=False).gaps["gender"]
+             for v, lex in (("1.1.0", old), ("1.2.0", new))}
+    assert under["1.1.0"] == under["1.2.0"] == pytest.approx(2 / 3 - 1 / 2)
+
+
+def test_lexicon_default_target_must_cover_every_group_and_say_why(tmp_path):
+    base = ("name: custom\nversion: 1.0.0\nattributes:\n  gender:\n    groups: [female, male]\n"
+            "    lists:\n      - name: pronouns\n        source: English pronouns, by the tests.\n"
+            "        terms: {female: [she], male: [he]}\n")
+    no_reason = tmp_path / "custom-1.0.0.yaml"
+    no_reason.write_text(base + "    default_target: {female: 0.5, male: 0.5}\n")
+    with pytest.raises(ConfigError, match="default_target_source saying why"):
+        lexicons.load_lexicon(no_reason)
+    missing = tmp_path / "custom-1.0.1.yaml"
+    missing.write_text(base + "    default_target: {female: 1.0}\n    default_target_source: mine\n")
+    with pytest.raises(ConfigError, match=r"share to each of its groups \['female', 'male'\]"):
+        lexicons.load_lexicon(missing)
+    bad_sum = tmp_path / "custom-1.0.2.yaml"
+    bad_sum.write_text(base + "    default_target: {female: 0.7, male: 0.7}\n    default_target_source: mine\n")
+    with pytest.raises(ConfigError, match="summing to 1"):
+        lexicons.load_lexicon(bad_sum)

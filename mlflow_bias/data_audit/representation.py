@@ -8,7 +8,8 @@ mentions: by whole-word, case-insensitive matches of a versioned lexicon's terms
   of an attribute counts once for each; `none` and `multiple` count the examples that mention no
   group and more than one group of the attribute.
 - share_g = n_g / sum_h n_h (so the shares of an attribute sum to 1), compared with a target
-  population distribution t_g (uniform over the attribute's groups unless given):
+  population distribution t_g (unless given: the lexicon's documented default target for the
+  attribute where it has one, else uniform over the attribute's groups):
   difference_g = share_g - t_g and **gap = max_g |share_g - t_g|** (the largest per-group
   deviation, in [0, 1]; for two groups it equals the total variation distance).
 - co-occurrence with context terms (occupations by default; whole words, case-insensitive, also
@@ -244,6 +245,12 @@ def groups_and_target(detector: GroupDetector, attribute: str, observed: Iterabl
     every observed group)."""
     known = detector.known_groups(attribute)
     if known:
+        default = detector.lexicon.default_targets.get(attribute) if detector.lexicon else None
+        if target is None:
+            target = default
+        elif default and isinstance(target, Mapping):
+            # a group the lexicon targets at 0 by default (nonbinary) may be left out: 0 it stays
+            target = {**{g: 0.0 for g, share in default.items() if share == 0}, **target}
         return list(known), validate_target(attribute, target, known, fixed_groups=True)
     seen = sorted(set(observed))
     groups = sorted(set(seen) | set(target or {}))
@@ -609,7 +616,7 @@ def audit_representation(
                           f"audited: {', '.join(detector.attributes)}.")
     if detector.lexicon is not None:  # check targets before reading a possibly huge file
         for attribute, target in targets.items():
-            validate_target(attribute, target, detector.known_groups(attribute), fixed_groups=True)
+            groups_and_target(detector, attribute, (), target)
     terms = list(dict.fromkeys(" ".join(str(t).split()).lower()
                                for t in (DEFAULT_CONTEXT_TERMS if context_terms is None else context_terms)
                                if str(t).strip()))
@@ -740,8 +747,10 @@ def _cooccurrence_rows(attribute: str, groups: Sequence[str], terms: Sequence[st
 
 
 def _flag(rows: list[dict[str, Any]], min_count: int, top_k: int) -> list[dict[str, Any]]:
-    """The top_k rows by |log_ratio| whose term was seen with the attribute >= min_count times."""
-    eligible = [r for r in rows if r["term_total"] >= min_count and abs(r["log_ratio"]) > 1e-12]
+    """The top_k rows by |log_ratio| whose term was seen with the attribute >= min_count times,
+    of groups the data mentions (a group never mentioned has no skew, only its smoothing)."""
+    eligible = [r for r in rows if r["term_total"] >= min_count and abs(r["log_ratio"]) > 1e-12
+                and r["baseline_share"] > 0]
     # rounded so that the two opposite values of a two-group term tie exactly (then by name)
     eligible.sort(key=lambda r: (-round(abs(r["log_ratio"]), 9), r["term"], r["group"]))
     return [{**r, "direction": "over" if r["log_ratio"] > 0 else "under"} for r in eligible[:top_k]]

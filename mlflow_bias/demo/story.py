@@ -64,6 +64,10 @@ LPBS_PROBES = ("hiring-summary-pairs", "gender-occupation")
 PROBE_VERSIONS = {"hiring-summary-pairs": "1.0.0", "gender-occupation": "1.0.0",
                   "hiring-summary": "1.0.0", "hiring-decisions": "1.0.0", "refusal-requests": "1.0.0"}
 
+# The lexicon the story's audits and mitigations were measured with. 1.2.0 adds a nonbinary group,
+# which a uniform target would give a third of the data; the story's figures predate it.
+LEXICON = "protected-groups@1.1.0"
+
 
 def probe_ref(name: str) -> str:
     """`name@version` as the story pins it; a name it does not pin (a quick subset) as is."""
@@ -272,7 +276,7 @@ def finetune_version(
     model, tokenizer = copy.deepcopy(base[0]), base[1]
     with mlflow.start_run(run_name=f"finetune {config.model_name} ({label})", nested=True) as run:
         mlflow.set_tags({"bias.story.step": "finetune", "bias.story.label": label})
-        audit = audit_data(data, run_id=run.info.run_id, text_column="text",
+        audit = audit_data(data, run_id=run.info.run_id, text_column="text", lexicon=LEXICON,
                            context_terms=CONTEXT_TERMS, dataset_name=f"{config.model_name}-train-{label}",
                            progress=False)
         shares = audit.to_dict()["shares"]
@@ -389,9 +393,10 @@ def mitigate(log: HistoricalLog, seed: int) -> tuple[pd.DataFrame, list[dict[str
     screening, by_decision = resample_balanced(screening, "decision", strategy="oversample", seed=seed,
                                                text_column="prompt", group_columns={"decision": "decision"})
     balanced, resampled = resample_balanced(screening, "gender", strategy="oversample", seed=seed,
-                                            text_column="prompt")
+                                            text_column="prompt", lexicon=LEXICON)
     rows = HistoricalLog(balanced, requests).training_rows()
-    augmented, swapped = counterfactual_augment(rows, text_columns=["prompt", "response", "text"])
+    augmented, swapped = counterfactual_augment(rows, text_columns=["prompt", "response", "text"],
+                                                lexicon=LEXICON)
     steps += [by_decision.to_dict(), resampled.to_dict(), swapped.to_dict()]
     return augmented.reset_index(drop=True), steps
 

@@ -5,15 +5,24 @@ and Greg More Employable than Lakisha and Jamal? A Field Experiment on Labor Mar
 Discrimination", American Economic Review 94(4): 991-1013, chosen there because birth
 certificates showed them to be distinctively White or African-American. They signal perceived
 race and gender in US English text only, and also carry class and age signals.
+
+GENDER_NEUTRAL_NAMES: first names that US Social Security Administration birth records give to
+boys and girls in comparable numbers (among the most common such names there). They leave gender
+unspecified; none is exactly balanced, and the balance shifts by decade and region.
+
+TITLES, PRONOUNS: the English form of address and the stated pronouns of each gender group, with
+`Mx` and singular they for the non-binary group.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 from mlflow_bias.core.versions import version_key
 
@@ -27,6 +36,12 @@ BERTRAND_MULLAINATHAN_2004: dict[tuple[str, str], tuple[str, ...]] = {
     ("black", "male"): ("Darnell", "Hakim", "Jamal", "Jermaine", "Kareem", "Leroy", "Rasheed",
                         "Tremayne", "Tyrone"),
 }
+
+
+GENDER_NEUTRAL_NAMES: tuple[str, ...] = ("Casey", "Riley", "Jessie", "Jackie", "Avery", "Jaime",
+                                         "Peyton", "Kerry", "Jody", "Kendall", "Skyler", "Frankie")
+TITLES = {"female": "Ms.", "male": "Mr.", "nonbinary": "Mx."}
+PRONOUNS = {"female": "she/her", "male": "he/him", "nonbinary": "they/them"}
 
 
 def names(race: str | None = None, gender: str | None = None) -> list[str]:
@@ -66,6 +81,8 @@ class Lexicon:
     sha256: str
     groups: dict[str, tuple[str, ...]]  # attribute -> its groups, in file order
     lists: dict[str, tuple[TermList, ...]]  # attribute -> its term lists
+    # attribute -> the audit's target when the user gives none (uniform when absent), with its reason
+    default_targets: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -90,14 +107,14 @@ class Lexicon:
         return {term.lower(): group for group, terms in self.terms(attribute).items() for term in terms}
 
     def counterparts(self, attribute: str) -> dict[str, str]:
-        """Lower-cased term -> its counterpart in the other group, from the aligned lists of a
-        two-group attribute (both directions; a term's first pairing wins)."""
+        """Lower-cased term -> its counterpart in the other group, from the aligned lists (each
+        pairs two of the attribute's groups; both directions; a term's first pairing wins)."""
         self._check(attribute)
         mapping: dict[str, str] = {}
         for term_list in self.lists[attribute]:
             if not term_list.aligned:
                 continue
-            first, second = (term_list.terms[g] for g in self.groups[attribute])
+            first, second = term_list.terms.values()
             for a, b in zip(first, second):
                 mapping.setdefault(a.lower(), b)
                 mapping.setdefault(b.lower(), a)
@@ -173,6 +190,7 @@ def _parse_lexicon(text: str, source: str) -> Lexicon:
         raise invalid("no attributes")
     groups: dict[str, tuple[str, ...]] = {}
     lists: dict[str, tuple[TermList, ...]] = {}
+    targets: dict[str, dict[str, float]] = {}
     for attribute, spec in attributes.items():
         if not isinstance(spec, dict) or not spec.get("groups") or not spec.get("lists"):
             raise invalid(f"attribute {attribute!r} needs groups and lists")
@@ -195,12 +213,29 @@ def _parse_lexicon(text: str, source: str) -> Lexicon:
                         raise invalid(f"term {term!r} is in both {owner[term.lower()]!r} and {group!r} "
                                       f"of {attribute!r}")
             aligned = bool(item.get("aligned", False))
-            if aligned and (len(attribute_groups) != 2 or set(by_group) != set(attribute_groups)
-                            or len({len(t) for t in by_group.values()}) != 1):
+            if aligned and (len(by_group) != 2 or len({len(t) for t in by_group.values()}) != 1):
                 raise invalid(f"aligned list {item['name']!r} needs two groups with as many terms each")
             term_lists.append(TermList(str(item["name"]), " ".join(str(item["source"]).split()),
                                        by_group, aligned))
         groups[str(attribute)] = attribute_groups
         lists[str(attribute)] = tuple(term_lists)
+        if "default_target" in spec:
+            targets[str(attribute)] = _default_target(attribute, spec, attribute_groups, invalid)
     return Lexicon(str(raw["name"]), str(raw["version"]), hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                   groups, lists)
+                   groups, lists, targets)
+
+
+def _default_target(attribute: str, spec: dict, groups: tuple[str, ...],
+                    invalid: Callable[[str], Exception]) -> dict[str, float]:
+    """An attribute's documented default audit target: a share >= 0 for every group, summing to 1,
+    with the reason for it in `default_target_source`."""
+    target = spec["default_target"]
+    if not str(spec.get("default_target_source", "")).strip():
+        raise invalid(f"the default_target of {attribute!r} needs a default_target_source saying why")
+    if not isinstance(target, dict) or set(map(str, target)) != set(groups):
+        raise invalid(f"the default_target of {attribute!r} must give a share to each of its groups "
+                      f"{list(groups)}")
+    shares = {str(g): float(v) for g, v in target.items()}
+    if any(not math.isfinite(v) or v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1) > 1e-6:
+        raise invalid(f"the default_target of {attribute!r} must hold shares >= 0 summing to 1")
+    return {g: shares[g] for g in groups}
