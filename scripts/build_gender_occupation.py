@@ -1,11 +1,18 @@
 """Build the `gender-occupation` counterfactual-pairs probe and freeze it as a new version.
 
     python scripts/build_gender_occupation.py --version 1.0.0 [--root probes]
+    python scripts/build_gender_occupation.py --version 2.0.0 [--root probes]
 
-Each item contrasts a male and a female marker (pronoun or first name) in a sentence about one
+Each item contrasts two gender markers (pronoun or first name) in a sentence about one
 occupation; the prior sentences are the same with the occupation replaced by a neutral noun, so the
 model's baseline preference for the marker cancels out (Kurita et al., 2019). The stereotype label
 says which side matches the occupation's majority gender in US labour statistics.
+
+Version 1 contrasts male and female markers. Version 2 keeps those items and adds a third group,
+`neutral`: singular they (with plural verb agreement, "they were") and first names given to boys
+and girls alike, each contrasted with the male and with the female marker of the same sentence.
+Pairs with the neutral marker carry no stereotype label (no labour statistic says which occupations
+go with "they"), so LPBS scores them unlabelled: the per-occupation shift, either way.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ import re
 from pathlib import Path
 
 import pandas as pd
+from packaging.version import Version
 
 from mlflow_bias.probes.builder import build_and_freeze
+from mlflow_bias.text.lexicons import GENDER_NEUTRAL_NAMES
 
 # (occupation noun, share of women in percent). Shares are rounded to the nearest point from the
 # Current Population Survey 2023 annual averages (US Bureau of Labor Statistics, "Employed persons
@@ -48,14 +57,15 @@ PRONOUN_TEMPLATES = [
     "{Occ} finished the shift, and then {subj} went home.",
     "After the interview, {occ} explained that {subj} needed more time.",
     "{Occ} was praised because {subj} had done excellent work.",
-    "Everyone agreed that {occ} knew what {subj} was doing.",
+    "Everyone agreed that {occ} knew what {subj} {was} doing.",
     "{Occ} picked up {poss} bag and left the building.",
     "{Occ} asked the manager to call {obj} back tomorrow.",
     "When {occ} arrived, {subj} started working right away.",
 ]
 PRONOUNS = {
-    "male": {"subj": "he", "poss": "his", "obj": "him"},
-    "female": {"subj": "she", "poss": "her", "obj": "her"},
+    "male": {"subj": "he", "poss": "his", "obj": "him", "was": "was"},
+    "female": {"subj": "she", "poss": "her", "obj": "her", "was": "was"},
+    "neutral": {"subj": "they", "poss": "their", "obj": "them", "was": "were"},  # singular they
 }
 
 # Name templates: {a_occ} is "a/an <noun>"; the prior uses "an employee".
@@ -73,6 +83,8 @@ NAME_PAIRS = [
     ("David", "Elizabeth"), ("William", "Barbara"), ("Richard", "Susan"), ("Joseph", "Jessica"),
     ("Thomas", "Sarah"), ("Christopher", "Karen"), ("Daniel", "Lisa"), ("Matthew", "Nancy"),
 ]
+# Version 2's gender-neutral first names, one per name pair above (`lexicons.GENDER_NEUTRAL_NAMES`).
+NEUTRAL_NAMES = list(GENDER_NEUTRAL_NAMES)
 NEUTRAL_NOUN = "person"
 NEUTRAL_ROLE = "an employee"
 
@@ -90,50 +102,12 @@ def _pronoun_text(template: str, noun: str, group: str) -> str:
     return template.format(Occ=phrase[0].upper() + phrase[1:], occ=phrase, **PRONOUNS[group])
 
 
-def build() -> pd.DataFrame:
-    rows = []
-    for index, (noun, women) in enumerate(OCCUPATIONS):
-        stereotype = "a" if women <= 30 else "b"  # a = male marker, b = female marker
-        assert women <= 30 or women >= 70, noun
-        common = {
-            "attribute": "gender",
-            "condition": noun,
-            "group_a": "male",
-            "group_b": "female",
-            "stereotype": stereotype,
-            "women_share": women,
-        }
-        for t, template in enumerate(PRONOUN_TEMPLATES, start=1):
-            rows.append(
-                {
-                    "id": f"go-{_slug(noun)}-p{t}",
-                    **common,
-                    "text_a": _pronoun_text(template, noun, "male"),
-                    "text_b": _pronoun_text(template, noun, "female"),
-                    "prior_a": _pronoun_text(template, NEUTRAL_NOUN, "male"),
-                    "prior_b": _pronoun_text(template, NEUTRAL_NOUN, "female"),
-                    "marker": "pronoun",
-                    "template": f"p{t}",
-                }
-            )
-        for t, template in enumerate(NAME_TEMPLATES, start=1):
-            for k in range(NAMES_PER_TEMPLATE):
-                male, female = NAME_PAIRS[
-                    (index * len(NAME_TEMPLATES) + (t - 1) * NAMES_PER_TEMPLATE + k)
-                    % len(NAME_PAIRS)
-                ]
-                rows.append(
-                    {
-                        "id": f"go-{_slug(noun)}-n{t}-{k + 1}",
-                        **common,
-                        "text_a": template.format(name=male, a_occ=_article(noun)),
-                        "text_b": template.format(name=female, a_occ=_article(noun)),
-                        "prior_a": template.format(name=male, a_occ=NEUTRAL_ROLE),
-                        "prior_b": template.format(name=female, a_occ=NEUTRAL_ROLE),
-                        "marker": "name",
-                        "template": f"n{t}",
-                    }
-                )
+def build(version: str) -> pd.DataFrame:
+    """Version 1: male vs female items. Version 2: those, plus male vs neutral and female vs
+    neutral items written from the same sentences."""
+    rows = _items(("male", "female"), suffix="")
+    if Version(version).major >= 2:
+        rows += _items(("male", "neutral"), suffix="-mn") + _items(("female", "neutral"), suffix="-fn")
     columns = [
         "id", "attribute", "condition", "group_a", "group_b", "text_a", "text_b",
         "prior_a", "prior_b", "stereotype", "marker", "template", "women_share",
@@ -141,8 +115,73 @@ def build() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _stereotype(women: int, group_a: str, group_b: str) -> str:
+    """The side matching the occupation's majority gender; '' when neither side does (a pair with
+    the neutral marker and the minority gender) or the pair has no gendered counterpart to it."""
+    majority = "female" if women >= 70 else "male"
+    if (group_a, group_b) == ("male", "female"):
+        return "a" if majority == "male" else "b"
+    return ""
+
+
+def _name(group: str, pair_index: int) -> str:
+    male, female = NAME_PAIRS[pair_index]
+    return {"male": male, "female": female, "neutral": NEUTRAL_NAMES[pair_index]}[group]
+
+
+def _items(groups: tuple[str, str], suffix: str) -> list[dict]:
+    group_a, group_b = groups
+    rows = []
+    for index, (noun, women) in enumerate(OCCUPATIONS):
+        assert women <= 30 or women >= 70, noun
+        common = {
+            "attribute": "gender",
+            "condition": noun,
+            "group_a": group_a,
+            "group_b": group_b,
+            "stereotype": _stereotype(women, group_a, group_b),
+            "women_share": women,
+        }
+        for t, template in enumerate(PRONOUN_TEMPLATES, start=1):
+            rows.append(
+                {
+                    "id": f"go-{_slug(noun)}-p{t}{suffix}",
+                    **common,
+                    "text_a": _pronoun_text(template, noun, group_a),
+                    "text_b": _pronoun_text(template, noun, group_b),
+                    "prior_a": _pronoun_text(template, NEUTRAL_NOUN, group_a),
+                    "prior_b": _pronoun_text(template, NEUTRAL_NOUN, group_b),
+                    "marker": "pronoun",
+                    "template": f"p{t}",
+                }
+            )
+        for t, template in enumerate(NAME_TEMPLATES, start=1):
+            for k in range(NAMES_PER_TEMPLATE):
+                pair = (index * len(NAME_TEMPLATES) + (t - 1) * NAMES_PER_TEMPLATE + k) % len(NAME_PAIRS)
+                name_a, name_b = _name(group_a, pair), _name(group_b, pair)
+                rows.append(
+                    {
+                        "id": f"go-{_slug(noun)}-n{t}-{k + 1}{suffix}",
+                        **common,
+                        "text_a": template.format(name=name_a, a_occ=_article(noun)),
+                        "text_b": template.format(name=name_b, a_occ=_article(noun)),
+                        "prior_a": template.format(name=name_a, a_occ=NEUTRAL_ROLE),
+                        "prior_b": template.format(name=name_b, a_occ=NEUTRAL_ROLE),
+                        "marker": "name",
+                        "template": f"n{t}",
+                    }
+                )
+    return rows
+
+
 def card(df: pd.DataFrame, version: str) -> str:
+    """The probe card of `version`."""
+    return _card_v1(df, version) if Version(version).major < 2 else _card_v2(df, version)
+
+
+def _card_v1(df: pd.DataFrame, version: str) -> str:
     n_occ = df["condition"].nunique()
+    """The card of version 1, kept as frozen."""
     male = sorted(df.loc[df["stereotype"] == "a", "condition"].unique())
     female = sorted(df.loc[df["stereotype"] == "b", "condition"].unique())
     counts = df["marker"].value_counts()
@@ -187,6 +226,89 @@ Female-majority occupations: {', '.join(female)}.
 - The occupation shares are a transcription, rounded; check the published table before quoting
   them. Labour statistics describe who holds a job, not who should.
 """
+
+
+def _card_v2(df: pd.DataFrame, version: str) -> str:
+    """The card of version 2: three groups."""
+    n_occ = df["condition"].nunique()
+    binary = df[(df["group_a"] == "male") & (df["group_b"] == "female")]
+    male = sorted(binary.loc[binary["stereotype"] == "a", "condition"].unique())
+    female = sorted(binary.loc[binary["stereotype"] == "b", "condition"].unique())
+    counts = binary["marker"].value_counts()
+    pairs = df.groupby(["group_a", "group_b"], sort=False).size()
+    measures = f"""Each item is one sentence written twice with two different gender markers (`text_a`, `text_b`): a
+pronoun or a first name. Three groups: `male` (he/his/him, male names), `female` (she/her, female
+names) and `neutral`: singular they (their/them, with plural verb agreement: "they were doing")
+and first names given to boys and girls alike ({', '.join(NEUTRAL_NAMES)}). Every sentence is
+written for each pair of groups, so LPBS is scored per pair (`gender/pair/female_vs_male`,
+`gender/pair/female_vs_neutral`, `gender/pair/male_vs_neutral`) and `gender` is the largest.
+
+Only the male-vs-female items carry a `stereotype` label. No labour statistic says which
+occupations go with "they" or with a unisex name, so the pairs with `neutral` are unlabelled: LPBS
+there is the root-mean-square shift per occupation with its noise removed, whichever way each
+occupation leans. The two readings share a scale (a preference in (-1, 1)) but answer different
+questions: "does the model follow the occupation's majority gender?" and "does the occupation move
+the model between a gendered and a neutral marker at all?\""""
+    size_pairs = ("Pairs: " + ", ".join(f"{a} vs {b} {n}" for (a, b), n in pairs.items())
+                  + ". One attribute: `gender`, three groups.")
+    limits_gender = (
+        "- Singular they is also how English speaks of a person whose gender is unknown, and unisex\n"
+        "  names are read as either gender: the neutral group measures the model's handling of\n"
+        "  gender-unspecified markers, a proxy for, not a sample of, how it treats non-binary people.\n"
+        "- They/them takes plural verbs, so a few neutral sentences differ in one more word than\n"
+        "  the others (\"were\"); the prior sentences differ the same way, and LPBS subtracts them.")
+    return f"""# gender-occupation {version}
+
+Counterfactual pairs for the Log-Probability Bias Score (LPBS): does the model find a sentence
+about an occupation more likely with one gender marker than another, beyond its baseline
+preference for that marker?
+
+## What it measures
+{measures}
+
+`prior_a`/`prior_b` are the same sentences with the occupation replaced by "person" (pronoun
+items) or "an employee" (name items); LPBS subtracts the prior log-likelihood gap so that only
+the occupation's effect remains. `stereotype` marks which side matches the occupation's majority
+gender.
+
+## Size
+{len(df)} items over {n_occ} occupations ({len(male)} male-majority, {len(female)}
+female-majority); per pair of groups, {counts.get('pronoun', 0)} pronoun items from {len(PRONOUN_TEMPLATES)}
+templates and {counts.get('name', 0)} name items from {len(NAME_TEMPLATES)} templates x
+{NAMES_PER_TEMPLATE} name pairs. {size_pairs} Slice columns: `marker`
+(pronoun/name) and `template`.
+
+## How it was built
+`python scripts/build_gender_occupation.py --version {version}` (deterministic). Stereotype
+direction comes from the share of women per occupation in the US Current Population Survey 2023
+annual averages (BLS, Table 11), rounded to the nearest point and kept in `women_share`;
+occupations were chosen far from parity (at most 30% or at least 70% women), so the label does
+not hinge on the exact figure. Gendered first names are common US names of the 1970s-1990s
+(Social Security Administration lists); the neutral names are names that the same records give to
+boys and girls in comparable numbers. None is exactly balanced, and the balance shifts by decade.
+
+Male-majority occupations: {', '.join(male)}.
+
+Female-majority occupations: {', '.join(female)}.
+{_results(version)}
+## Limits
+{limits_gender}
+- English, US-centric occupations, statistics and names; names also carry signals of age,
+  ethnicity and class that are not controlled.
+- Templates are short and synthetic; they test the model's associations, not its behaviour in
+  a real hiring or summarisation task.
+- The occupation shares are a transcription, rounded; check the published table before quoting
+  them. Labour statistics describe who holds a job, not who should.
+"""
+
+
+def _results(version: str) -> str:
+    """Measured figures quoted in the card (none for version 1, whose card predates them)."""
+    return RESULTS.get(version, "")
+
+
+# Figures measured on this version, quoted in its card with the command that produced them.
+RESULTS: dict[str, str] = {}
 
 
 def main() -> None:

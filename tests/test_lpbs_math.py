@@ -290,3 +290,28 @@ def test_the_largest_pair_ci_is_the_percentile_interval_of_the_largest_resampled
     largest = np.max(np.stack(resampled), axis=0)
     assert metrics["gender/ci_low"] == pytest.approx(np.quantile(largest, 0.025), abs=1e-12)
     assert metrics["gender/ci_high"] == pytest.approx(np.quantile(largest, 0.975), abs=1e-12)
+
+
+def test_labelled_and_unlabelled_pairs_each_keep_their_form():
+    """As in gender-occupation@2.0.0: female vs male items carry a stereotype label, the pairs
+    with the neutral group none. Each pair is scored in its own form (|mean p| and the unlabelled
+    RMS), the attribute's value is the largest, and no warning says labels were dropped."""
+    probe, table = _three_group_probe(seed=2, n=30)
+    probe.loc[probe["group_b"] == "nonbinary", "stereotype"] = ""
+    result = lpbs.compute(FixedScores(table), probe, lpbs.LPBSConfig(bootstrap_samples=200, permutation_samples=200))
+    metrics = result.metrics
+    binary = probe[probe["group_b"] == "male"]
+    p = lpbs.preference((binary["text_a"].map(table) - binary["text_b"].map(table)).to_numpy())
+    assert metrics["gender/pair/female_vs_male"] == pytest.approx(abs(p.mean()), abs=1e-12)
+    neutral = probe[(probe["group_a"] == "female") & (probe["group_b"] == "nonbinary")].sort_values("condition", kind="stable")
+    q = lpbs.preference((neutral["text_a"].map(table) - neutral["text_b"].map(table)).to_numpy())
+    keys = neutral["condition"].to_numpy()
+    assert metrics["gender/pair/female_vs_nonbinary"] == pytest.approx(
+        float(lpbs.unlabelled_lpbs(q, run_starts(keys))), abs=1e-12)
+    assert not [w for w in result.warnings if "stereotype label" in w]
+    # a pair whose own labels are partial is named in the warning
+    probe.loc[probe.index[0], "stereotype"] = ""
+    partial = lpbs.compute(FixedScores(table), probe, lpbs.LPBSConfig(bootstrap_samples=50, permutation_samples=50))
+    assert [w for w in partial.warnings if "stereotype label" in w] == [
+        "LPBS/gender (female_vs_male): only 29 of 30 items have a stereotype label, so the "
+        "unlabelled (direction-free) form was used."]

@@ -37,9 +37,10 @@ def test_shipped_probe_loads_verified_as_hf_dataset():
     assert info.shipped and info.kind == "counterfactual_pairs"
     assert probes.content_digest(dataset) == info.content_digest
     assert [f"{p.name}@{p.version}" for p in probes.list()] == [
-        "association-tests@1.0.0", "gender-occupation@1.0.0", "hiring-decisions@1.0.0",
-        "hiring-decisions@2.0.0", "hiring-summary@1.0.0", "hiring-summary-diverse@1.0.0",
-        "hiring-summary-pairs@1.0.0", "loan-decisions@1.0.0", "refusal-requests@1.0.0"]
+        "association-tests@1.0.0", "gender-occupation@1.0.0", "gender-occupation@2.0.0",
+        "hiring-decisions@1.0.0", "hiring-decisions@2.0.0", "hiring-summary@1.0.0",
+        "hiring-summary@2.0.0", "hiring-summary-diverse@1.0.0", "hiring-summary-pairs@1.0.0",
+        "loan-decisions@1.0.0", "refusal-requests@1.0.0", "refusal-requests@2.0.0"]
 
 
 def test_hiring_decisions_2_keeps_version_1_and_adds_an_intersection_and_age():
@@ -78,14 +79,44 @@ def test_shipped_probe_meets_its_contract():
     # counterfactual: the two texts differ, and only by the marker
     assert (df["text_a"] != df["text_b"]).all()
     assert df["text_a"].str.contains(r"\b(?:he|his|him)\b").sum() == (df["marker"] == "pronoun").sum()
-    card = probes.show("gender-occupation")["card"]
+    card = probes.show("gender-occupation", "1.0.0")["card"]
     for section in ("## What it measures", "## Size", "## How it was built", "## Limits"):
         assert section in card
 
 
-def test_generator_rebuilds_the_shipped_version_exactly():
+def test_generator_rebuilds_the_shipped_versions_exactly():
     build = _build_script()
-    assert probes.content_digest(build.build()) == probes.resolve("gender-occupation", "1.0.0").content_digest
+    for version in ("1.0.0", "2.0.0"):
+        frame = build.build(version)
+        assert probes.content_digest(frame) == probes.resolve("gender-occupation", version).content_digest
+        assert build.card(frame, version).strip() == probes.show("gender-occupation", version)["card"].strip()
+
+
+def test_gender_occupation_2_adds_a_neutral_group_with_singular_they():
+    """Version 2 holds version 1's items unchanged, then every sentence again for male vs neutral
+    and female vs neutral: they/them/their with plural agreement, or a gender-neutral name, and
+    no stereotype label (no statistic says which occupations go with "they")."""
+    old = probes.load("gender-occupation", "1.0.0").to_pandas()
+    new = probes.load("gender-occupation", "2.0.0").to_pandas()
+    pd.testing.assert_frame_equal(new.iloc[: len(old)].reset_index(drop=True), old)
+    added = new.iloc[len(old):]
+    assert added.groupby(["group_a", "group_b"]).size().to_dict() == {
+        ("female", "neutral"): 1000, ("male", "neutral"): 1000}
+    assert (added["stereotype"] == "").all()
+    pronoun = added[added["marker"] == "pronoun"]
+    neutral_text = pronoun["text_b"]
+    assert not neutral_text.str.contains(r"\b(?:he|she|him|his|her)\b").any()
+    assert neutral_text.str.contains(r"\b(?:they|them|their)\b").all()
+    assert "knew what they were doing" in " ".join(neutral_text)
+    assert not neutral_text.str.contains(r"\bthey was\b").any()
+    # the neutral side of each item is the same sentence as version 1's, marker aside
+    male_side = added[(added["group_a"] == "male")].set_index("id")["text_a"]
+    v1_male = old.set_index("id")["text_a"]
+    assert male_side.rename(lambda i: i.removesuffix("-mn")).equals(v1_male.loc[male_side.index.str.removesuffix("-mn")])
+    names = added.loc[added["marker"] == "name", "text_b"].str.split().str[0]
+    from mlflow_bias.text.lexicons import GENDER_NEUTRAL_NAMES
+    assert set(names) - {"My"} <= set(GENDER_NEUTRAL_NAMES)
+    assert "neutral" in probes.show("gender-occupation", "2.0.0")["card"]
 
 
 def test_freeze_writes_new_immutable_version_and_refuses_overwrite(tiny_probe):
@@ -197,6 +228,12 @@ def test_manifest_lists_every_file_with_sha256():
     assert all(len(sha) == 64 for sha in manifest["files"].values())
 
 
+@pytest.fixture(autouse=True)
+def _scripts_importable(monkeypatch):
+    """Builders import each other (the decisions probe reuses the summary's resumes)."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+
+
 def _script(name):
     spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
@@ -224,7 +261,7 @@ def test_hiring_summary_probe_contract_and_rebuild():
     for _, part in df.groupby("set_id"):
         stripped = {text.replace(name, "NAME") for text, name in zip(part["input"], part["name"])}
         assert len(stripped) == 1
-    assert probes.content_digest(_script("build_hiring_summary").build()) == probes.resolve("hiring-summary", "1.0.0").content_digest
+    assert probes.content_digest(_script("build_hiring_summary").build("1.0.0")) == probes.resolve("hiring-summary", "1.0.0").content_digest
 
 
 def test_refusal_requests_probe_contract_and_rebuild():
@@ -233,4 +270,67 @@ def test_refusal_requests_probe_contract_and_rebuild():
     assert probes.validate(df).name == "refusal"
     assert set(df["attribute"]) == {"gender", "race", "religion", "nationality"}
     assert df["request_type"].nunique() >= 5
-    assert probes.content_digest(_script("build_refusal_requests").build()) == probes.resolve("refusal-requests", "1.0.0").content_digest
+    assert probes.content_digest(_script("build_refusal_requests").build("1.0.0")) == probes.resolve("refusal-requests", "1.0.0").content_digest
+
+
+@pytest.mark.parametrize("name", ["hiring-summary", "refusal-requests", "hiring-decisions"])
+def test_versioned_builders_rebuild_every_shipped_version(name):
+    """Each builder rebuilds every shipped version of its probe, data and card."""
+    builder = _script("build_" + name.replace("-", "_"))
+    for info in [p for p in probes.list() if p.name == name]:
+        frame = builder.build(info.version)
+        assert probes.content_digest(frame) == info.content_digest, info.version
+        assert builder.card(frame, info.version).strip() == probes.show(name, info.version)["card"].strip()
+
+
+def _text_column(frame):
+    return "input" if "input" in frame.columns else "prompt"
+
+
+@pytest.mark.parametrize("name", ["hiring-summary", "refusal-requests"])
+def test_version_2_states_three_genders_and_adds_cells_and_age(name):
+    """Version 2 keeps version 1's other attributes, rewrites gender with female, male and
+    nonbinary stated by pronouns or title (Ms/Mr/Mx), and adds gender x race cells and age; within
+    a set only the group signal differs."""
+    old = probes.load(name, "1.0.0").to_pandas()
+    new = probes.load(name, "2.0.0").to_pandas()
+    text = _text_column(new)
+    kept = sorted(set(old["attribute"]) - {"gender"})
+    pd.testing.assert_frame_equal(
+        new[new["attribute"].isin(kept)][old.columns].reset_index(drop=True),
+        old[old["attribute"].isin(kept)].reset_index(drop=True))
+    assert {a: sorted(g) for a, g in new.groupby("attribute")["group"].unique().items()
+            if a not in kept} == {
+        "age": ["over_55", "under_40"], "gender": ["female", "male", "nonbinary"],
+        "gender_x_race": ["female_x_black", "female_x_white", "male_x_black", "male_x_white"]}
+    gender = new[new["attribute"] == "gender"]
+    expected = {"female": ("she/her", "Ms."), "male": ("he/him", "Mr."), "nonbinary": ("they/them", "Mx.")}
+    for group, (pronouns, title) in expected.items():
+        rows = gender[gender["group"] == group]
+        by_pronouns = rows["marker"] == "pronouns"
+        assert rows.loc[by_pronouns, text].str.contains(f"(pronouns: {pronouns})", regex=False).all()
+        assert rows.loc[~by_pronouns, text].str.contains(title, regex=False).all()
+        assert by_pronouns.sum() == (~by_pronouns).sum()
+    # the same request or resume in every group of a set: strip the group signal, one text is left
+    signal = (r"My name is \w+(?: \(pronouns: [a-z/]+\))?\.|I am (?:Ms\.|Mr\.|Mx\.) \w+ \w+\.|"
+              r"I am \d+ years old\.|Resume: [^,]+(?:, age \d+)?,")
+    rewritten = new[~new["attribute"].isin(kept)]
+    stripped = rewritten[text].str.replace(signal, "SIGNAL", regex=True)
+    assert stripped.str.startswith("SIGNAL").all() or stripped.str.contains("\nSIGNAL").all()
+    assert (stripped.groupby(rewritten["set_id"]).nunique() == 1).all()
+    assert (new.groupby("set_id")["group"].nunique() == new.groupby("set_id").size()).all()
+    ages = new[new["attribute"] == "age"]
+    stated = ages[text].str.extract(r"(?:age |I am )(\d+)")[0].astype(int)
+    assert (stated[ages["group"] == "under_40"] < 40).all() and (stated[ages["group"] == "over_55"] > 55).all()
+    assert probes.validate(new).name == probes.validate(old).name
+    card = probes.show(name, "2.0.0")["card"]
+    assert "nonbinary" in card and "Mx." in card and "## Limits" in card
+
+
+def test_hiring_summary_2_shares_its_new_resumes_with_hiring_decisions_2():
+    """A screen evaluated on both answers each gender x race and age resume once."""
+    summary = probes.load("hiring-summary", "2.0.0").to_pandas()
+    decisions = probes.load("hiring-decisions", "2.0.0").to_pandas()
+    new = ["gender_x_race", "age"]
+    assert (summary.loc[summary["attribute"].isin(new), "input"].tolist()
+            == decisions.loc[decisions["attribute"].isin(new), "input"].tolist())

@@ -18,7 +18,7 @@ from mlflow_bias.adapters.greedy import shared_prefix_length
 @pytest.fixture(scope="module")
 def subset():
     """Every 8th item of the shipped probe: all occupations' pronoun and name items (125)."""
-    df = probes.load("gender-occupation").to_pandas()
+    df = probes.load("gender-occupation", "1.0.0").to_pandas()
     return df.iloc[::8].reset_index(drop=True)
 
 
@@ -138,7 +138,7 @@ def test_smollm2_refusal_asymmetry_on_a_slice_of_the_shipped_probe(smollm2):
     model, tok = smollm2
     with mlflow.start_run():
         log_causal_lm(model, tok, registered_model_name="smollm2")
-    probe = probes.load("refusal-requests").to_pandas()
+    probe = probes.load("refusal-requests", "1.0.0").to_pandas()
     probe = probe[probe["set_id"].isin(["rr-religion-000", "rr-religion-001", "rr-religion-005"])]
     with mlflow.start_run() as run:
         metrics = mlflow.models.evaluate(
@@ -161,7 +161,7 @@ def test_smollm2_verbaliser_cbs_on_a_slice_of_hiring_summary(smollm2):
     model, tok = smollm2
     with mlflow.start_run():
         log_causal_lm(model, tok, registered_model_name="smollm2")
-    probe = probes.load("hiring-summary").to_pandas()
+    probe = probes.load("hiring-summary", "1.0.0").to_pandas()
     first_sets = probe.groupby("attribute")["set_id"].unique().map(lambda ids: list(ids[:3])).sum()
     probe = probe[probe["set_id"].isin(first_sets)]
     verbalisers = {"advance": ["ADVANCE"], "reject": ["REJECT"], "answer_prefix": "Recommendation: "}
@@ -236,7 +236,7 @@ def test_generation_with_a_shared_prompt_prefix_gives_the_same_answers(smollm2):
     """The chat template and the probe's instruction are computed once per batch and copied to
     every row; the greedy answers must be those of the plain batched generation."""
     model, tok = smollm2
-    inputs = probes.load("hiring-summary").to_pandas()["input"].tolist()[:10]
+    inputs = probes.load("hiring-summary", "1.0.0").to_pandas()["input"].tolist()[:10]
     shared = HFCausalLM(model, tok, batch_size=5, max_new_tokens=12, progress=False)
     plain = HFCausalLM(model, tok, batch_size=5, max_new_tokens=12, progress=False, share_prefixes=False)
     encoded = [tok(shared._prompt(t), add_special_tokens=False)["input_ids"] for t in inputs[:5]]
@@ -251,8 +251,8 @@ def test_generation_answers_are_those_of_transformers_generate(smollm2):
 
     model, tok = smollm2
     inputs = ["Reply with one word, yes or no: is the sky blue?", "Say only the word 'hello'.",
-              *probes.load("refusal-requests").to_pandas()["prompt"].tolist()[:2],
-              *probes.load("hiring-summary").to_pandas()["input"].tolist()[:2]]
+              *probes.load("refusal-requests", "1.0.0").to_pandas()["prompt"].tolist()[:2],
+              *probes.load("hiring-summary", "1.0.0").to_pandas()["input"].tolist()[:2]]
     adapter = HFCausalLM(model, tok, batch_size=6, max_new_tokens=24, progress=False,
                          share_prefixes=False)
     encoded = [tok(adapter._prompt(t), add_special_tokens=False)["input_ids"] for t in inputs]
@@ -278,7 +278,7 @@ def test_bfloat16_generation_keeps_float32_scores_and_answers_as_a_bfloat16_mode
     import torch
 
     model, tok = smollm2
-    inputs = probes.load("hiring-summary").to_pandas()["input"].tolist()[:16]
+    inputs = probes.load("hiring-summary", "1.0.0").to_pandas()["input"].tolist()[:16]
     exact = HFCausalLM(model, tok, batch_size=8, max_new_tokens=12, progress=False)
     fast = HFCausalLM(model, tok, batch_size=8, max_new_tokens=12, progress=False,
                       generation_dtype="bfloat16", generation_batch_size=16)

@@ -41,7 +41,7 @@ CONFIG = {
     # decision metrics: which outputs are a positive decision
     "parity": {"decision_labels": {"positive": ["approve"], "negative": ["deny"]}},
     # scored in the same run as the main probe (hiring-summary)
-    "probes": ["loan-decisions", "refusal-requests"],
+    "probes": ["loan-decisions@1.0.0", "refusal-requests@1.0.0"],
     # the policy the run is evaluated under (tagged bias.policy; the gate checks it)
     "policy": str(POLICY),
     "seed": 0,
@@ -88,7 +88,8 @@ def main() -> int:
     print(f"Registered {uri}")
 
     # 1. the MLflow way: mlflow.models.evaluate with the bias evaluator
-    probe = mlflow_bias.probes.load("hiring-summary")  # newest version, hash-verified
+    # a pinned version, hash-verified: the figures in the README were measured on it
+    probe = mlflow_bias.probes.load("hiring-summary", "1.0.0")
     with mlflow.start_run(run_name="bias: mlflow.models.evaluate"):
         result = mlflow.models.evaluate(
             model=uri,
@@ -100,7 +101,7 @@ def main() -> int:
     show("mlflow.models.evaluate:", result.metrics)
 
     # 2. the short way: probe names, paths, Datasets or DataFrames; the config as keywords
-    short = mlflow_bias.evaluate(uri, "hiring-summary", run_name="bias: mlflow_bias.evaluate",
+    short = mlflow_bias.evaluate(uri, "hiring-summary@1.0.0", run_name="bias: mlflow_bias.evaluate",
                                  **CONFIG)
     show("mlflow_bias.evaluate (same model, probes and seed):", short.metrics)
     same = all(result.metrics[k] == short.metrics[k] for k in HEADLINES)

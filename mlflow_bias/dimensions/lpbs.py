@@ -346,11 +346,15 @@ def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConf
                 "threshold (add items, or label stereotypes)."
             )
         labels = group["stereotype"] != ""
-        if labels.any() and not labels.all():
-            warnings.append(
-                f"LPBS/{attribute}: only {int(labels.sum())} of {len(group)} items have a "
-                "stereotype label, so the unlabelled (direction-free) form was used."
-            )
+        # each group pair is scored on its own: only a pair whose labels are partial loses them
+        pair_of = group_pairs(group) if several else pd.Series("", index=group.index)
+        for pair, pair_labels in labels.groupby(pair_of, sort=True):
+            if pair_labels.any() and not pair_labels.all():
+                where = f" ({pair})" if several else ""
+                warnings.append(
+                    f"LPBS/{attribute}{where}: only {int(pair_labels.sum())} of {len(pair_labels)} "
+                    "items have a stereotype label, so the unlabelled (direction-free) form was used."
+                )
         if score.dropped_conditions:
             warnings.append(
                 f"LPBS/{attribute}: {score.dropped_conditions} condition(s) with a single item "

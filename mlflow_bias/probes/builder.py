@@ -13,8 +13,10 @@ from mlflow_bias.probes.store import freeze
 
 
 def _takes_version(build: Callable[..., pd.DataFrame]) -> bool:
-    """Whether a probe's `build` takes the version to build (a probe whose versions differ)."""
-    return len(inspect.signature(build).parameters) > 0
+    """Whether a probe's `build` takes the version to build (a probe whose versions differ): its
+    first parameter is named `version`. Other parameters (a seed) keep their defaults."""
+    parameters = list(inspect.signature(build).parameters)
+    return bool(parameters) and parameters[0] == "version"
 
 
 def build_and_freeze(
