@@ -171,3 +171,79 @@ def test_shipped_loan_probe_separates_a_name_biased_model_from_a_fair_one():
     assert biased_metrics["bias/parity/race/statistical_parity_difference/p_value"] < 0.01
     assert fair_metrics["bias/parity/gender/statistical_parity_difference"] < 0.1
     assert fair_metrics["bias/parity/race/equal_opportunity_difference"] < 0.1
+
+
+def counterfactual_decisions(n_sets: int = 80, seed: int = 3) -> pd.DataFrame:
+    """Each applicant written once per group (a counterfactual set), the label the applicant's."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_sets):
+        label = int(rng.integers(0, 2))
+        for group in ("group-a", "group-b", "group-c"):
+            rows.append({"id": f"s{s}-{group}", "attribute": "race", "set_id": f"s{s:03d}",
+                         "group": group, "input": f"applicant {s} ({group})", "label": label})
+    return pd.DataFrame(rows)
+
+
+def _by_set(probe: pd.DataFrame, decide_set) -> dict[str, int]:
+    return {x: decide_set(s, g) for x, s, g in zip(probe["input"], probe["set_id"], probe["group"])}
+
+
+def test_counterfactual_sets_are_resampled_together():
+    """A screen that answers every set alike has a gap of 0 in every resample when whole sets are
+    resampled; resampling each group on its own invents gaps (the CI excluded its own 0)."""
+    probe = counterfactual_decisions()
+    rng = np.random.default_rng(4)
+    per_set = {s: int(rng.integers(0, 2)) for s in probe["set_id"]}
+    decisions = _by_set(probe, lambda s, g: per_set[s])
+    model = lambda df: [decisions[x] for x in df["input"]]  # noqa: E731
+    paired = _evaluate(model, probe, probe_kind="decisions")
+    key = "bias/parity/race/statistical_parity_difference"
+    assert (paired[key], paired[f"{key}/ci_low"], paired[f"{key}/ci_high"]) == (0.0, 0.0, 0.0)
+    assert paired[f"{key}/p_value"] == 1.0  # no shuffle within a set can move a gap of 0
+    unpaired = _evaluate(model, probe.drop(columns=["set_id"]))
+    assert unpaired[key] == 0.0 and unpaired[f"{key}/ci_low"] > 0.0  # the defect, without sets
+
+
+def test_paired_interval_is_the_set_bootstrap_computed_by_hand():
+    probe = counterfactual_decisions(n_sets=60, seed=5)
+    rng = np.random.default_rng(6)
+    per_set = {s: rng.random() for s in probe["set_id"]}
+    decisions = _by_set(probe, lambda s, g: int(per_set[s] < (0.7 if g == "group-a" else 0.4)))
+    metrics = _evaluate(lambda df: [decisions[x] for x in df["input"]], probe, probe_kind="decisions",
+                        bootstrap_samples=300, seed=11)
+    table = (probe.assign(decision=probe["input"].map(decisions))
+             .pivot(index="set_id", columns="group", values="decision").sort_index())
+    draws = np.random.default_rng(11).integers(len(table), size=(300, len(table)))
+    rates = table.to_numpy()[draws].mean(axis=1)  # (resamples, groups): whole sets drawn
+    spread = rates.max(axis=1) - rates.min(axis=1)
+    key = "bias/parity/race/statistical_parity_difference"
+    point = table.mean().max() - table.mean().min()
+    assert metrics[key] == pytest.approx(point, abs=1e-12)
+    assert metrics[f"{key}/ci_low"] == pytest.approx(np.quantile(spread, 0.025), abs=1e-12)
+    assert metrics[f"{key}/ci_high"] == pytest.approx(np.quantile(spread, 0.975), abs=1e-12)
+    assert metrics[f"{key}/p_value"] < 0.01
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda df: df.drop(index=1), r"set\(s\) s000 miss a group"),
+    (lambda df: df.assign(label=np.where(df["id"] == "s0-group-b", 1 - df["label"], df["label"])),
+     r"set\(s\) s000 have different labels across their groups"),
+])
+def test_malformed_counterfactual_decision_sets(mutate, message):
+    from mlflow_bias.dimensions.kinds import validate_decisions
+
+    with pytest.raises(ProbeSchemaError, match=message):
+        validate_decisions(mutate(counterfactual_decisions(n_sets=5)))
+
+
+def test_a_set_broken_by_an_unreadable_output_falls_back_with_a_warning():
+    from mlflow_bias.adapters.pyfunc import PyfuncOutputs
+    from mlflow_bias.dimensions import parity
+
+    probe = counterfactual_decisions(n_sets=30)
+    answers = {x: ("maybe" if x == "applicant 0 (group-a)" else "1") for x in probe["input"]}
+    result = parity.compute(PyfuncOutputs(lambda df: [answers[x] for x in df["input"]]), probe,
+                            parity.ParityConfig(bootstrap_samples=50, permutation_samples=50, progress=False))
+    assert result.summary[0]["paired_resampling"] is False
+    assert any("resampled on their own, not as sets" in w for w in result.warnings)

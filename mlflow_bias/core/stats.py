@@ -174,6 +174,19 @@ def bootstrap_indices(strata: np.ndarray, *, n_resamples: int, seed: int) -> np.
     return np.concatenate(list(bootstrap_index_blocks(strata, n_resamples=n_resamples, seed=seed)))
 
 
+def set_bootstrap_indices(starts: np.ndarray, n_sets: int, *, n_resamples: int, seed: int) -> np.ndarray:
+    """(n_resamples, n) item indices that resample counterfactual sets, not items.
+
+    The items are sorted by group and, within each group, by set, every group holding one item
+    of each of the `n_sets` sets (its block starts at `starts[g]`). A resample draws `n_sets` sets
+    with replacement and takes each drawn set's item from every group, so the groups stay paired:
+    a model that treats every group of a set alike has a gap of 0 in every resample, as in the
+    data, where resampling each group on its own would invent gaps from the sets it happens to
+    draw for one group and not another."""
+    draws = np.random.default_rng(seed).integers(n_sets, size=(n_resamples, n_sets))
+    return np.concatenate([start + draws for start in np.asarray(starts)], axis=1)
+
+
 def bootstrap_samples(
     values: np.ndarray,
     strata: np.ndarray,

@@ -135,6 +135,14 @@ def validate_decisions(df: pd.DataFrame) -> None:
         problems.append("some rows have an empty group")
     else:
         problems += intersection_problems(df)
+    if "set_id" in df.columns and not problems:
+        for attribute, part in df.groupby("attribute"):
+            problems += set_problems(attribute, part)
+            mixed = [str(k) for k, g in labels[part.index].groupby(part["set_id"]) if g.nunique() > 1]
+            if mixed:
+                problems.append(f"attribute {attribute!r}: set(s) {', '.join(mixed[:5])} have different "
+                                "labels across their groups; a set is one input written once per group, "
+                                "so its true outcome is the same for every group")
     if problems:
         raise ProbeSchemaError("The decisions probe is malformed: " + "; ".join(problems) + ".")
 
@@ -146,22 +154,29 @@ def validate_sets(df: pd.DataFrame, kind: str = "counterfactual_sets") -> None:
     required = require_columns(df, REFUSAL if kind == "refusal" else COUNTERFACTUAL_SETS, label)
     problems = blank_and_duplicate_problems(df, required, " (every row of a set needs its own id)")
     for attribute, part in df.groupby("attribute"):
-        groups = set(part["group"])
-        if len(groups) < 2:
-            problems.append(f"attribute {attribute!r} has one group only ({next(iter(groups))!r})")
+        if part["group"].nunique() < 2:
+            problems.append(f"attribute {attribute!r} has one group only ({part['group'].iloc[0]!r})")
             continue
-        per_set = part.groupby("set_id")["group"]
-        incomplete = [str(k) for k, g in per_set if set(g) != groups]
-        doubled = [str(k) for k, g in per_set if g.duplicated().any()]
-        if incomplete:
-            problems.append(f"attribute {attribute!r}: set(s) {', '.join(incomplete[:5])} miss a "
-                            f"group (every set needs each of {sorted(groups)})")
-        if doubled:
-            problems.append(f"attribute {attribute!r}: set(s) {', '.join(doubled[:5])} list a group twice")
+        problems += set_problems(attribute, part)
     if not problems:
         problems += intersection_problems(df)
     if problems:
         raise ProbeSchemaError(f"The {label} probe is malformed: " + "; ".join(problems) + ".")
+
+
+def set_problems(attribute: str, part: pd.DataFrame) -> list[str]:
+    """Sets of one attribute that miss one of its groups or list a group twice."""
+    groups = set(part["group"])
+    per_set = part.groupby("set_id")["group"]
+    incomplete = [str(k) for k, g in per_set if set(g) != groups]
+    doubled = [str(k) for k, g in per_set if g.duplicated().any()]
+    problems = []
+    if incomplete:
+        problems.append(f"attribute {attribute!r}: set(s) {', '.join(incomplete[:5])} miss a "
+                        f"group (every set needs each of {sorted(groups)})")
+    if doubled:
+        problems.append(f"attribute {attribute!r}: set(s) {', '.join(doubled[:5])} list a group twice")
+    return problems
 
 
 def blank_and_duplicate_problems(df: pd.DataFrame, required: tuple[str, ...], hint: str = "") -> list[str]:
@@ -246,8 +261,8 @@ REFUSAL = ProbeKind(
 DECISIONS = ProbeKind(
     "decisions",
     BASE + ("group", "input", "label"),
-    (),
-    "inputs with a true 0/1 outcome",
+    ("set_id",),
+    "inputs with a true 0/1 outcome (with `set_id`: counterfactual sets, one input per group)",
     validate_decisions,
 )
 ASSOCIATION = ProbeKind(

@@ -20,7 +20,9 @@ An intersectional attribute (`gender_x_race`, groups `female_x_black`; see
 marginal from the same rows (`<attribute>/marginal/<part>/<metric>`), and the amplification of
 each metric (`<attribute>/<metric>/amplification`), the cells' gap minus the largest marginal
 gap (for disparate impact the gap is 1 - ratio). Uncertainty: percentile bootstrap CIs (items
-resampled within groups, or cells; marginals and amplification from the same resamples) and,
+resampled within groups, or cells; with a `set_id` column, whole counterfactual sets, so that
+groups that answer each set alike keep a gap of 0 in every resample; marginals and amplification
+from the same resamples) and,
 for the statistical parity difference, a permutation p-value (group labels shuffled). The
 amplification's CI is the basic bootstrap interval instead: the largest gap over many small cells
 is pushed up by noise alone, more in a resample than in the data, and the percentile interval
@@ -61,6 +63,7 @@ from mlflow_bias.core.stats import (
     RESAMPLE_BLOCK_ELEMENTS,
     basic_interval,
     bootstrap_indices,
+    set_bootstrap_indices,
     null_test,
     percentile_interval,
     run_starts,
@@ -196,16 +199,53 @@ def amplification_null(groups: np.ndarray, decision: np.ndarray, label: np.ndarr
     return {name: np.concatenate(values) for name, values in draws.items()}
 
 
+def _by_group(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` sorted by group, and within a group by counterfactual set when it has sets."""
+    keys = ["group", "set_id"] if "set_id" in frame.columns else ["group"]
+    return frame.sort_values(keys, kind="stable", key=lambda column: group_labels(column))
+
+
+def _resample(frame: pd.DataFrame, groups: np.ndarray, config: ParityConfig) -> tuple[np.ndarray, bool]:
+    """Bootstrap indices over `frame` (sorted by `_by_group`) and whether they are paired: with
+    counterfactual sets, when every set has one row in each group, whole sets are resampled
+    (`core.stats.set_bootstrap_indices`); otherwise items within groups."""
+    if "set_id" in frame.columns:
+        sets = group_labels(frame["set_id"]).to_numpy()
+        starts = run_starts(groups)
+        unique = np.unique(sets)
+        blocks = np.split(sets, starts[1:])
+        if all(len(block) == len(unique) and (block == unique).all() for block in blocks):
+            return set_bootstrap_indices(starts, len(unique), n_resamples=config.bootstrap_samples,
+                                         seed=config.seed), True
+    return bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed), False
+
+
 def _accuracy(part: pd.DataFrame, config: ParityConfig) -> tuple[float, float, float, dict[str, float]]:
     """Accuracy over every item of `part` (unparsed outputs count as wrong), its bootstrap CI
-    (items resampled within groups) and the accuracy of each group."""
-    part = part.sort_values("group", kind="stable")
+    (sets or items resampled, see `_resample`) and the accuracy of each group."""
+    part = _by_group(part)
     correct = (part["decision"].to_numpy(dtype=float) == part["label"].to_numpy(dtype=float)).astype(float)
     groups = group_labels(part["group"]).to_numpy()
-    index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
+    index, _ = _resample(part, groups, config)
     low, high = percentile_interval(correct[index].mean(axis=-1), config.confidence)
     by_group = {str(g): float(correct[groups == g].mean()) for g in np.unique(groups)}
     return float(correct.mean()), float(low), float(high), by_group
+
+
+def _paired_parity_p_value(decision: np.ndarray, n_groups: int, config: ParityConfig) -> float:
+    """The statistical parity difference's p-value when the groups are counterfactual sets: the
+    decisions of each set shuffled among its groups (the exchangeable unit is the set, not the
+    item). `decision` is sorted by group, then set, every group holding every set once."""
+    table = decision.reshape(n_groups, -1)
+    observed = float(np.ptp(table.mean(axis=1)))
+    rng = np.random.default_rng(config.seed)
+    null = []
+    for start in range(0, config.permutation_samples, 256):
+        size = min(256, config.permutation_samples - start)
+        order = np.argsort(rng.random((size, *table.shape)), axis=1)  # a shuffle per set
+        shuffled = np.take_along_axis(np.broadcast_to(table, order.shape), order, axis=1)
+        null.append(np.ptp(shuffled.mean(axis=2), axis=1))
+    return null_test(observed, np.concatenate(null), exact=False).p_value
 
 
 def _parity_p_value(decision: np.ndarray, groups: np.ndarray, config: ParityConfig) -> float:
@@ -224,14 +264,14 @@ def _parity_p_value(decision: np.ndarray, groups: np.ndarray, config: ParityConf
 
 def _slice_score(valid: pd.DataFrame, name: str, config: ParityConfig) -> SliceScore:
     """One headline statistic on a slice's parsed decisions, with its bootstrap CI."""
-    valid = valid.sort_values("group", kind="stable")
+    valid = _by_group(valid)
     groups = group_labels(valid["group"]).to_numpy()
     if len(np.unique(groups)) < 2:
         raise ProbeSchemaError("a slice with one group has no parity statistic")
     decision, label = valid["decision"].to_numpy(dtype=float), valid["label"].to_numpy(dtype=float)
     starts = run_starts(groups)
     value = float(headline_values(decision, label, starts, config.dirichlet_alpha)[name])
-    index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
+    index, _ = _resample(valid, groups, config)
     replicates = headline_values(decision[index], label[index], starts, config.dirichlet_alpha)[name]
     low, high = percentile_interval(replicates, config.confidence, skip="nan")
     return SliceScore(value, low, high, len(valid))
@@ -295,8 +335,9 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
     predictions = adapter.predict(list(probe["input"].astype(str)), column="input",
                                   batch_size=config.batch_size, progress=config.progress)
     parsed = config.parser.parse(predictions.outputs)
-    items = probe[["id", "attribute", "group", "input", "label",
-                   *[c for c in config.slice_columns if c in probe.columns]]].copy()
+    sets = ["set_id"] if "set_id" in probe.columns else []
+    items = probe[["id", "attribute", *sets, "group", "input", "label",
+                   *[c for c in config.slice_columns if c in probe.columns and c not in sets]]].copy()
     items["output"] = [None if o is None else str(o) for o in predictions.outputs]
     items["decision"] = np.where(parsed == UNPARSED, np.nan, parsed)
     items["error"] = predictions.errors
@@ -313,7 +354,7 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
         key = metric_segment(attribute)
         record_unparsed(part["decision"].isna(), key, f"parity/{attribute}", "were not a decision",
                         metrics, warnings)
-        valid = part.dropna(subset=["decision"]).sort_values("group", kind="stable")
+        valid = _by_group(part.dropna(subset=["decision"]))
         groups = group_labels(valid["group"]).to_numpy()
         if len(np.unique(groups)) < 2:
             raise ProbeSchemaError(f"parity/{attribute}: fewer than two groups have a parsed decision.")
@@ -326,9 +367,14 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
                                "Set evaluator_config decision_labels to what the model returns, or fix "
                                "the model's outputs for these inputs")
         point = headline_values(decision, label, starts, config.dirichlet_alpha)
-        index = bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed)
+        index, paired = _resample(valid, groups, config)
+        if "set_id" in valid.columns and not paired:
+            warnings.append(
+                f"parity/{attribute}: some counterfactual sets lost a row to an output that is no "
+                "decision, so the groups were resampled on their own, not as sets (wider CIs).")
         replicates = headline_values(decision[index], label[index], starts, config.dirichlet_alpha)
-        row: dict[str, Any] = {"attribute": attribute, "n_items": len(valid), "groups": {}}
+        row: dict[str, Any] = {"attribute": attribute, "n_items": len(valid), "groups": {},
+                               "paired_resampling": paired}
         for name in HEADLINES:
             value = float(point[name])
             low, high = percentile_interval(replicates[name], config.confidence, skip="nan")
@@ -343,7 +389,8 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
         metrics[f"{key}/accuracy"] = accuracy
         metrics[f"{key}/accuracy/ci_low"], metrics[f"{key}/accuracy/ci_high"] = acc_low, acc_high
         row["accuracy"] = {"value": accuracy, "ci_low": acc_low, "ci_high": acc_high}
-        p_value = _parity_p_value(decision, groups, config)
+        p_value = (_paired_parity_p_value(decision, len(names), config) if paired
+                   else _parity_p_value(decision, groups, config))
         metrics[f"{key}/statistical_parity_difference/p_value"] = p_value
         row["statistical_parity_difference"]["p_value"] = p_value
         selected, tpr, fpr = _rates(decision, label, starts)
