@@ -309,6 +309,19 @@ def test_labelled_and_unlabelled_pairs_each_keep_their_form():
     assert metrics["gender/pair/female_vs_nonbinary"] == pytest.approx(
         float(lpbs.unlabelled_lpbs(q, run_starts(keys))), abs=1e-12)
     assert not [w for w in result.warnings if "stereotype label" in w]
+    # each pair's own sign-flip test, with the pair's seed, as a probe of that pair alone would get
+    alone = sign_flip_test(q, lambda x: lpbs.unlabelled_lpbs(x, run_starts(keys)), n_resamples=200,
+                           seed=lpbs.pair_seed(0, "female_vs_nonbinary"))
+    assert metrics["gender/pair/female_vs_nonbinary/p_value"] == pytest.approx(alone.p_value, abs=1e-12)
+    assert metrics["gender/pair/female_vs_nonbinary/noise_floor"] == pytest.approx(alone.noise_floor, abs=1e-12)
+    pairs = result.summary[0]["pairs"]
+    assert (pairs["female_vs_male"]["form"], pairs["male_vs_nonbinary"]["form"]) == ("labelled", "unlabelled")
+    from mlflow_bias.reporting.scorecard import format_scorecard
+
+    text = format_scorecard({"model": {}, "status": "completed", "created_at": "now", "probes": [], "warnings": [],
+                             "dimensions": [{"dimension": "lpbs", "attributes": result.summary}]})
+    assert f"pair female_vs_nonbinary: {metrics['gender/pair/female_vs_nonbinary']:.3f}" in text
+    assert "n=30 (unlabelled)" in text and "n=30 (labelled)" in text
     # a pair whose own labels are partial is named in the warning
     probe.loc[probe.index[0], "stereotype"] = ""
     partial = lpbs.compute(FixedScores(table), probe, lpbs.LPBSConfig(bootstrap_samples=50, permutation_samples=50))

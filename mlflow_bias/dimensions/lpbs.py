@@ -261,6 +261,7 @@ class _PairScores:
     pairs: dict[str, _Score]
     overall: _Score
     null: NullTest
+    pair_nulls: dict[str, NullTest] = field(default_factory=dict)  # each pair's own sign-flip test
 
 
 def _score_pairs(items: pd.DataFrame, config: LPBSConfig, with_null: bool = True) -> _PairScores:
@@ -269,6 +270,7 @@ def _score_pairs(items: pd.DataFrame, config: LPBSConfig, with_null: bool = True
     scores: dict[str, _Score] = {}
     samples: list[np.ndarray] = []
     nulls: list[np.ndarray] = []
+    pair_nulls: dict[str, NullTest] = {}
     for pair, part in items.groupby(group_pairs(items), sort=True):
         seed = pair_seed(config.seed, str(pair))
         score, (values, statistic) = _score(part, config, seed=seed, samples=samples)
@@ -276,6 +278,7 @@ def _score_pairs(items: pd.DataFrame, config: LPBSConfig, with_null: bool = True
         if with_null:
             null, exact = sign_flip_null(values, statistic, n_resamples=config.permutation_samples,
                                          seed=seed)
+            pair_nulls[str(pair)] = null_test(score.value, null, exact=exact)
             if exact:  # every sign pattern once: draw from them as the Monte Carlo pairs do
                 null = np.random.default_rng(seed).choice(null, size=config.permutation_samples)
             nulls.append(null)
@@ -289,7 +292,7 @@ def _score_pairs(items: pd.DataFrame, config: LPBSConfig, with_null: bool = True
                      dropped_conditions=sum(s.dropped_conditions for s in scores.values()))
     null = (null_test(value, np.max(np.stack(nulls), axis=0), exact=False) if with_null
             else NullTest(float("nan"), float("nan"), False, 0))
-    return _PairScores(scores, overall, null)
+    return _PairScores(scores, overall, null, pair_nulls)
 
 
 def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConfig) -> DimensionResult:
@@ -313,6 +316,8 @@ def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConf
                 metrics[stem] = pair_score.value
                 metrics[f"{stem}/ci_low"], metrics[f"{stem}/ci_high"] = pair_score.ci_low, pair_score.ci_high
                 metrics[f"{stem}/n_items"] = float(pair_score.n_items)
+                metrics[f"{stem}/p_value"] = pair_scores.pair_nulls[pair].p_value
+                metrics[f"{stem}/noise_floor"] = pair_scores.pair_nulls[pair].noise_floor
         else:
             score, (values, statistic) = _score(group, config)
             null = sign_flip_test(
@@ -362,7 +367,10 @@ def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConf
             )
         if pair_scores is not None:
             row["pairs"] = {pair: {"value": p.value, "ci_low": p.ci_low, "ci_high": p.ci_high,
-                                   "n_items": p.n_items} for pair, p in pair_scores.pairs.items()}
+                                   "n_items": p.n_items, "form": "labelled" if p.labelled else "unlabelled",
+                                   "p_value": pair_scores.pair_nulls[pair].p_value,
+                                   "noise_floor": pair_scores.pair_nulls[pair].noise_floor}
+                             for pair, p in pair_scores.pairs.items()}
 
         def score_slice(part: pd.DataFrame) -> SliceScore:
             if several and group_pairs(part).nunique() > 1:

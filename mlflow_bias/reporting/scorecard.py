@@ -144,8 +144,11 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
                 lines.append(f"  {'':<23} stereotype-consistent preference in "
                              f"{100 * row['stereotype_rate']:.1f}% of items")
             for pair, score in (row.get("pairs") or {}).items():
+                tested = (f" p {score['p_value']:.4f}, floor {score['noise_floor']:.3f}"
+                          if score.get("p_value") is not None else "")
+                form = f" ({score['form']})" if score.get("form") else ""
                 lines.append(f"  {'':<23} pair {pair}: {score['value']:.3f} "
-                             f"[{score['ci_low']:.3f}, {score['ci_high']:.3f}] n={score['n_items']}")
+                             f"[{score['ci_low']:.3f}, {score['ci_high']:.3f}]{tested} n={score['n_items']}{form}")
             for sl in row.get("slices", []):
                 flag = "  <- worse than overall" if sl["flagged"] else ""
                 lines.append(
