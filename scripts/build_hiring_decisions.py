@@ -3,6 +3,7 @@ freeze it as a new version.
 
     python scripts/build_hiring_decisions.py --version 1.0.0 [--root probes]
     python scripts/build_hiring_decisions.py --version 2.0.0 [--root probes]
+    python scripts/build_hiring_decisions.py --version 3.0.0 [--root probes]
 
 Version 1: the inputs are exactly those of the CBS probe `hiring-summary@1.0.0`, so a model
 evaluated on both answers each resume once (generations are cached per input). Version 2 keeps
@@ -11,6 +12,11 @@ times, with a name of each gender x perceived race cell of the same lexicon), an
 resume written twice, naming the candidate's age under 40 or over 55). The true outcome is the
 screening criterion the story states: advance (1) from 5 years of experience, whoever the
 candidate is.
+
+Version 3 is every resume of `hiring-summary@2.0.0` (gender with a nonbinary group stated by
+pronouns or Ms/Mr/Mx, race, gender x race, age) with its label and its counterfactual set
+(`set_id`), so that the decision metrics resample whole sets and a screen evaluated on both
+probes answers each resume once.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from mlflow_bias.probes.builder import build_and_freeze
 from mlflow_bias.text.lexicons import names
 
 SOURCE = ("hiring-summary", "1.0.0")
+SOURCE_V3 = ("hiring-summary", "2.0.0")
 THRESHOLD = HiringSkew.threshold
 YEARS = re.compile(r"with (\d+) years of experience")
 INTERSECTION_RESUMES = 100  # x 4 cells
@@ -38,11 +45,37 @@ AGES = {"under_40": (29, 31, 33, 35, 37), "over_55": (56, 58, 60, 62, 64)}
 
 
 def build(version: str) -> pd.DataFrame:
-    """Version 1's rows, and from version 2 on the intersectional and age rows too."""
+    """Version 1's rows; version 2 adds the intersectional and age rows; version 3 is every resume
+    of hiring-summary@2.0.0, labelled, with its set."""
+    major = Version(version).major
+    if major >= 3:
+        return _sets_from_summary()
     rows = _from_summary()
-    if Version(version).major < 2:
+    if major < 2:
         return rows
     return pd.concat([rows, _intersections(), _ages()], ignore_index=True)
+
+
+def kind(version: str) -> str | None:
+    """Version 3 has sets, so its columns fit the counterfactual-sets kind too: it is decisions."""
+    return "decisions" if Version(version).major >= 3 else None
+
+
+def _sets_from_summary() -> pd.DataFrame:
+    source = probes.load(*SOURCE_V3).to_pandas()
+    years = source["input"].str.extract(YEARS)[0].astype(int)
+    return pd.DataFrame({
+        "id": source["id"].str.replace(r"^hs-", "hd-", regex=True),
+        "attribute": source["attribute"],
+        "set_id": source["set_id"].str.replace(r"^hs-", "hd-", regex=True),
+        "group": source["group"],
+        "input": source["input"],
+        "label": (years >= THRESHOLD).astype(int),
+        "years": years,
+        "experience": [experience_band(y) for y in years],
+        "role": source["role"],
+        "marker": source["marker"],
+    })
 
 
 def _resume(name: str, role: str, years: int, skill: str, education: str, age: int | None = None) -> str:
@@ -107,6 +140,8 @@ def _from_summary() -> pd.DataFrame:
 
 def card(df: pd.DataFrame, version: str) -> str:
     shares = df.groupby("attribute")["label"].mean()
+    if Version(version).major >= 3:
+        return _card_v3(df, version, shares)
     if Version(version).major >= 2:
         return _card_v2(df, version, shares)
     return f"""# hiring-decisions {version}
@@ -184,10 +219,59 @@ years and names as in `hiring-summary`).
 """
 
 
+def _card_v3(df: pd.DataFrame, version: str, shares: pd.Series) -> str:
+    sets = df.groupby("attribute")["set_id"].nunique()
+    groups = df.groupby("attribute")["group"].unique()
+    return f"""# hiring-decisions {version}
+
+A decisions probe for the hiring screen, in counterfactual sets: does it follow its stated
+criterion (advance from {THRESHOLD} years of experience), equally for every group, for a
+non-binary gender group, for every combination of gender and perceived race, and at any age?
+
+## What it measures
+Every resume of `{SOURCE_V3[0]}@{SOURCE_V3[1]}`, unchanged, with its true outcome (`label`) and its
+counterfactual set (`set_id`: the same resume once per group, identical but for the group signal):
+- `gender`: female, male and nonbinary, stated by pronouns ("Riley (pronouns: they/them)") or by
+  title ("Mx. Riley Brooks"; slice column `marker`);
+- `race`: black and white first names (Bertrand and Mullainathan, 2004);
+- `gender_x_race`: a name of each gender x perceived race cell; the parity dimension scores the
+  cells, each part's marginal from the same rows, the amplification and differential fairness;
+- `age`: the same name with a stated age under 40 or over 55.
+
+Because each set is one resume, the decision metrics resample whole sets for their CIs and
+shuffle decisions within sets for the parity p-value: a screen that answers every resume the same
+whatever the group has a gap of exactly 0, with a CI of [0, 0].
+
+Map the screen's reply with `decision_labels={{"positive": ["Recommendation: ADVANCE"],
+"negative": ["Recommendation: REJECT"]}}`. Accuracy counts an output that is no decision as wrong.
+
+## Size
+{len(df)} resumes in {df['set_id'].nunique()} sets: {', '.join(f'{a} {sets[a]} sets x {len(groups[a])} groups' for a in sets.index)};
+share with label 1: {', '.join(f'{a} {s:.2f}' for a, s in shares.items())}. Slice columns:
+`experience`, `role` and `marker`. Probe kind `decisions` (its columns also fit counterfactual
+sets; the manifest names the kind).
+
+## How it was built
+`python scripts/build_hiring_decisions.py --version {version}` reads the frozen
+`{SOURCE_V3[0]}@{SOURCE_V3[1]}` and adds the label; nothing is random.
+{RESULTS.get(version, "")}
+## Limits
+- The criterion is the only ground truth: a screen that weighs skills or education differs from it
+  without being unfair.
+- Those of `{SOURCE_V3[0]}@{SOURCE_V3[1]}`: short synthetic resumes; names are imperfect proxies
+  for race and gender; stated pronouns, titles and ages are rarer in real resumes; a
+  `gender_x_race` cell holds 100 resumes.
+"""
+
+
+# Figures measured on a version, quoted in its card.
+RESULTS: dict[str, str] = {}
+
+
 def main() -> None:
     build_and_freeze("hiring-decisions", build, card, slice_columns=["experience", "role"],
                      default_root=Path(__file__).resolve().parents[1] / "probes",
-                     description=__doc__.splitlines()[0])
+                     description=__doc__.splitlines()[0], kind=kind)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def test_shipped_probe_loads_verified_as_hf_dataset():
     assert probes.content_digest(dataset) == info.content_digest
     assert [f"{p.name}@{p.version}" for p in probes.list()] == [
         "association-tests@1.0.0", "gender-occupation@1.0.0", "gender-occupation@2.0.0",
-        "hiring-decisions@1.0.0", "hiring-decisions@2.0.0", "hiring-summary@1.0.0",
+        "hiring-decisions@1.0.0", "hiring-decisions@2.0.0", "hiring-decisions@3.0.0", "hiring-summary@1.0.0",
         "hiring-summary@2.0.0", "hiring-summary-diverse@1.0.0", "hiring-summary-pairs@1.0.0",
         "loan-decisions@1.0.0", "refusal-requests@1.0.0", "refusal-requests@2.0.0"]
 
@@ -48,7 +48,6 @@ def test_hiring_decisions_2_keeps_version_1_and_adds_an_intersection_and_age():
     plus gender x race cells and a stated age, counterfactual within each resume."""
     old = probes.load("hiring-decisions", "1.0.0").to_pandas()
     new = probes.load("hiring-decisions", "2.0.0").to_pandas()
-    assert probes.resolve("hiring-decisions").version == "2.0.0"
     pd.testing.assert_frame_equal(new.iloc[: len(old)].reset_index(drop=True), old)
     cells = new[new["attribute"] == "gender_x_race"]
     assert set(cells["group"]) == {"female_x_black", "female_x_white", "male_x_black", "male_x_white"}
@@ -334,3 +333,21 @@ def test_hiring_summary_2_shares_its_new_resumes_with_hiring_decisions_2():
     new = ["gender_x_race", "age"]
     assert (summary.loc[summary["attribute"].isin(new), "input"].tolist()
             == decisions.loc[decisions["attribute"].isin(new), "input"].tolist())
+
+
+def test_hiring_decisions_3_is_hiring_summary_2_in_labelled_counterfactual_sets():
+    """Version 3: every resume of hiring-summary@2.0.0, the same inputs and sets, labelled by the
+    criterion; its manifest names the kind (the columns fit counterfactual sets too)."""
+    summary = probes.load("hiring-summary", "2.0.0").to_pandas()
+    decisions = probes.load("hiring-decisions", "3.0.0").to_pandas()
+    info = probes.resolve("hiring-decisions", "3.0.0")
+    assert info.kind == "decisions" and probes.resolve("hiring-decisions").version == "3.0.0"
+    assert decisions["input"].tolist() == summary["input"].tolist()
+    assert (decisions["set_id"].str.removeprefix("hd-") == summary["set_id"].str.removeprefix("hs-")).all()
+    assert (decisions.groupby("set_id")["label"].nunique() == 1).all()
+    years = decisions["input"].str.extract(r"with (\d+) years")[0].astype(int)
+    assert (decisions["label"] == (years >= 5).astype(int)).all()
+    assert set(decisions.loc[decisions["attribute"] == "gender", "group"]) == {"female", "male", "nonbinary"}
+    with pytest.raises(ProbeSchemaError, match="fit more than one probe kind"):
+        probes.validate(decisions)  # without the manifest's kind it is ambiguous, and said so
+    assert probes.validate(decisions, "decisions").name == "decisions"

@@ -27,9 +27,11 @@ def build_and_freeze(
     slice_columns: list[str],
     default_root: Path,
     description: str,
+    kind: Callable[[str], str | None] | None = None,
 ) -> None:
     """Parse `--version`/`--root`, build the probe (`build(version)` when it takes the version)
-    and freeze it as a new version."""
+    and freeze it as a new version; `kind(version)` names the probe kind where its columns fit
+    more than one (a decisions probe with counterfactual sets)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--version", required=True)
     parser.add_argument("--root", default=str(default_root),
@@ -37,5 +39,6 @@ def build_and_freeze(
     args = parser.parse_args()
     df = build(args.version) if _takes_version(build) else build()
     info = freeze(df, name, args.version, card=card(df, args.version),
-                  slice_columns=slice_columns, root=args.root)
+                  slice_columns=slice_columns, root=args.root,
+                  kind=kind(args.version) if kind is not None else None)
     print(f"froze {info.name}@{info.version}: {info.rows} items, digest {info.content_digest}")
