@@ -115,7 +115,7 @@ def test_probe_contracts_that_used_to_pass_silently():
         mlflow_bias.evaluate(lambda df: ["ADVANCE"] * len(df), _sets(5, same_id=True), **FAST)
 
     decisions = pd.DataFrame([{"id": f"d{i}", "attribute": "gender", "group": g, "set_id": f"s{i // 2}",
-                               "input": f"Applicant {i}", "label": i % 2}
+                               "input": f"Applicant {i}", "label": (i // 2) % 2}
                               for i, g in enumerate(["female", "male"] * 20)])
     with pytest.raises(ProbeSchemaError, match="fit more than one probe kind: counterfactual_sets, decisions"):
         probes.validate(decisions)

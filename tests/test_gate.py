@@ -402,3 +402,31 @@ def test_scoped_rules_are_checked_when_the_policy_is_read():
     ]:
         with pytest.raises(PolicyError, match=message):
             parse_policy(policy_dict(rules=rules))
+
+
+def test_a_policy_pins_the_probe_versions_it_evaluates_and_accepts(registry, tiny_probe, tmp_path):
+    """`probes: [name@version]`: the gate evaluates that version when the model has no evaluation,
+    and blocks an evaluation of another version, even a newer one, since a new probe version is
+    a different probe."""
+    probes.freeze(tiny_probe.head(30), "tiny-occupations", "2.0.0", card="# tiny occupations\n\nv2.")
+    pinned = tmp_path / "pinned.yaml"
+    pinned.write_text(yaml.safe_dump(policy_dict(probes=["tiny-occupations@1.0.0"])))
+    decision = gate("screen", 2, pinned, **FAST)
+    tags = MlflowClient().get_run(decision.run_id).data.tags
+    assert tags["bias.probe.tiny-occupations"].startswith("1.0.0@")
+    assert decision.passed, decision.summary()
+    newer = mlflow_bias_evaluate("models:/screen/2", "tiny-occupations", policy=str(pinned))  # newest: 2.0.0
+    reasons = decide(newer, pinned, model_version="screen/2").reasons
+    assert ("policy test@1.0.0 pins probe tiny-occupations@1.0.0, and the evaluation scored "
+            "tiny-occupations@2.0.0: evaluate tiny-occupations@1.0.0, or revise the policy") in reasons
+    for entry, message in (("tiny-occupations@", "give a probe name, or name@version"),
+                           ("tiny-occupations@latest", "'latest' is not a version such as 1.0.0")):
+        with pytest.raises(PolicyError, match=message):
+            parse_policy(policy_dict(probes=[entry]))
+
+
+def mlflow_bias_evaluate(model: str, probe: str, **config) -> str:
+    import mlflow_bias
+
+    mlflow_bias.evaluate(model, probe, **FAST, **config)
+    return mlflow.last_active_run().info.run_id

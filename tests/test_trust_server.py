@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import mlflow
+import pandas as pd
 import pytest
 import requests
 from mlflow.exceptions import MlflowException
@@ -213,3 +214,89 @@ def test_a_rule_scoped_to_one_probe_through_the_server(served, remote, tmp_path)
         verdicts[scope] = [v.metric for v in decision.verdicts]
         assert not decision.passed  # the biased screen fails on either probe
     assert verdicts == {tf.PROBE: ["bias/cbs/gender"], copy: [f"bias/cbs/{copy}/gender"]}
+
+
+CELL_NAMES = {"female_x_black": "Lakisha", "female_x_white": "Emily", "male_x_black": "Jamal",
+              "male_x_white": "Greg"}
+
+
+def _freeze_cells_probes() -> None:
+    """`screen-cells`: each resume once per gender x race cell; `screen-cells-gender`: the same
+    rows read as gender alone (what a team that never scored the intersection has)."""
+    from mlflow_bias import probes
+
+    rows = [{"id": f"c{i}-{cell}", "set_id": f"c{i}", "attribute": "gender_x_race", "group": cell,
+             "input": f"Resume: {name}, engineer with {i % 10} years of experience."}
+            for i in range(40) for cell, name in CELL_NAMES.items()]
+    cells = pd.DataFrame(rows)
+    for name, frame in (("screen-cells", cells),
+                        ("screen-cells-gender", cells.assign(attribute="gender", group=cells["group"].str.split("_x_").str[0],
+                                                             set_id=cells["set_id"] + "-" + cells["group"].str.split("_x_").str[1]))):
+        try:
+            probes.resolve(name)
+        except Exception:  # noqa: BLE001 - not frozen yet in this server's probe store
+            probes.freeze(frame, name, "1.0.0", card=f"# {name}\n\nTrust tests.")
+
+
+def test_a_required_intersection_and_its_amplification_through_the_server(served, remote, monkeypatch):
+    """The server's policy requires CBS on gender_x_race and holds a rule on its amplification.
+    The biased screen (it advances Greg from 1 year: one cell, white men) passes CBS on gender
+    alone, is refused on the intersection's amplification, and is refused when only gender was
+    scored; metrics forged onto its signed gender-only run to fake the intersection are caught by
+    the attestation."""
+    import mlflow_bias
+
+    _freeze_cells_probes()
+    policy = served["policy"]
+    good = policy.read_text()
+    url = served["url"]
+    monkeypatch.setenv("MLFLOW_BIAS_SIGNING_KEY", str(served["trusted"][0]))
+    try:
+        # no probe list: only required_attributes stands between a gender-only run and the alias
+        tf.write_policy(policy, version="2.0.0", probes=[],
+                        required_attributes={"cbs": ["gender_x_race"]},
+                        rules=[{"metric": "cbs", "threshold": 0.45, "direction": "max"},
+                               {"metric": "cbs/amplification", "threshold": 0.05, "direction": "max"}])
+        mlflow_bias.evaluate("models:/screen/2", "screen-cells", policy=str(policy), **tf.FAST)
+        cells = mlflow.last_active_run().info.run_id
+        metrics = remote.get_run(cells).data.metrics
+        assert metrics["bias/cbs/gender_x_race"] == pytest.approx(0.4)  # Greg: 1-4 years advanced
+        assert metrics["bias/cbs/gender_x_race/marginal/gender"] == pytest.approx(0.2)
+        assert metrics["bias/cbs/gender_x_race/amplification"] == pytest.approx(0.2)
+        tf.point_gate_at(remote, "2", cells)
+        message = _refused(_set_alias(url, "champion", "2"))
+        assert "screen/2 is blocked" in message
+        assert "bias/cbs/gender_x_race/amplification = 0.200" in message
+
+        # scored on gender alone: CBS 0.2 passes its rule, but the required intersection is missing
+        mlflow_bias.evaluate("models:/screen/2", "screen-cells-gender", policy=str(policy), **tf.FAST)
+        alone = mlflow.last_active_run().info.run_id
+        assert remote.get_run(alone).data.metrics["bias/cbs/gender"] == pytest.approx(0.2)
+        tf.point_gate_at(remote, "2", alone)
+        message = _refused(_set_alias(url, "champion", "2"))
+        assert "requires cbs on attribute 'gender_x_race'" in message
+
+        # the intersection's metrics forged onto the signed gender-only run, through REST
+        for key in ("bias/cbs/gender_x_race", "bias/cbs/gender_x_race/ci_high",
+                    "bias/cbs/gender_x_race/amplification", "bias/cbs/gender_x_race/amplification/ci_high"):
+            assert requests.post(f"{url}/api/2.0/mlflow/runs/log-metric", timeout=30, json={
+                "run_id": alone, "key": key, "value": 0.0, "timestamp": int(time.time() * 1000),
+                "step": 0}).ok
+        tf.point_gate_at(remote, "2", alone)
+        message = _refused(_set_alias(url, "champion", "2"))
+        assert "screen/2 is blocked" in message
+        assert "bias/cbs/gender_x_race" in message and "attestation" in message
+
+        # the fair screen, scored on the intersection: passes, and the server lets it take the alias
+        mlflow_bias.evaluate("models:/screen/1", "screen-cells", policy=str(policy), **tf.FAST)
+        fair = mlflow.last_active_run().info.run_id
+        assert gate("screen", 1, policy, evaluate_if_missing=False, client=remote).run_id == fair
+        response = _set_alias(url, "champion", "1")
+        assert response.status_code == 200, response.text
+    finally:
+        policy.write_text(good)
+        for alias in ("champion", "production"):
+            try:
+                remote.delete_registered_model_alias("screen", alias)
+            except MlflowException:
+                pass

@@ -191,9 +191,14 @@ def _probe_reasons(tags: dict[str, str], policy: Policy) -> list[str]:
         if minimum and Version(version) < Version(minimum):
             reasons.append(f"probe {name}@{version} is older than the policy's minimum {minimum}; "
                            "re-evaluate with the current probe")
-    for name in policy.probes:
+    for name in policy.probe_names:
         if f"bias.probe.{name}" not in tags:
             reasons.append(f"the evaluation did not score the policy's probe '{name}'")
+    for name, pinned in policy.pinned_probe_versions.items():
+        scored = tags.get(f"bias.probe.{name}", "").partition("@")[0]
+        if scored and scored != pinned:
+            reasons.append(f"policy {policy.ref} pins probe {name}@{pinned}, and the evaluation scored "
+                           f"{name}@{scored}: evaluate {name}@{pinned}, or revise the policy")
     return reasons
 
 

@@ -65,7 +65,7 @@ class Policy:
     rules: tuple[Rule, ...]
     description: str = ""
     required_dimensions: tuple[str, ...] = ()
-    probes: tuple[str, ...] = ()
+    probes: tuple[str, ...] = ()  # names, or `name@version` to pin the version evaluated
     min_probe_versions: dict[str, str] = field(default_factory=dict)
     allow_unregistered_probes: bool = False
     max_evaluation_age_days: float | None = None
@@ -110,6 +110,16 @@ class Policy:
 
     def rules_for(self, dimension: str) -> list[Rule]:
         return [r for r in self.rules if r.dimension == dimension]
+
+    @property
+    def probe_names(self) -> tuple[str, ...]:
+        """The policy's probes by name, pinned or not."""
+        return tuple(ref.partition("@")[0] for ref in self.probes)
+
+    @property
+    def pinned_probe_versions(self) -> dict[str, str]:
+        """name -> version for the probes the policy pins (`name@version`)."""
+        return {name: version for name, _, version in (ref.partition("@") for ref in self.probes) if version}
 
 
 class _RuleSpec(StrictModel):
@@ -266,6 +276,13 @@ def parse_policy(raw: Any, source: str = "<dict>", base_dir: Path | None = None)
         raise _fail(source, f"required dimension(s) {', '.join(unruled)} have no rule; add a rule with their threshold.")
     min_versions = {k: _version(source, f"min_probe_versions.{k}", v)
                     for k, v in (spec.min_probe_versions or {}).items()}
+    for ref in spec.probes or ():
+        name, at, pinned = ref.partition("@")
+        if not name.strip() or (at and not pinned.strip()):
+            raise _fail(source, f"probes entry {ref!r}: give a probe name, or name@version to pin "
+                                "the version the gate evaluates and accepts.")
+        if pinned:
+            _version(source, f"probes entry {ref!r}: version", pinned)
     min_policy = spec.min_evaluation_policy_version
     waivable = tuple(spec.waivable_dimensions or ())
     unknown_waivable = sorted(set(waivable) - ruled)
