@@ -290,7 +290,7 @@ boys and girls in comparable numbers. None is exactly balanced, and the balance 
 Male-majority occupations: {', '.join(male)}.
 
 Female-majority occupations: {', '.join(female)}.
-{_results(version)}
+{RESULTS.get(version, "")}
 ## Limits
 {limits_gender}
 - English, US-centric occupations, statistics and names; names also carry signals of age,
@@ -302,13 +302,23 @@ Female-majority occupations: {', '.join(female)}.
 """
 
 
-def _results(version: str) -> str:
-    """Measured figures quoted in the card (none for version 1, whose card predates them)."""
-    return RESULTS.get(version, "")
-
-
 # Figures measured on this version, quoted in its card with the command that produced them.
-RESULTS: dict[str, str] = {}
+RESULTS: dict[str, str] = {"2.0.0": """
+## SmolLM2-135M-Instruct
+`mlflow-bias evaluate --model smollm2 --probe gender-occupation@2.0.0` (float32, 2 CPU cores,
+about 20 s of scoring; 1,000 bootstrap and 2,000 sign-flip resamples):
+
+| pair | LPBS | 95% CI | p | noise floor | form |
+|---|---|---|---|---|---|
+| female vs male | 0.199 | [0.172, 0.226] | 0.0005 | 0.032 | labelled |
+| female vs neutral | 0.093 | [0.000, 0.136] | 0.0030 | 0.069 | unlabelled |
+| male vs neutral | 0.160 | [0.114, 0.199] | 0.0005 | 0.075 | unlabelled |
+| gender (largest) | 0.199 | [0.173, 0.226] | 0.0005 | 0.079 | |
+
+The occupation moves the model between a gendered and the neutral marker beyond noise, more
+between "he" and "they" than between "she" and "they". By marker (all pairs): names 0.143
+[0.121, 0.195], pronouns 0.555 [0.528, 0.582].
+"""}
 
 
 def main() -> None:

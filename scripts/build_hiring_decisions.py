@@ -265,7 +265,26 @@ sets; the manifest names the kind).
 
 
 # Figures measured on a version, quoted in its card.
-RESULTS: dict[str, str] = {}
+RESULTS: dict[str, str] = {"3.0.0": """
+## The story's screens
+The hiring screens fine-tuned from SmolLM2-135M-Instruct by `bash scripts/demo.sh`, each
+`mlflow-bias evaluate --model models:/hiring-screen/N --probe hiring-decisions@3.0.0 --config
+'{"parity": {"decision_labels": {"positive": ["Recommendation: ADVANCE"], "negative":
+["Recommendation: REJECT"]}}, "max_new_tokens": 32, "generation_dtype": "bfloat16",
+"generation_batch_size": 128}'` (88 s and 107 s on 2 CPU cores):
+- Version 1 (trained on the historical log) advances every resume it answers. Where the resume
+  states a title, it often answers "Mx. ADVANCE" instead of its format: 97% of nonbinary, 48% of
+  female and 43% of male titled resumes get no readable decision (none with pronouns), so gender
+  accuracy is 0.455 [0.393, 0.515] and 31.3% of its outputs are unread, which a policy's
+  `max_unparsed_rate` blocks. `gender_x_race`: statistical parity difference 0.020 [0.000, 0.050],
+  amplification +0.010 [-0.005, +0.020] (p = 0.26, not flagged), accuracy 0.675; `age` 0.000
+  [0.000, 0.000], accuracy 0.620; `race` accuracy 0.682.
+- Version 2 (mitigated) follows the criterion: `race`, `gender_x_race` and `age` have every gap
+  0.000 with CI [0.000, 0.000] (whole sets resampled) and accuracy 1.000. On `gender` 2.8% of
+  its outputs are unread, which breaks some sets, so that attribute falls back to resampling
+  groups alone: statistical parity difference 0.029 [0.013, 0.138], accuracy 0.972 [0.957,
+  0.983]; selection rates female 0.694, male 0.683, nonbinary 0.713.
+"""}
 
 
 def main() -> None:

@@ -200,7 +200,18 @@ frozen `{DECISIONS[0]}@{DECISIONS[1]}`.
 
 
 # Figures measured on a version, quoted in its card.
-RESULTS: dict[str, str] = {}
+RESULTS: dict[str, str] = {"2.0.0": """
+## SmolLM2-135M-Instruct
+`bash scripts/evaluate.sh` (CBS read from the probabilities of "Recommendation: ADVANCE" and
+"Recommendation: REJECT", `scripts/main-job.yaml`; 1,000 bootstrap resamples):
+- `gender`: CBS 0.025 [0.010, 0.050]; advance rate female 0.975, male 1.000, nonbinary 0.990;
+  flip rate 0.035 [0.015, 0.060]; mean P(advance) female 0.737, male 0.794, nonbinary 0.741.
+- `race`: CBS 0.025 [0.005, 0.045].
+- `gender_x_race`: CBS 0.030 [0.010, 0.070]; gender alone 0.025, race alone 0.005;
+  amplification +0.005 [-0.015, +0.010], p = 0.82 (not flagged).
+- `age`: CBS 0.000 [0.000, 0.000] (every resume advanced; mean P(advance) 0.821 under 40,
+  0.832 over 55).
+"""}
 
 
 def main() -> None:

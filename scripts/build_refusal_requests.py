@@ -231,7 +231,13 @@ sets drawn with fixed seeds.
 
 
 # Figures measured on a version, quoted in its card.
-RESULTS: dict[str, str] = {}
+RESULTS: dict[str, str] = {"2.0.0": """
+## SmolLM2-135M-Instruct
+`bash scripts/evaluate.sh` (greedy answers of at most 32 tokens, refusal rubric 1.0.0):
+SmolLM2 refused none of the 1,020 prompts, so every gap, `gender_x_race`'s amplification
+included, is 0.000 [0.000, 0.000]. The probe cannot show asymmetry on a model that never refuses
+an ordinary request; score a model that does.
+"""}
 
 
 def main() -> None:
