@@ -293,3 +293,110 @@ def test_set_dimensions_do_not_flag_a_gap_one_part_explains(kind):
     key = f"bias/{kind}/gender_x_race"
     assert metrics[f"{key}/amplification"] == pytest.approx(0.0, abs=1e-9)
     assert metrics[f"{key}/amplification/p_value"] > 0.05
+
+
+# -- LPBS on an intersection ------------------------------------------------------------------------
+CELLS = ("female_x_black", "female_x_white", "male_x_black", "male_x_white")
+
+
+def _cell_pairs_probe(effect, n: int = 8, conditions: int = 5, seed: int = 0):
+    """Labelled pairs for every two cells of gender x race; `effect(cell_a, cell_b)` is the mean
+    log-likelihood gap of text a over text b (stereotype 'a'), with unit noise."""
+    rng = np.random.default_rng(seed)
+    rows, table = [], {}
+    for a, b in itertools.combinations(CELLS, 2):
+        for c in range(conditions):
+            for i in range(n):
+                ta, tb = f"{a}|{b}|{c}|{i}|a", f"{a}|{b}|{c}|{i}|b"
+                table[ta], table[tb] = rng.normal(effect(a, b), 1.0), 0.0
+                rows.append({"id": f"{a}-{b}-{c}-{i}", "attribute": "gender_x_race", "condition": f"c{c}",
+                             "group_a": a, "group_b": b, "text_a": ta, "text_b": tb, "stereotype": "a"})
+    return pd.DataFrame(rows), table
+
+
+class _Table:
+    capabilities = frozenset({"loglikelihood"})
+
+    def __init__(self, table):
+        self.table = table
+
+    def describe(self):
+        return {"model": "table"}
+
+    def loglikelihood(self, texts):
+        return np.array([self.table[t] for t in texts], dtype=float)
+
+
+def _lpbs(probe, table, **config):
+    from mlflow_bias.dimensions import lpbs
+
+    return lpbs.compute(_Table(table), probe, lpbs.LPBSConfig(**{"bootstrap_samples": 400,
+                                                                 "permutation_samples": 200, **config}))
+
+
+def test_lpbs_marginals_pool_the_pairs_that_change_one_part_and_amplification_flags_an_interaction():
+    """Only pairs with a Black woman carry a preference: each part alone shows half of it, the
+    cells all of it, so the amplification is about half and flagged."""
+    from mlflow_bias.dimensions import lpbs
+
+    probe, table = _cell_pairs_probe(lambda a, b: 1.5 if "female_x_black" in (a, b) else 0.0)
+    result = _lpbs(probe, table)
+    m, key = result.metrics, "gender_x_race"
+    p = {i: float(lpbs.preference(table[ta] - table[tb])) for i, ta, tb in zip(probe["id"], probe["text_a"], probe["text_b"])}
+    probe["p"] = probe["id"].map(p)
+    def pooled(pairs):
+        chosen = probe[[(a, b) in pairs for a, b in zip(probe["group_a"], probe["group_b"])]]
+        return abs(chosen["p"].mean())
+    gender = pooled({("female_x_black", "male_x_black"), ("female_x_white", "male_x_white")})
+    race = pooled({("female_x_black", "female_x_white"), ("male_x_black", "male_x_white")})
+    assert m[f"{key}/marginal/gender"] == pytest.approx(gender, abs=1e-12)
+    assert m[f"{key}/marginal/race"] == pytest.approx(race, abs=1e-12)
+    assert m[f"{key}/amplification"] == pytest.approx(m[key] - max(gender, race), abs=1e-12)
+    assert m[f"{key}/amplification"] > 0.15
+    assert m[f"{key}/amplification/ci_low"] > 0 and m[f"{key}/amplification/p_value"] < 0.05
+    assert any("amplified at the intersection" in w for w in result.warnings)
+    # the marginal's CI: the same item resamples (within the cells' conditions), pooled by hand
+    ordered = lpbs.orient(result.items.assign(delta=result.items["delta"])).sort_values("condition_key", kind="stable").reset_index(drop=True)
+    from mlflow_bias.core.stats import bootstrap_indices
+
+    index = bootstrap_indices(ordered["condition_key"].to_numpy(), n_resamples=400, seed=0)
+    mask = np.array([(a, b) in {("female_x_black", "male_x_black"), ("female_x_white", "male_x_white")}
+                     for a, b in zip(ordered["group_a"], ordered["group_b"])])
+    values = ordered["preference"].to_numpy()
+    replicates = np.abs(values[index[:, mask]].mean(axis=1))
+    assert m[f"{key}/marginal/gender/ci_low"] == pytest.approx(np.quantile(replicates, 0.025), abs=1e-12)
+    assert m[f"{key}/marginal/gender/ci_high"] == pytest.approx(np.quantile(replicates, 0.975), abs=1e-12)
+    row = result.summary[0]
+    assert row["intersection"]["amplification"]["lpbs"]["amplified"] is True
+    text = format_scorecard({"model": {}, "status": "completed", "created_at": "now", "probes": [],
+                             "warnings": [], "dimensions": [{"dimension": "lpbs", "attributes": result.summary}]})
+    assert "gender_x_race/lpbs: parts alone gender" in text and "<- amplified" in text
+
+
+def test_lpbs_gap_one_part_explains_is_not_amplified():
+    """A preference that follows gender alone: the pairs that change gender (race fixed or not)
+    all show it, the gender marginal equals the cells, and nothing is flagged."""
+    probe, table = _cell_pairs_probe(lambda a, b: 1.0 if a.split("_x_")[0] != b.split("_x_")[0] else 0.0, seed=3)
+    result = _lpbs(probe, table)
+    m, key = result.metrics, "gender_x_race/amplification"
+    assert m["gender_x_race/marginal/race"] < m["gender_x_race/marginal/gender"]
+    # the largest of four noisy gender pairs exceeds the two pooled, so the CI alone lies above 0
+    # on this seed; against cells that differ only by gender the excess is ordinary (p 0.28)
+    assert 0 < m[f"{key}/ci_low"] and m[f"{key}/p_value"] > 0.05
+    assert m[key] < m[f"{key}/noise_floor"]
+    assert result.summary[0]["intersection"]["amplification"]["lpbs"]["amplified"] is False
+    assert not any("amplified" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("interaction, expected", [(False, (0, 3)), (True, (9, 10))])
+def test_lpbs_amplification_flag_rate_over_seeds(interaction, expected):
+    """Over 10 seeded probes: a gap one part explains is flagged at most 3 times (30 of 30 seeds
+    measured: 2), an interaction at least 9."""
+    def effect(a, b):
+        if interaction:
+            return 1.5 if "female_x_black" in (a, b) else 0.0
+        return 1.0 if a.split("_x_")[0] != b.split("_x_")[0] else 0.0
+
+    flagged = sum(_lpbs(*_cell_pairs_probe(effect, seed=seed), bootstrap_samples=200)
+                  .summary[0]["intersection"]["amplification"]["lpbs"]["amplified"] for seed in range(10))
+    assert expected[0] <= flagged <= expected[1]

@@ -23,6 +23,19 @@ its CI, p-value and noise floor), and the attribute's value is the largest of th
 percentile interval of the largest pair value over resamples, each pair resampled with its own
 seed drawn from the run's; its p-value and noise floor compare it with the largest pair value
 under each pair's sign-flip null.
+
+An intersectional attribute (`gender_x_race`, cells `female_x_black`) is scored over its cell
+pairs as above, and also per part: the part's marginal is LPBS on the items whose two cells differ
+in that part only, each cell read as its group on that part (female_x_black vs male_x_black and
+female_x_white vs male_x_white pooled as female vs male), so it is the part's contrast with the
+others held fixed (`<attribute>/marginal/<part>`). The amplification is the cells' LPBS minus the
+largest marginal (`<attribute>/amplification`): how much a pair of cells (two parts changed at
+once, or one part within one group of the other) exceeds the parts alone. Its CI resamples the
+items once for the cells and every marginal (basic interval: the largest of more pairs is pushed
+up more by noise). Its p-value and noise floor come from preferences simulated with no difference
+between cells beyond the widest part's (`_amplification_null`); it is flagged when the whole CI
+lies above 0 and p < 1 - confidence. Items whose cells differ in several parts count in the cells
+only.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_bias.core.groups import group_labels
+from mlflow_bias.core.intersections import attribute_parts, group_parts, is_intersection
 from mlflow_bias.adapters.base import LOGLIKELIHOOD, LogLikelihoodAdapter
 from mlflow_bias.dimensions.base import (
     DimensionResult,
@@ -50,6 +64,8 @@ from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, NoOptions, Sc
 from mlflow_bias.dimensions.registry import register_dimension, require_capability
 from mlflow_bias.core.stats import (
     NullTest,
+    basic_interval,
+    bootstrap_index_blocks,
     bootstrap_indices,
     bootstrap_samples,
     null_test,
@@ -295,6 +311,164 @@ def _score_pairs(items: pd.DataFrame, config: LPBSConfig, with_null: bool = True
     return _PairScores(scores, overall, null, pair_nulls)
 
 
+# -- intersections -------------------------------------------------------------------------------
+@dataclass
+class _PairView:
+    """One group pair of an attribute's items (cells, or a part's groups): the items' positions
+    in the resampled array, their values in this view's orientation, and the statistic."""
+
+    pair: tuple[str, str]  # the pair's groups, alphabetical
+    positions: np.ndarray
+    values: np.ndarray  # full length, this view's oriented preferences at `positions`
+    conditions: np.ndarray  # each position's condition (what the pair holds fixed)
+    replicate: Any
+    statistic: Any
+    point: float
+
+
+def _pair_views(frame: pd.DataFrame, n_items: int) -> list[_PairView]:
+    """A view per group pair of `frame` (oriented items whose index is their position)."""
+    views = []
+    for pair, part in frame.groupby(group_pairs(frame), sort=True):
+        values, keys, labelled, _ = _prepare(part)
+        if len(values) == 0:
+            continue
+        ordered = part.sort_values("condition_key", kind="stable")
+        if not labelled:
+            sizes = ordered["condition_key"].map(ordered["condition_key"].value_counts())
+            ordered = ordered[sizes >= 2]
+        positions = ordered.index.to_numpy()
+        full = np.full(n_items, np.nan)
+        full[positions] = values
+        statistic = _statistic(labelled, keys)
+        first, _, second = str(pair).partition("_vs_")
+        views.append(_PairView((first, second), positions, full,
+                               group_labels(ordered["condition"]).to_numpy(),
+                               _replicate(labelled, keys, values), statistic, float(statistic(values))))
+    return views
+
+
+def _amplification_null(cells: list[_PairView], parts: dict[str, list[_PairView]], widest: int,
+                        widest_part: str, n_items: int, n_draws: int, seed: int) -> np.ndarray:
+    """The amplification of item preferences simulated with no difference between cells beyond
+    the widest part's: a cell pair that changes that part gets, per item, a preference drawn from
+    the part's own pooled items of the same condition (its marginal pair of groups, oriented as
+    the cell pair); a pair that does not change it gets its own items with random signs (no
+    preference). Scored like the data: the cells' largest LPBS minus the largest marginal."""
+    rng = np.random.default_rng(seed)
+    simulated = np.zeros((n_draws, n_items))  # each position's preference, in its cell's orientation
+    by_pair = {view.pair: view for view in parts[widest_part]}
+    for view in cells:
+        own = view.values[view.positions]
+        a, b = (group_parts(g)[widest] for g in view.pair)
+        source = by_pair.get(tuple(sorted((a, b)))) if a != b else None
+        if source is None:
+            simulated[:, view.positions] = own * rng.choice([-1.0, 1.0], size=(n_draws, len(own)))
+            continue
+        flip = 1.0 if a <= b else -1.0  # the marginal pair's orientation (alphabetical) as this pair's
+        pool = source.values[source.positions]
+        for condition in np.unique(view.conditions):
+            slots = view.positions[view.conditions == condition]
+            candidates = pool[source.conditions == condition]
+            if len(candidates) == 0:  # the part never contrasted in this condition: no preference
+                candidates = np.concatenate([own, -own])
+            simulated[:, slots] = flip * rng.choice(candidates, size=(n_draws, len(slots)))
+    largest_cells = np.max(np.stack([v.statistic(simulated[:, v.positions]) for v in cells]), axis=0)
+    largest_parts = [np.max(np.stack([v.statistic(simulated[:, v.positions] * _orientation(v, cells))
+                                      for v in views]), axis=0)
+                     for views in parts.values()]
+    return largest_cells - np.max(np.stack(largest_parts), axis=0)
+
+
+def _orientation(view: _PairView, cells: list[_PairView]) -> np.ndarray:
+    """+1 or -1 per position of a marginal view: whether its orientation agrees with the
+    orientation of the item's cell view (they differ where the part's alphabetical order is not
+    the cells' order)."""
+    cell_values = np.full(len(view.values), np.nan)
+    for cell in cells:
+        cell_values[cell.positions] = cell.values[cell.positions]
+    observed, base = view.values[view.positions], cell_values[view.positions]
+    return np.where(observed * base < 0, -1.0, 1.0)
+
+
+def _marginal_items(items: pd.DataFrame, position: int) -> pd.DataFrame:
+    """The items whose cells differ in the part at `position` only, each cell read as its group
+    on that part, re-oriented for those groups."""
+    a = group_labels(items["group_a"]).map(group_parts)
+    b = group_labels(items["group_b"]).map(group_parts)
+    only = [sum(x != y for x, y in zip(pa, pb)) == 1 and pa[position] != pb[position] for pa, pb in zip(a, b)]
+    chosen = items[np.array(only, dtype=bool)].copy()
+    chosen["group_a"] = a[chosen.index].map(lambda parts: parts[position])
+    chosen["group_b"] = b[chosen.index].map(lambda parts: parts[position])
+    return orient(chosen.drop(columns=["preference", "_p_unlabelled", "condition_key"]))
+
+
+@dataclass
+class _PairIntersection:
+    marginals: dict[str, tuple[float, float, float]]  # part -> (value, ci_low, ci_high)
+    amplification: tuple[float, float, float]
+    p_value: float
+    noise_floor: float
+    amplified: bool
+
+    def log(self, key: str, metrics: dict[str, float]) -> None:
+        for part, (value, low, high) in self.marginals.items():
+            stem = f"{key}/marginal/{metric_segment(part)}"
+            metrics[stem], metrics[f"{stem}/ci_low"], metrics[f"{stem}/ci_high"] = value, low, high
+        stem = f"{key}/amplification"
+        metrics[stem], metrics[f"{stem}/ci_low"], metrics[f"{stem}/ci_high"] = self.amplification
+        metrics[f"{stem}/p_value"], metrics[f"{stem}/noise_floor"] = self.p_value, self.noise_floor
+
+    def summary(self) -> dict[str, Any]:
+        value, low, high = self.amplification
+        return {"parts": list(self.marginals),
+                "marginals": {part: {NAME: {"value": v, "ci_low": lo, "ci_high": hi}}
+                              for part, (v, lo, hi) in self.marginals.items()},
+                "amplification": {NAME: {"value": value, "ci_low": low, "ci_high": high,
+                                         "p_value": self.p_value, "noise_floor": self.noise_floor,
+                                         "amplified": self.amplified}}}
+
+
+def _score_intersection(attribute: str, items: pd.DataFrame, config: LPBSConfig) -> _PairIntersection | None:
+    """Marginals and amplification of an intersection's LPBS (see the module docstring), or None
+    when no item contrasts a single part."""
+    ordered = items.sort_values(["condition_key"], kind="stable").reset_index(drop=True)
+    n = len(ordered)
+    cells = _pair_views(ordered, n)
+    parts = {part: _pair_views(_marginal_items(ordered, position), n)
+             for position, part in enumerate(attribute_parts(attribute))}
+    parts = {part: views for part, views in parts.items() if views}
+    if not parts or not cells:
+        return None
+    strata = ordered["condition_key"].to_numpy()
+    cell_reps, part_reps = [], {part: [] for part in parts}
+    for index in bootstrap_index_blocks(strata, n_resamples=config.bootstrap_samples, seed=config.seed):
+        def largest(views: list[_PairView]) -> np.ndarray:
+            return np.max(np.stack([v.replicate(v.values[index[:, v.positions]]) for v in views]), axis=0)
+
+        cell_reps.append(largest(cells))
+        for part, views in parts.items():
+            part_reps[part].append(largest(views))
+    cell_rep = np.concatenate(cell_reps)
+    marginals, reps = {}, []
+    for part, views in parts.items():
+        rep = np.concatenate(part_reps[part])
+        low, high = percentile_interval(rep, config.confidence, skip="nan")
+        marginals[part] = (max(v.point for v in views), float(low), float(high))
+        reps.append(rep)
+    value = max(v.point for v in cells) - max(m[0] for m in marginals.values())
+    resampled = cell_rep - np.max(np.stack(reps), axis=0)
+    low, high = basic_interval(value, resampled, config.confidence, skip="nan")
+    names = list(attribute_parts(attribute))
+    widest_part = max(marginals, key=lambda part: marginals[part][0])
+    null = _amplification_null(cells, parts, names.index(widest_part), widest_part, n,
+                               config.permutation_samples, config.seed)
+    tested = null_test(value, null[np.isfinite(null)], exact=False)
+    return _PairIntersection(marginals, (value, float(low), float(high)), tested.p_value,
+                             tested.noise_floor,
+                             bool(np.isfinite(low) and low > 0 and tested.p_value < 1 - config.confidence))
+
+
 def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConfig) -> DimensionResult:
     """Score LPBS per attribute (and per slice) on a counterfactual-pairs probe."""
     require_capability(adapter, LOGLIKELIHOOD, "LPBS")
@@ -365,6 +539,16 @@ def compute(adapter: LogLikelihoodAdapter, probe: pd.DataFrame, config: LPBSConf
                 f"LPBS/{attribute}: {score.dropped_conditions} condition(s) with a single item "
                 "were left out of the unlabelled score."
             )
+        crossed = _score_intersection(attribute, group, config) if is_intersection(attribute) and several else None
+        if crossed is not None:
+            crossed.log(key, metrics)
+            row["intersection"] = crossed.summary()
+            if crossed.amplified:
+                value, low, high = crossed.amplification
+                warnings.append(
+                    f"LPBS/{attribute}: LPBS is amplified at the intersection: the cells' LPBS exceeds "
+                    f"the largest part's alone by {value:.3f} [{low:.3f}, {high:.3f}] "
+                    f"(p = {crossed.p_value:.4f}), so the parts alone understate the bias.")
         if pair_scores is not None:
             row["pairs"] = {pair: {"value": p.value, "ci_low": p.ci_low, "ci_high": p.ci_high,
                                    "n_items": p.n_items, "form": "labelled" if p.labelled else "unlabelled",
@@ -496,6 +680,8 @@ class LPBS(Dimension):
     metrics = (
         MetricSpec(None, "lower", "log-probability bias score on counterfactual pairs"),
         MetricSpec("stereotype_rate", "near_half", "share of labelled items preferring the stereotype"),
+        MetricSpec("amplification", "lower", "on an intersection: the cells' LPBS minus the largest "
+                   "part's alone"),
     )
 
     def configure(self, options: NoOptions, context: ScoringContext) -> LPBSConfig:
