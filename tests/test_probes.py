@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -40,7 +41,7 @@ def test_shipped_probe_loads_verified_as_hf_dataset():
         "association-tests@1.0.0", "gender-occupation@1.0.0", "gender-occupation@2.0.0",
         "hiring-decisions@1.0.0", "hiring-decisions@2.0.0", "hiring-decisions@3.0.0", "hiring-summary@1.0.0",
         "hiring-summary@2.0.0", "hiring-summary-diverse@1.0.0", "hiring-summary-pairs@1.0.0",
-        "loan-decisions@1.0.0", "refusal-requests@1.0.0", "refusal-requests@2.0.0"]
+        "hiring-summary-pairs@2.0.0", "loan-decisions@1.0.0", "refusal-requests@1.0.0", "refusal-requests@2.0.0"]
 
 
 def test_hiring_decisions_2_keeps_version_1_and_adds_an_intersection_and_age():
@@ -272,7 +273,8 @@ def test_refusal_requests_probe_contract_and_rebuild():
     assert probes.content_digest(_script("build_refusal_requests").build("1.0.0")) == probes.resolve("refusal-requests", "1.0.0").content_digest
 
 
-@pytest.mark.parametrize("name", ["hiring-summary", "refusal-requests", "hiring-decisions"])
+@pytest.mark.parametrize("name", ["hiring-summary", "refusal-requests", "hiring-decisions",
+                                  "hiring-summary-pairs"])
 def test_versioned_builders_rebuild_every_shipped_version(name):
     """Each builder rebuilds every shipped version of its probe, data and card."""
     builder = _script("build_" + name.replace("-", "_"))
@@ -351,3 +353,28 @@ def test_hiring_decisions_3_is_hiring_summary_2_in_labelled_counterfactual_sets(
     with pytest.raises(ProbeSchemaError, match="fit more than one probe kind"):
         probes.validate(decisions)  # without the manifest's kind it is ambiguous, and said so
     assert probes.validate(decisions, "decisions").name == "decisions"
+
+
+def test_hiring_summary_pairs_2_writes_every_resume_for_every_two_cells():
+    old = probes.load("hiring-summary-pairs", "1.0.0").to_pandas()
+    new = probes.load("hiring-summary-pairs", "2.0.0").to_pandas()
+    pd.testing.assert_frame_equal(new.iloc[: len(old)].reset_index(drop=True), old)
+    cells = new.iloc[len(old):]
+    assert set(cells["attribute"]) == {"gender_x_race"}
+    assert cells.groupby(["group_a", "group_b"]).size().tolist() == [80] * 6
+    # within an item only the name and its pronoun differ
+    strip = r"^\w+ is (an? .*?) with (\d+) years of experience; (?:he|she) is"
+    assert (cells["text_a"].str.extract(strip).fillna("").agg("|".join, axis=1)
+            == cells["text_b"].str.extract(strip).fillna("").agg("|".join, axis=1)).all()
+    assert all(t.endswith(r) for t, r in zip(cells["text_a"], cells["recommendation"]))
+    # on ADVANCE the stereotype side holds more of the favoured groups (male, white), the other
+    # side on REJECT; a tie (white woman vs Black man) is labelled a on ADVANCE by convention
+    tie = (cells["group_a"] == "female_x_white") & (cells["group_b"] == "male_x_black")
+    advanced = cells["recommendation"] == "ADVANCE"
+    assert set(cells.loc[tie & advanced, "stereotype"]) == {"a"} and set(cells.loc[tie & ~advanced, "stereotype"]) == {"b"}
+    chosen = cells[~tie & advanced]
+    side = np.where(chosen["stereotype"] == "a", chosen["group_a"], chosen["group_b"])
+    favour = {"female_x_black": 0, "female_x_white": 1, "male_x_black": 1, "male_x_white": 2}
+    other = np.where(chosen["stereotype"] == "a", chosen["group_b"], chosen["group_a"])
+    assert all(favour[s] > favour[o] for s, o in zip(side, other))
+    assert (cells["stereotype"] != "").all()
