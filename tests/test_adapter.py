@@ -473,28 +473,37 @@ def test_loglikelihoods_are_cached_per_text_and_returned_in_the_order_asked(skew
     np.testing.assert_array_equal(again[:8], first[::-1])
 
 
-def _resident_mb() -> float:
+_HEAP_PROBE = """
+import ctypes
+from mlflow_bias.adapters.memory import release_freed_memory
+
+def resident_mb():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+held, kept = [], []
+for _ in range(1500):  # about 150 MB in 100 KB chunks
+    held.append(ctypes.create_string_buffer(100_000))
+    kept.append(ctypes.create_string_buffer(1024))  # over pymalloc's 512 bytes: from the heap
+before_free = resident_mb()
+del held
+freed = resident_mb()
+trimmed = release_freed_memory()
+print(before_free, freed, trimmed, resident_mb())
+"""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim and /proc")
 def test_freed_heap_memory_goes_back_to_the_system():
     """Chunks under glibc's mmap threshold live in the heap; freed, they stay resident (a small
-    survivor after each keeps the heap from shrinking at its top) until `malloc_trim`."""
-    import ctypes
+    survivor after each keeps the heap from shrinking at its top) until `malloc_trim`. Run in a
+    fresh interpreter: a test worker's heap, shaped by the tests before, may place the chunks
+    where freeing them alone shrinks it."""
+    import subprocess
 
-    def fill() -> list[ctypes.Array]:
-        held, kept = [], []
-        for _ in range(1500):  # about 150 MB in 100 KB chunks
-            held.append(ctypes.create_string_buffer(100_000))
-            kept.append(ctypes.create_string_buffer(1024))  # over pymalloc's 512 bytes: from the heap
-        return held, kept
-
-    held, kept = fill()
-    before_free = _resident_mb()
-    del held
-    freed = _resident_mb()
+    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    before_free, freed, trimmed, after = float(out[0]), float(out[1]), out[2], float(out[3])
     assert freed > before_free - 50, "the heap already shrank without a trim; the test shows nothing"
-    assert release_freed_memory() is True
-    assert _resident_mb() < freed - 100
+    assert trimmed == "True"
+    assert after < freed - 100

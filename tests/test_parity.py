@@ -237,13 +237,31 @@ def test_malformed_counterfactual_decision_sets(mutate, message):
         validate_decisions(mutate(counterfactual_decisions(n_sets=5)))
 
 
-def test_a_set_broken_by_an_unreadable_output_falls_back_with_a_warning():
+def test_sets_with_an_unreadable_output_stay_paired():
+    """An output that is no decision stays in its set as a gap (left out of the rates), so whole
+    sets are still resampled; the point values equal those of the read decisions alone."""
     from mlflow_bias.adapters.pyfunc import PyfuncOutputs
     from mlflow_bias.dimensions import parity
 
-    probe = counterfactual_decisions(n_sets=30)
-    answers = {x: ("maybe" if x == "applicant 0 (group-a)" else "1") for x in probe["input"]}
-    result = parity.compute(PyfuncOutputs(lambda df: [answers[x] for x in df["input"]]), probe,
-                            parity.ParityConfig(bootstrap_samples=50, permutation_samples=50, progress=False))
-    assert result.summary[0]["paired_resampling"] is False
-    assert any("resampled on their own, not as sets" in w for w in result.warnings)
+    probe = counterfactual_decisions(n_sets=40)
+    rng = np.random.default_rng(8)
+    per_set = {s: int(rng.integers(0, 2)) for s in probe["set_id"]}
+    unread = {"applicant 0 (group-a)", "applicant 3 (group-a)", "applicant 7 (group-c)"}
+    answers = {x: ("maybe" if x in unread else str(per_set[s])) for x, s in zip(probe["input"], probe["set_id"])}
+    config = parity.ParityConfig(bootstrap_samples=300, permutation_samples=100, progress=False)
+    result = parity.compute(PyfuncOutputs(lambda df: [answers[x] for x in df["input"]]), probe, config)
+    assert result.summary[0]["paired_resampling"] is True
+    assert not any("resampled on their own" in w for w in result.warnings)
+    read = probe.assign(decision=probe["input"].map(answers)).query("decision != 'maybe'")
+    read = read.assign(decision=read["decision"].astype(int))
+    key = "race/statistical_parity_difference"
+    rates = read.groupby("group")["decision"].mean()
+    assert result.metrics[key] == pytest.approx(rates.max() - rates.min(), abs=1e-12)
+    assert result.summary[0]["groups"]["group-a"]["n_items"] == 38
+    # by hand: whole sets drawn, each group's rate over the read decisions of the drawn sets
+    table = (probe.assign(decision=probe["input"].map(answers).replace("maybe", np.nan).astype(float))
+             .pivot(index="set_id", columns="group", values="decision").sort_index().to_numpy())
+    draws = np.random.default_rng(0).integers(len(table), size=(300, len(table)))
+    spread = np.ptp(np.nanmean(table[draws], axis=1), axis=1)
+    assert result.metrics[f"{key}/ci_low"] == pytest.approx(np.quantile(spread, 0.025), abs=1e-12)
+    assert result.metrics[f"{key}/ci_high"] == pytest.approx(np.quantile(spread, 0.975), abs=1e-12)

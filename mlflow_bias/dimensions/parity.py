@@ -35,6 +35,7 @@ its p-value is below 1 - confidence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from warnings import catch_warnings, simplefilter
 from typing import Any, Literal
 
 import numpy as np
@@ -85,16 +86,28 @@ class ParityConfig(OutputConfig):
     dirichlet_alpha: float = 1.0  # the smoothing of differential fairness's probabilities
 
 
+def _counts(decision: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per group along the last axis: the decisions read (not NaN) and the 1s among them. An
+    output that is no decision is NaN and counts in neither, so counterfactual sets can keep
+    their rows, and their positions, when some outputs could not be read."""
+    read = ~np.isnan(decision)
+    return (np.add.reduceat(read.astype(float), starts, axis=-1),
+            np.add.reduceat(np.where(read, decision, 0.0), starts, axis=-1))
+
+
 def _rates(decision: np.ndarray, label: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per-group selection, true-positive and false-positive rates along the last axis (items
-    sorted by group); NaN where a group has no positive (or negative) true labels."""
-    sizes = np.diff(np.append(starts, decision.shape[-1]))
-    selected = np.add.reduceat(decision, starts, axis=-1) / sizes
-    positives = np.add.reduceat(label, starts, axis=-1)
-    negatives = np.add.reduceat(1 - label, starts, axis=-1)
+    sorted by group; NaN decisions left out); NaN where a group has no positive (or negative)
+    true labels among its read decisions."""
+    read = ~np.isnan(decision)
+    value = np.where(read, decision, 0.0)
+    sizes, chosen = _counts(decision, starts)
+    positives = np.add.reduceat(read * label, starts, axis=-1)
+    negatives = np.add.reduceat(read * (1 - label), starts, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpr = np.add.reduceat(decision * label, starts, axis=-1) / positives
-        fpr = np.add.reduceat(decision * (1 - label), starts, axis=-1) / negatives
+        selected = chosen / sizes
+        tpr = np.add.reduceat(value * label, starts, axis=-1) / positives
+        fpr = np.add.reduceat(value * (1 - label), starts, axis=-1) / negatives
     return selected, tpr, fpr
 
 
@@ -106,8 +119,7 @@ def differential_fairness(decision: np.ndarray, starts: np.ndarray, alpha: float
     """Foulds et al.'s epsilon along the last axis (items sorted by group): the largest
     |log P(y | s_i) - log P(y | s_j)| over y in {0, 1} and pairs of groups, with
     P(y | s) = (n_ys + alpha) / (n_s + 2 alpha)."""
-    sizes = np.diff(np.append(starts, decision.shape[-1]))
-    selected = np.add.reduceat(decision, starts, axis=-1)
+    sizes, selected = _counts(decision, starts)
     log_yes = np.log((selected + alpha) / (sizes + 2 * alpha))
     log_no = np.log((sizes - selected + alpha) / (sizes + 2 * alpha))
     return np.maximum(_spread(log_yes), _spread(log_no))
@@ -183,13 +195,15 @@ def amplification_null(groups: np.ndarray, decision: np.ndarray, label: np.ndarr
     part_of_row[marginal.order] = np.repeat(np.arange(len(marginal.starts)),
                                             np.diff(np.append(marginal.starts, len(groups))))
     key = part_of_row * 2 + label.astype(np.int64)
-    rate = (np.bincount(key, weights=decision, minlength=key.max() + 1)
-            / np.maximum(np.bincount(key, minlength=key.max() + 1), 1))[key]
+    read = ~np.isnan(decision)
+    rate = (np.bincount(key[read], weights=decision[read], minlength=key.max() + 1)
+            / np.maximum(np.bincount(key[read], minlength=key.max() + 1), 1))[key]
     rng = np.random.default_rng(seed)
     rows = max(1, RESAMPLE_BLOCK_ELEMENTS // len(groups))
     draws: dict[str, list[np.ndarray]] = {name: [] for name in HEADLINES}
     for low in range(0, n_resamples, rows):
         simulated = (rng.random((min(rows, n_resamples - low), len(groups))) < rate).astype(float)
+        simulated[:, ~read] = np.nan  # an unread output stays unread
         labels = np.broadcast_to(label, simulated.shape)
         cells = headline_values(simulated, labels, starts, alpha)
         parts = [headline_values(simulated[:, m.order], labels[:, m.order], m.starts, alpha)
@@ -203,6 +217,15 @@ def _by_group(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` sorted by group, and within a group by counterfactual set when it has sets."""
     keys = ["group", "set_id"] if "set_id" in frame.columns else ["group"]
     return frame.sort_values(keys, kind="stable", key=lambda column: group_labels(column))
+
+
+def _complete_sets(frame: pd.DataFrame) -> bool:
+    """Whether `frame` is counterfactual sets with every set in every group once."""
+    if "set_id" not in frame.columns:
+        return False
+    per_group = frame.groupby(group_labels(frame["group"]))["set_id"]
+    sets = set(frame["set_id"])
+    return all(len(ids) == len(sets) and set(ids) == sets for _, ids in per_group)
 
 
 def _resample(frame: pd.DataFrame, groups: np.ndarray, config: ParityConfig) -> tuple[np.ndarray, bool]:
@@ -237,14 +260,16 @@ def _paired_parity_p_value(decision: np.ndarray, n_groups: int, config: ParityCo
     decisions of each set shuffled among its groups (the exchangeable unit is the set, not the
     item). `decision` is sorted by group, then set, every group holding every set once."""
     table = decision.reshape(n_groups, -1)
-    observed = float(np.ptp(table.mean(axis=1)))
+    observed = float(np.ptp(np.nanmean(table, axis=1)))
     rng = np.random.default_rng(config.seed)
     null = []
     for start in range(0, config.permutation_samples, 256):
         size = min(256, config.permutation_samples - start)
         order = np.argsort(rng.random((size, *table.shape)), axis=1)  # a shuffle per set
         shuffled = np.take_along_axis(np.broadcast_to(table, order.shape), order, axis=1)
-        null.append(np.ptp(shuffled.mean(axis=2), axis=1))
+        with np.errstate(invalid="ignore"), catch_warnings():
+            simplefilter("ignore", RuntimeWarning)  # a group with no read decision in a shuffle
+            null.append(np.ptp(np.nanmean(shuffled, axis=2), axis=1))
     return null_test(observed, np.concatenate(null), exact=False).p_value
 
 
@@ -274,7 +299,7 @@ def _slice_score(valid: pd.DataFrame, name: str, config: ParityConfig) -> SliceS
     index, _ = _resample(valid, groups, config)
     replicates = headline_values(decision[index], label[index], starts, config.dirichlet_alpha)[name]
     low, high = percentile_interval(replicates, config.confidence, skip="nan")
-    return SliceScore(value, low, high, len(valid))
+    return SliceScore(value, low, high, int((~np.isnan(decision)).sum()))
 
 
 def _score_intersection(attribute: str, groups: np.ndarray, decision: np.ndarray, label: np.ndarray,
@@ -355,23 +380,27 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
         record_unparsed(part["decision"].isna(), key, f"parity/{attribute}", "were not a decision",
                         metrics, warnings)
         valid = _by_group(part.dropna(subset=["decision"]))
-        groups = group_labels(valid["group"]).to_numpy()
-        if len(np.unique(groups)) < 2:
+        read_groups = sorted(set(group_labels(valid["group"])))
+        if len(read_groups) < 2:
             raise ProbeSchemaError(f"parity/{attribute}: fewer than two groups have a parsed decision.")
-        decision = valid["decision"].to_numpy(dtype=float)
-        label = valid["label"].to_numpy(dtype=float)
-        starts = run_starts(groups)
-        names = groups[starts]
         if is_intersection(attribute):
-            require_every_cell(f"parity/{attribute}", part, sorted(set(groups)), "reads as a decision",
+            require_every_cell(f"parity/{attribute}", part, read_groups, "reads as a decision",
                                "Set evaluator_config decision_labels to what the model returns, or fix "
                                "the model's outputs for these inputs")
+        # counterfactual sets keep every row in place (an unread output is NaN, left out of the
+        # rates), so that whole sets can still be resampled; other probes score the read rows
+        scored = _by_group(part) if _complete_sets(part) else valid
+        groups = group_labels(scored["group"]).to_numpy()
+        decision = scored["decision"].to_numpy(dtype=float)
+        label = scored["label"].to_numpy(dtype=float)
+        starts = run_starts(groups)
+        names = groups[starts]
         point = headline_values(decision, label, starts, config.dirichlet_alpha)
-        index, paired = _resample(valid, groups, config)
-        if "set_id" in valid.columns and not paired:
+        index, paired = _resample(scored, groups, config)
+        if "set_id" in scored.columns and not paired:
             warnings.append(
-                f"parity/{attribute}: some counterfactual sets lost a row to an output that is no "
-                "decision, so the groups were resampled on their own, not as sets (wider CIs).")
+                f"parity/{attribute}: the counterfactual sets are not complete (a set misses a "
+                "group), so the groups were resampled on their own, not as sets (wider CIs).")
         replicates = headline_values(decision[index], label[index], starts, config.dirichlet_alpha)
         row: dict[str, Any] = {"attribute": attribute, "n_items": len(valid), "groups": {},
                                "paired_resampling": paired}
@@ -400,13 +429,13 @@ def compute(adapter: Any, probe: pd.DataFrame, config: ParityConfig) -> Dimensio
             row["groups"][str(g)] = {"selection_rate": float(sr), "true_positive_rate": float(tp),
                                      "false_positive_rate": float(fp),
                                      "accuracy": accuracy_by_group[str(g)],
-                                     "n_items": int((groups == g).sum())}
+                                     "n_items": int(((groups == g) & ~np.isnan(decision)).sum())}
         if is_intersection(attribute):
             row["intersection"] = _score_intersection(attribute, groups, decision, label, index,
                                                       point, replicates, config, metrics, warnings)
         for name in HEADLINES:
             row[name]["slices"] = score_slices(
-                valid, config.slice_columns, lambda sub, name=name: _slice_score(sub, name, config),
+                scored, config.slice_columns, lambda sub, name=name: _slice_score(sub, name, config),
                 float(point[name]), f"{key}/{name}", metrics,
                 higher_is_worse=name != "disparate_impact")
         summary.append(row)
