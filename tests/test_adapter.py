@@ -507,3 +507,27 @@ def test_freed_heap_memory_goes_back_to_the_system():
     assert freed > before_free - 50, "the heap already shrank without a trim; the test shows nothing"
     assert trimmed == "True"
     assert after < freed - 100
+
+
+def test_generation_batches_do_not_depend_on_string_hashing(skewed_lm, monkeypatch):
+    """Prompts are batched longest first, ties in input order: ordering them through a set made
+    the batches, and so a few 16-bit greedy answers, differ from one process to the next."""
+    import itertools
+
+    from mlflow_bias.adapters import hf
+
+    model, tok = skewed_lm
+    seen: list[tuple[int, int]] = []
+    original = hf.greedy_decode
+
+    def recording(m, ids, *args, **kwargs):
+        seen.extend(zip(ids[:, -6].tolist(), ids[:, -3].tolist()))  # the two occupations
+        return original(m, ids, *args, **kwargs)
+
+    monkeypatch.setattr(hf, "greedy_decode", recording)
+    nine = ["carpenter", "secretary", "librarian", "dietitian"]  # equal lengths: every prompt ties
+    prompts = [f"the {a} and the {b} said that" for a, b in itertools.permutations(nine, 2)]
+    adapter = HFCausalLM(model, tok, progress=False, max_new_tokens=2, generation_batch_size=4)
+    adapter.generate(prompts)
+    ids = {w: tok(w, add_special_tokens=False)["input_ids"][0] for w in nine}
+    assert seen == [(ids[a], ids[b]) for a, b in itertools.permutations(nine, 2)]

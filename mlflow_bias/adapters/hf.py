@@ -319,7 +319,9 @@ class HFCausalLM:
         every row: the batch then holds [shared prefix][padding][own suffix], the padding masked
         out and the suffix's positions continuing the prefix's, which is the same computation as
         without sharing (greedy tokens agree; logits to float rounding)."""
-        todo = sorted({t for t in inputs if (t, self.max_new_tokens) not in self._generated},
+        # longest first, ties in input order: a set's order changes with each process's string
+        # hashing, and so would the batches and, in 16-bit, a few greedy answers
+        todo = sorted(dict.fromkeys(t for t in inputs if (t, self.max_new_tokens) not in self._generated),
                       key=len, reverse=True)
         pad_id = self.tokenizer.pad_token_id
         pad_id = pad_id if pad_id is not None else self.tokenizer.eos_token_id
