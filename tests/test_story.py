@@ -496,3 +496,27 @@ def test_the_printout_names_each_weekly_rise_and_stays_quiet_without_one():
     assert ("  drift of bias/lpbs/race: RECALIBRATION NEEDED: 0.021 -> 0.085 (+0.064) by 2026-12-09 "
             "(version 3), above the tolerance 0.03; plot runs:/d/race.png") in lines
     assert "  drift of bias/lpbs/gender: no week-over-week rise above 0.03" in lines
+
+
+def test_the_story_scores_every_probe_at_the_version_it_pins(monkeypatch, tmp_path):
+    """The story's figures were measured on pinned probe versions and lexicon; a newer shipped
+    version (hiring-summary-pairs@2.0.0 adds gender x race) must not slip into any step, the
+    weekly monitoring included (it once loaded the newest version there)."""
+    from mlflow_bias.demo import story
+
+    loaded = []
+
+    class Stop(Exception):
+        pass
+
+    def load(name, version=None, *args, **kwargs):
+        loaded.append((name, version))
+        raise Stop
+
+    monkeypatch.setattr(story.probe_store, "load", load)
+    for name in story.LPBS_PROBES:
+        with pytest.raises(Stop):
+            story._lpbs_now(None, name, StoryConfig())
+    assert loaded == [(name, story.PROBE_VERSIONS[name]) for name in story.LPBS_PROBES]
+    assert all(story.probe_ref(name) == f"{name}@{story.PROBE_VERSIONS[name]}" for name in story.PROBES)
+    assert story.LEXICON == "protected-groups@1.1.0"

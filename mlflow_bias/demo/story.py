@@ -502,7 +502,7 @@ def _lpbs_now(adapter: Any, probe: str, config: StoryConfig) -> dict[str, float]
     dimension = get_dimension("lpbs")
     context = ScoringContext(bootstrap_samples=config.bootstrap_samples, seed=config.seed,
                              batch_size=config.batch_size, progress=config.progress)
-    frame = probe_store.load(probe).to_pandas()
+    frame = probe_store.load(probe, PROBE_VERSIONS.get(probe)).to_pandas()  # the pinned version
     result = dimension.compute(adapter, frame, dimension.configure(NoOptions(), context))
     return {a: result.metrics[a] for a in sorted(frame["attribute"].unique()) if a in result.metrics}
 
