@@ -274,6 +274,12 @@ def test_more_than_two_groups_score_every_group_pair_and_the_largest():
     card = {"dimensions": [{"dimension": "lpbs", "attributes": result.summary}]}
     block = _build_view(card, None, None, [], None)["dimensions"][0]["blocks"][0]
     assert [r[0] for r in block["pairs"]["rows"]] == sorted(per_pair)
+    columns = block["pairs"]["columns"]
+    assert columns == ["group", "value", "ci low", "ci high", "n items", "form", "p value", "noise floor"]
+    by_pair = {r[0]: dict(zip(columns, r)) for r in block["pairs"]["rows"]}
+    p_value = metrics["gender/pair/female_vs_male/p_value"]
+    assert by_pair["female_vs_male"]["p value"] == ("< 0.0001" if p_value < 1e-4 else f"{p_value:.4f}")
+    assert by_pair["female_vs_male"]["form"] == "labelled"
 
 
 def test_the_largest_pair_ci_is_the_percentile_interval_of_the_largest_resampled_pair():

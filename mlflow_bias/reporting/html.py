@@ -94,7 +94,7 @@ def _mapping_table(mapping: dict[str, Any], percent: bool = False) -> dict[str, 
         for v in values:
             columns += [c for c in v if c not in columns]
         rows = [[str(g)] + [(str(v[c]) if (c == "n_items" or isinstance(v.get(c), str)) and c in v
-                             else fmt(v.get(c))) for c in columns]
+                             else _p(v.get(c)) if c == "p_value" else fmt(v.get(c))) for c in columns]
                 for g, v in mapping.items()]
         return {"columns": ["group"] + [c.replace("_", " ") for c in columns], "rows": rows}
     return {"columns": ["group", "rate"], "rows": [[str(g), fmt(v)] for g, v in mapping.items()]}
