@@ -531,3 +531,22 @@ def test_generation_batches_do_not_depend_on_string_hashing(skewed_lm, monkeypat
     adapter.generate(prompts)
     ids = {w: tok(w, add_special_tokens=False)["input_ids"][0] for w in nine}
     assert seen == [(ids[a], ids[b]) for a, b in itertools.permutations(nine, 2)]
+
+
+def test_a_16_bit_generation_copy_plans_its_batches_at_the_models_own_precision(skewed_lm, monkeypatch):
+    """The cache budget counts a token at the model's precision (float32 here) also when a
+    bfloat16 copy generates: counting the copy's half-size tokens let twice the rows into a
+    batch, and the evaluation's peak memory past 2 GB."""
+    import torch
+
+    from mlflow_bias.adapters import hf
+
+    model, tok = skewed_lm
+    asked = []
+    original = hf.plan_generation_batches
+    monkeypatch.setattr(hf, "plan_generation_batches",
+                        lambda lengths, rows, new, per_token, *a, **k: asked.append(per_token) or original(lengths, rows, new, per_token, *a, **k))
+    adapter = HFCausalLM(model, tok, progress=False, max_new_tokens=2, generation_dtype="bfloat16")
+    adapter.generate(["the nurse said that", "the pilot said that"])
+    assert adapter._generator().dtype == torch.bfloat16
+    assert asked == [hf.cache_bytes_per_token(model)] and model.dtype == torch.float32

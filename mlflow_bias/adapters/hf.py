@@ -53,10 +53,11 @@ TREE_NODES = 512
 # windows); probes under this size are planned whole, as before.
 SCORING_WINDOW = 8192
 # The most a generation batch's key/value cache may take: rows are added to a batch (up to
-# `generation_batch_size`) while rows x (longest prompt + max_new_tokens) tokens of cache fit.
-# SmolLM2 keeps 23 KB a token in bfloat16 (46 KB in float32); the story's resume prompts, about
-# 85 tokens, then go 88 rows a batch in bfloat16 instead of 128, which took one version's
-# scorecard from 2,806 to 2,357 MB resident at the peak (85.1 s against 91.7 s).
+# `generation_batch_size`) while rows x (longest prompt + max_new_tokens) tokens of cache fit,
+# each token counted at the precision of the model as given (46 KB for SmolLM2 in float32), also
+# when a 16-bit copy generates: the copy is there for speed, and counting its smaller tokens let
+# twice the rows into a batch, with twice the transient memory. Counted so, one version's
+# scorecard peaked at 1,854 MB (110.8 s), against 2,225 MB (93.5 s) with the copy's 23 KB.
 GENERATION_CACHE_BYTES = 256 * 2**20
 # the precisions greedy generation may run in (`generation_dtype`)
 GENERATION_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -328,7 +329,7 @@ class HFCausalLM:
         model = self._generator()
         prompts = [self.tokenizer(self._prompt(t), add_special_tokens=False)["input_ids"] for t in todo]
         batches = plan_generation_batches([len(p) for p in prompts], self.generation_batch_size,
-                                          self.max_new_tokens, cache_bytes_per_token(model))
+                                          self.max_new_tokens, cache_bytes_per_token(self.model))
         for batch_rows in tqdm(batches, desc="generate", unit="batch", disable=not self.progress,
                                leave=False):
             batch = [todo[i] for i in batch_rows]
