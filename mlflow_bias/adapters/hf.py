@@ -57,7 +57,8 @@ SCORING_WINDOW = 8192
 # each token counted at the precision of the model as given (46 KB for SmolLM2 in float32), also
 # when a 16-bit copy generates: the copy is there for speed, and counting its smaller tokens let
 # twice the rows into a batch, with twice the transient memory. Counted so, one version's
-# scorecard peaked at 1,854 MB (110.8 s), against 2,225 MB (93.5 s) with the copy's 23 KB.
+# scorecard (`benchmarks/scorecard_time.py`) peaked at 1,929 MB in 111.3 s, against 2,219 MB in
+# 92.9 s with the copy's 23 KB.
 GENERATION_CACHE_BYTES = 256 * 2**20
 # the precisions greedy generation may run in (`generation_dtype`)
 GENERATION_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
