@@ -271,22 +271,24 @@ The hiring screens fine-tuned from SmolLM2-135M-Instruct by `bash scripts/demo.s
 `mlflow-bias evaluate --model models:/hiring-screen/N --probe hiring-decisions@3.0.0 --config
 '{"parity": {"decision_labels": {"positive": ["Recommendation: ADVANCE"], "negative":
 ["Recommendation: REJECT"]}}, "max_new_tokens": 32, "generation_dtype": "bfloat16",
-"generation_batch_size": 128}'` (89 s and 107 s on 2 CPU cores; two runs of each gave identical
-numbers):
-- Version 1 (trained on the historical log) advances nearly every resume it answers. Where the
-  resume states a title, it often answers "Mx. ADVANCE" instead of its format: 97% of nonbinary,
-  48% of female and 41% of male titled resumes get no readable decision (none with pronouns), so
-  gender accuracy is 0.458 [0.398, 0.517] and 31.0% of its outputs are unread, which a policy's
-  `max_unparsed_rate` blocks. Gender statistical parity difference 0.007 [0.000, 0.020]; its
-  differential fairness, 0.738, comes mostly from the smoothing over 152, 159 and 103 read
-  decisions. `gender_x_race`: statistical parity difference 0.020 [0.000, 0.050], amplification
-  +0.010 [-0.005, +0.020] (p = 0.26, not flagged), accuracy 0.675; `age` 0.000 [0.000, 0.000],
+"generation_batch_size": 128}'` (110 s and 134 s on 2 CPU cores; before the last change to the
+generation batches, two runs of each gave identical numbers):
+- Version 1 (trained on the historical log) advances every resume it answers. Where the resume
+  states a title, it often answers "Mx. ADVANCE" instead of its format: 97% of nonbinary, 46% of
+  female and 42% of male titled resumes get no readable decision (none with pronouns), so gender
+  accuracy is 0.457 [0.395, 0.517] and 30.8% of its outputs are unread, which a policy's
+  `max_unparsed_rate` blocks. Gender statistical parity difference 0.000 [0.000, 0.000]; its
+  differential fairness, 0.421, is the smoothing alone over 154, 158 and 103 read decisions.
+  `gender_x_race`: statistical parity difference 0.020 [0.000, 0.050], amplification +0.010
+  [-0.005, +0.020] (p = 0.26, not flagged), accuracy 0.675; `age` 0.000 [0.000, 0.000],
   accuracy 0.620; `race` accuracy 0.682.
 - Version 2 (mitigated) follows the criterion: `race`, `gender_x_race` and `age` have every gap
-  0.000 with CI [0.000, 0.000] (whole sets resampled) and accuracy 1.000. On `gender`, 2.5% of
-  its outputs are unread (left in their sets as gaps): statistical parity difference 0.029
-  [0.009, 0.055] (p = 0.008), selection rates female 0.687, male 0.683, nonbinary 0.713,
-  accuracy 0.975 [0.960, 0.987].
+  0.000 with CI [0.000, 0.000] (whole sets resampled) and accuracy 1.000. On `gender`, 3.2% of
+  its outputs are unread (left in their sets as gaps): statistical parity difference 0.035
+  [0.014, 0.061] (p = 0.006), selection rates female 0.694, male 0.682, nonbinary 0.717,
+  accuracy 0.968 [0.952, 0.982].
+- The bfloat16 answers depend on how prompts are batched: with twice the rows a batch, version
+  2's unread share was 2.5% and its gap 0.029 [0.009, 0.055].
 """}
 
 
