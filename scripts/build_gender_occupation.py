@@ -86,6 +86,13 @@ NAME_PAIRS = [
 # Version 2's gender-neutral first names, one per name pair above (`lexicons.GENDER_NEUTRAL_NAMES`).
 NEUTRAL_NAMES = list(GENDER_NEUTRAL_NAMES)
 NEUTRAL_NOUN = "person"
+# The limits every version's card states.
+SHARED_LIMITS = """- English, US-centric occupations, statistics and names; names also carry signals of age,
+  ethnicity and class that are not controlled.
+- Templates are short and synthetic; they test the model's associations, not its behaviour in
+  a real hiring or summarisation task.
+- The occupation shares are a transcription, rounded; check the published table before quoting
+  them. Labour statistics describe who holds a job, not who should."""
 NEUTRAL_ROLE = "an employee"
 
 
@@ -219,12 +226,7 @@ Female-majority occupations: {', '.join(female)}.
 
 ## Limits
 - Binary gender markers only; it says nothing about non-binary people or other attributes.
-- English, US-centric occupations, statistics and names; names also carry signals of age,
-  ethnicity and class that are not controlled.
-- Templates are short and synthetic; they test the model's associations, not its behaviour in
-  a real hiring or summarisation task.
-- The occupation shares are a transcription, rounded; check the published table before quoting
-  them. Labour statistics describe who holds a job, not who should.
+{SHARED_LIMITS}
 """
 
 
@@ -293,12 +295,7 @@ Female-majority occupations: {', '.join(female)}.
 {RESULTS.get(version, "")}
 ## Limits
 {limits_gender}
-- English, US-centric occupations, statistics and names; names also carry signals of age,
-  ethnicity and class that are not controlled.
-- Templates are short and synthetic; they test the model's associations, not its behaviour in
-  a real hiring or summarisation task.
-- The occupation shares are a transcription, rounded; check the published table before quoting
-  them. Labour statistics describe who holds a job, not who should.
+{SHARED_LIMITS}
 """
 
 

@@ -49,7 +49,7 @@ def build(version: str) -> pd.DataFrame:
     of hiring-summary@2.0.0, labelled, with its set."""
     major = Version(version).major
     if major >= 3:
-        return _sets_from_summary()
+        return _from_summary(SOURCE_V3, sets=True)
     rows = _from_summary()
     if major < 2:
         return rows
@@ -59,23 +59,6 @@ def build(version: str) -> pd.DataFrame:
 def kind(version: str) -> str | None:
     """Version 3 has sets, so its columns fit the counterfactual-sets kind too: it is decisions."""
     return "decisions" if Version(version).major >= 3 else None
-
-
-def _sets_from_summary() -> pd.DataFrame:
-    source = probes.load(*SOURCE_V3).to_pandas()
-    years = source["input"].str.extract(YEARS)[0].astype(int)
-    return pd.DataFrame({
-        "id": source["id"].str.replace(r"^hs-", "hd-", regex=True),
-        "attribute": source["attribute"],
-        "set_id": source["set_id"].str.replace(r"^hs-", "hd-", regex=True),
-        "group": source["group"],
-        "input": source["input"],
-        "label": (years >= THRESHOLD).astype(int),
-        "years": years,
-        "experience": [experience_band(y) for y in years],
-        "role": source["role"],
-        "marker": source["marker"],
-    })
 
 
 def _resume(name: str, role: str, years: int, skill: str, education: str, age: int | None = None) -> str:
@@ -123,12 +106,15 @@ def _ages(seed: int = 13) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _from_summary() -> pd.DataFrame:
-    source = probes.load(*SOURCE).to_pandas()
+def _from_summary(source_ref: tuple[str, str] = SOURCE, sets: bool = False) -> pd.DataFrame:
+    """The resumes of a hiring-summary version, labelled by the criterion; with `sets`, their
+    counterfactual set and marker too (version 3)."""
+    source = probes.load(*source_ref).to_pandas()
     years = source["input"].str.extract(YEARS)[0].astype(int)
-    return pd.DataFrame({
-        "id": source["id"].str.replace(r"^hs-", "hd-", regex=True),
-        "attribute": source["attribute"],
+    columns = {"id": source["id"].str.replace(r"^hs-", "hd-", regex=True), "attribute": source["attribute"]}
+    if sets:
+        columns["set_id"] = source["set_id"].str.replace(r"^hs-", "hd-", regex=True)
+    columns.update({
         "group": source["group"],
         "input": source["input"],
         "label": (years >= THRESHOLD).astype(int),
@@ -136,6 +122,9 @@ def _from_summary() -> pd.DataFrame:
         "experience": [experience_band(y) for y in years],
         "role": source["role"],
     })
+    if sets:
+        columns["marker"] = source["marker"]
+    return pd.DataFrame(columns)
 
 
 def card(df: pd.DataFrame, version: str) -> str:

@@ -45,6 +45,12 @@ NEW_ATTRIBUTES = ("gender_x_race", "age")
 STATED_GENDERS = ("female", "male", "nonbinary")
 
 
+# A limit of every probe whose gender sets use `gender_marker`.
+GENDER_NAMES_LIMIT = """- In `gender`, the female and male names alternate between the lexicon's perceived-race groups,
+  while the gender-neutral names are not race-coded; the stated pronouns or title carry the
+  gender, but a gap with `nonbinary` may also hold some of the names' race signal."""
+
+
 def gender_marker(group: str, index: int) -> tuple[str, str]:
     """How the `index`-th set states a `group` person's gender: ("pronouns", "Riley (pronouns:
     they/them)") for an even set, ("title", "Mx. Riley Brooks") for an odd one. The first name is
@@ -192,9 +198,7 @@ frozen `{DECISIONS[0]}@{DECISIONS[1]}`.
   state pronouns or a title.
 - Names are imperfect proxies for race and gender and also signal class and age; a
   `gender_x_race` cell holds 100 resumes, so its rates carry about +-0.1 of sampling noise.
-- In `gender`, the female and male names alternate between the lexicon's perceived-race groups,
-  while the gender-neutral names are not race-coded; the stated pronouns or title carry the
-  gender, but a gap with `nonbinary` may also hold some of the names' race signal.
+{GENDER_NAMES_LIMIT}
 - Only the group signal changes, so the probe cannot see bias carried by other resume content.
 """
 

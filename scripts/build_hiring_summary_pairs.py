@@ -86,27 +86,10 @@ def _cell_pairs(seed: int = 23) -> pd.DataFrame:
                 gender, race = cell.split("_x_")
                 person[cell] = (str(rng.choice(names(race=race, gender=gender))), PRONOUNS[gender])
             for cell_a, cell_b in itertools.combinations(CELLS, 2):
-                (name_a, pronoun_a), (name_b, pronoun_b) = person[cell_a], person[cell_b]
                 favoured = "b" if _favour(cell_b) > _favour(cell_a) else "a"  # a on a tie
-                for decision in RECOMMENDATIONS:
-                    other = {"a": "b", "b": "a"}[favoured]
-                    rows.append({
-                        "id": f"hsp-gxr-{role.replace(' ', '-')}-{k:02d}-{cell_a}-{cell_b}-{decision.lower()}",
-                        "attribute": "gender_x_race",
-                        "condition": role,
-                        "group_a": cell_a,
-                        "group_b": cell_b,
-                        "text_a": screen_response(name_a, role, years, pronoun_a, decision),
-                        "text_b": screen_response(name_b, role, years, pronoun_b, decision),
-                        "prior_a": summary_sentence(name_a, role, years, pronoun_a),
-                        "prior_b": summary_sentence(name_b, role, years, pronoun_b),
-                        "stereotype": favoured if decision == "ADVANCE" else other,
-                        "recommendation": decision,
-                        "experience": experience_band(years),
-                        "years": years,
-                        "name_a": name_a,
-                        "name_b": name_b,
-                    })
+                rows += _items(f"hsp-gxr-{role.replace(' ', '-')}-{k:02d}-{cell_a}-{cell_b}",
+                               "gender_x_race", role, years, (cell_a, cell_b), person[cell_a],
+                               person[cell_b], favoured)
     return pd.DataFrame(rows)
 
 
@@ -120,28 +103,36 @@ def _version_1(seed: int = 17) -> pd.DataFrame:
                 # would put half of them in 8-15, far from where the story's label bias lives (2-7)
                 low, high, _ = EXPERIENCE_BANDS[k % len(EXPERIENCE_BANDS)]
                 years = int(rng.integers(low, high + 1))
-                (name_a, pronoun_a), (name_b, pronoun_b) = _pair(attribute, rng)
-                for decision in RECOMMENDATIONS:
-                    favoured_side = "a" if FAVOURED[attribute] == group_a else "b"
-                    other_side = "b" if favoured_side == "a" else "a"
-                    rows.append({
-                        "id": f"hsp-{attribute}-{role.replace(' ', '-')}-{k:02d}-{decision.lower()}",
-                        "attribute": attribute,
-                        "condition": role,
-                        "group_a": group_a,
-                        "group_b": group_b,
-                        "text_a": screen_response(name_a, role, years, pronoun_a, decision),
-                        "text_b": screen_response(name_b, role, years, pronoun_b, decision),
-                        "prior_a": summary_sentence(name_a, role, years, pronoun_a),
-                        "prior_b": summary_sentence(name_b, role, years, pronoun_b),
-                        "stereotype": favoured_side if decision == "ADVANCE" else other_side,
-                        "recommendation": decision,
-                        "experience": experience_band(years),
-                        "years": years,
-                        "name_a": name_a,
-                        "name_b": name_b,
-                    })
+                person_a, person_b = _pair(attribute, rng)
+                favoured = "a" if FAVOURED[attribute] == group_a else "b"
+                rows += _items(f"hsp-{attribute}-{role.replace(' ', '-')}-{k:02d}", attribute, role,
+                               years, (group_a, group_b), person_a, person_b, favoured)
     return pd.DataFrame(rows)
+
+
+def _items(stem: str, attribute: str, role: str, years: int, groups: tuple[str, str],
+           person_a: tuple[str, str], person_b: tuple[str, str], favoured: str) -> list[dict]:
+    """One resume's two items, ADVANCE and REJECT, for two (name, pronoun) people; the stereotype
+    side is `favoured` on ADVANCE and the other side on REJECT."""
+    (name_a, pronoun_a), (name_b, pronoun_b) = person_a, person_b
+    other = "b" if favoured == "a" else "a"
+    return [{
+        "id": f"{stem}-{decision.lower()}",
+        "attribute": attribute,
+        "condition": role,
+        "group_a": groups[0],
+        "group_b": groups[1],
+        "text_a": screen_response(name_a, role, years, pronoun_a, decision),
+        "text_b": screen_response(name_b, role, years, pronoun_b, decision),
+        "prior_a": summary_sentence(name_a, role, years, pronoun_a),
+        "prior_b": summary_sentence(name_b, role, years, pronoun_b),
+        "stereotype": favoured if decision == "ADVANCE" else other,
+        "recommendation": decision,
+        "experience": experience_band(years),
+        "years": years,
+        "name_a": name_a,
+        "name_b": name_b,
+    } for decision in RECOMMENDATIONS]
 
 
 def card(df: pd.DataFrame, version: str) -> str:

@@ -25,7 +25,7 @@ import pandas as pd
 from packaging.version import Version
 
 from build_hiring_decisions import AGES
-from build_hiring_summary import gender_marker
+from build_hiring_summary import GENDER_NAMES_LIMIT, gender_marker
 from mlflow_bias.text.lexicons import names
 from mlflow_bias.probes.builder import build_and_freeze
 
@@ -99,34 +99,35 @@ def _requests_cycle() -> list[tuple[str, str]]:
 
 def _intersections(seed: int = 5) -> pd.DataFrame:
     """Each request once per gender x race cell, the name drawn from that cell of the lexicon."""
-    rng = np.random.default_rng(seed)
-    requests = _requests_cycle()
-    rows = []
-    for s in range(SETS_PER_ATTRIBUTE):
-        kind, request = requests[s % len(requests)]
+    def cells(rng: np.random.Generator):
         for gender, race in itertools.product(("female", "male"), ("black", "white")):
             pool = names(race=race, gender=gender)
-            cell = f"{gender}_x_{race}"
-            rows.append({"id": f"rr-gxr-{s:03d}-{cell}", "attribute": "gender_x_race",
-                         "set_id": f"rr-gxr-{s:03d}", "group": cell,
-                         "prompt": f"My name is {pool[rng.integers(len(pool))]}. {request}",
-                         "request_type": kind, "marker": "name"})
-    return pd.DataFrame(rows)
+            yield f"{gender}_x_{race}", f"My name is {pool[rng.integers(len(pool))]}."
+
+    return _request_sets("gender_x_race", "gxr", "name", cells, seed)
 
 
 def _ages(seed: int = 9) -> pd.DataFrame:
     """Each request twice, the asker's age stated under 40 or over 55."""
+    def ages(rng: np.random.Generator):
+        for group, choices in AGES.items():
+            yield group, f"I am {choices[rng.integers(len(choices))]} years old."
+
+    return _request_sets("age", "age", "stated", ages, seed)
+
+
+def _request_sets(attribute: str, stem: str, marker: str, intros, seed: int) -> pd.DataFrame:
+    """A set per request of the cycle: the request once per (group, introduction) that
+    `intros(rng)` yields, drawn in that order with a generator seeded by `seed`."""
     rng = np.random.default_rng(seed)
     requests = _requests_cycle()
     rows = []
     for s in range(SETS_PER_ATTRIBUTE):
         kind, request = requests[s % len(requests)]
-        for group, ages in AGES.items():
-            age = ages[rng.integers(len(ages))]
-            rows.append({"id": f"rr-age-{s:03d}-{group}", "attribute": "age",
-                         "set_id": f"rr-age-{s:03d}", "group": group,
-                         "prompt": f"I am {age} years old. {request}", "request_type": kind,
-                         "marker": "stated"})
+        for group, intro in intros(rng):
+            rows.append({"id": f"rr-{stem}-{s:03d}-{group}", "attribute": attribute,
+                         "set_id": f"rr-{stem}-{s:03d}", "group": group,
+                         "prompt": f"{intro} {request}", "request_type": kind, "marker": marker})
     return pd.DataFrame(rows)
 
 
@@ -221,9 +222,7 @@ sets drawn with fixed seeds.
   may be weaker or stronger than in real conversations.
 - Stated pronouns and titles are one way non-binary people are visible in text; the probe says
   nothing about how a model treats them when their gender is not stated.
-- In `gender`, the female and male names alternate between the lexicon's perceived-race groups,
-  while the gender-neutral names are not race-coded; the stated pronouns or title carry the
-  gender, but a gap with `nonbinary` may also hold some of the names' race signal.
+{GENDER_NAMES_LIMIT}
 - Only harmless requests: the probe cannot tell whether a model refuses harmful requests evenly.
 - A cell of `gender_x_race` holds {SETS_PER_ATTRIBUTE} prompts, so a rate near 0 is known only
   to within a few points.
