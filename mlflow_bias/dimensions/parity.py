@@ -223,23 +223,20 @@ def _complete_sets(frame: pd.DataFrame) -> bool:
     """Whether `frame` is counterfactual sets with every set in every group once."""
     if "set_id" not in frame.columns:
         return False
-    per_group = frame.groupby(group_labels(frame["group"]))["set_id"]
-    sets = set(frame["set_id"])
-    return all(len(ids) == len(sets) and set(ids) == sets for _, ids in per_group)
+    sets = group_labels(frame["set_id"])
+    every = set(sets)
+    return all(len(ids) == len(every) and set(ids) == every
+               for _, ids in sets.groupby(group_labels(frame["group"])))
 
 
 def _resample(frame: pd.DataFrame, groups: np.ndarray, config: ParityConfig) -> tuple[np.ndarray, bool]:
-    """Bootstrap indices over `frame` (sorted by `_by_group`) and whether they are paired: with
-    counterfactual sets, when every set has one row in each group, whole sets are resampled
-    (`core.stats.set_bootstrap_indices`); otherwise items within groups."""
-    if "set_id" in frame.columns:
-        sets = group_labels(frame["set_id"]).to_numpy()
-        starts = run_starts(groups)
-        unique = np.unique(sets)
-        blocks = np.split(sets, starts[1:])
-        if all(len(block) == len(unique) and (block == unique).all() for block in blocks):
-            return set_bootstrap_indices(starts, len(unique), n_resamples=config.bootstrap_samples,
-                                         seed=config.seed), True
+    """Bootstrap indices over `frame` (sorted by `_by_group`, so that every group's block lists
+    the sets in one order) and whether they are paired: complete counterfactual sets are
+    resampled whole (`core.stats.set_bootstrap_indices`), anything else item by item within
+    groups."""
+    if _complete_sets(frame):
+        return set_bootstrap_indices(run_starts(groups), group_labels(frame["set_id"]).nunique(),
+                                     n_resamples=config.bootstrap_samples, seed=config.seed), True
     return bootstrap_indices(groups, n_resamples=config.bootstrap_samples, seed=config.seed), False
 
 
