@@ -25,6 +25,7 @@ from mlflow_bias.release.gate import decide
 from mlflow_bias.release.policy import parse_policy
 from mlflow_bias.reporting.html import render_html
 from mlflow_bias.reporting.scorecard import format_scorecard
+from test_lpbs_math import FixedScores
 
 FAST = {"bootstrap_samples": 400, "permutation_samples": 400, "progress": False}
 GENDERS = ("female", "male", "nonbinary")
@@ -314,23 +315,10 @@ def _cell_pairs_probe(effect, n: int = 8, conditions: int = 5, seed: int = 0):
     return pd.DataFrame(rows), table
 
 
-class _Table:
-    capabilities = frozenset({"loglikelihood"})
-
-    def __init__(self, table):
-        self.table = table
-
-    def describe(self):
-        return {"model": "table"}
-
-    def loglikelihood(self, texts):
-        return np.array([self.table[t] for t in texts], dtype=float)
-
-
 def _lpbs(probe, table, **config):
     from mlflow_bias.dimensions import lpbs
 
-    return lpbs.compute(_Table(table), probe, lpbs.LPBSConfig(**{"bootstrap_samples": 400,
+    return lpbs.compute(FixedScores(table), probe, lpbs.LPBSConfig(**{"bootstrap_samples": 400,
                                                                  "permutation_samples": 200, **config}))
 
 
