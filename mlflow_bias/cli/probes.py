@@ -1,4 +1,4 @@
-"""`mlflow-bias probes list|show|verify|freeze|from-review`: the probe store."""
+"""`mlflow-bias probes list|show|verify|freeze|import|from-review`: the probe store."""
 
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ def add_probes(sub: Subparsers) -> None:
     freeze.add_argument("--kind", default=None, help="the probe kind, when its columns fit more than "
                                                      "one (e.g. decisions with a set_id column)")
     freeze.set_defaults(func=cmd_probes_freeze)
+    imported = psub.add_parser("import", help="freeze a public benchmark's own file as a new "
+                                              "probe version (crows-pairs)")
+    imported.add_argument("benchmark", help="crows-pairs")
+    imported.add_argument("path", help="the benchmark's file, as its authors publish it")
+    imported.add_argument("--version", required=True)
+    imported.add_argument("--name", default=None, help="probe name (default: the benchmark's)")
+    imported.add_argument("--category", action="append", default=None,
+                          help="keep only this category (repeatable; default: all)")
+    imported.set_defaults(func=cmd_probes_import)
     review = psub.add_parser("from-review", help="freeze reviewed replay disagreements as a new "
                                                  "counterfactual-sets probe version")
     review.add_argument("review", help="review table (bias/replay/review.json, or a CSV with a "
@@ -106,6 +115,17 @@ def cmd_probes_freeze(args: argparse.Namespace) -> int:
     )
     print(f"froze {info.name}@{info.version}: {info.rows} rows, sha256 {info.content_digest} "
           f"-> {info.path}")
+    return 0
+
+
+def cmd_probes_import(args: argparse.Namespace) -> int:
+    """Freeze a public benchmark's file as a probe version, its card naming the file's digest."""
+    from mlflow_bias.public_benchmarks import import_file
+
+    info = import_file(args.benchmark, args.path, args.version, probe_name=args.name,
+                       categories=args.category, root=args.root)
+    print(f"froze {info.name}@{info.version} from {info.source['file']} (sha256 "
+          f"{info.source['sha256']}): {info.rows} rows, {info.kind} -> {info.path}")
     return 0
 
 

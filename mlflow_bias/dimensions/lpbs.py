@@ -680,6 +680,10 @@ class LPBS(Dimension):
     metrics = (
         MetricSpec(None, "lower", "log-probability bias score on counterfactual pairs"),
         MetricSpec("stereotype_rate", "near_half", "share of labelled items preferring the stereotype"),
+        MetricSpec("pct_stereotype", "near_half", "on a CrowS-Pairs probe: the authors' share of "
+                   "pairs whose more stereotypical sentence is more likely (lm-evaluation-harness)"),
+        MetricSpec("likelihood_diff", "lower", "on a CrowS-Pairs probe: mean |log-likelihood "
+                   "difference| of a pair, in nats (lm-evaluation-harness)"),
         MetricSpec("amplification", "lower", "on an intersection: the cells' LPBS minus the largest "
                    "part's alone"),
     )

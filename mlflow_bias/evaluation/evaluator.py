@@ -51,6 +51,7 @@ class ProbeInput:
     slice_columns: list[str]
     qualifier: str | None  # metric-key segment for extra probes (None for the main probe)
     version: str | None = None
+    benchmark: str | None = None  # the public benchmark it was imported from (`crows-pairs`)
 
 
 def _prepare_probe(data: Any, config: BiasConfig, *, main: bool) -> ProbeInput:
@@ -74,6 +75,7 @@ def _prepare_probe(data: Any, config: BiasConfig, *, main: bool) -> ProbeInput:
         slice_columns=slices,
         qualifier=None if main else name,
         version=info.version if info else None,
+        benchmark=info.benchmark if info else None,
     )
 
 
@@ -295,6 +297,20 @@ def _adapter_for(model: Any, config: BiasConfig, inputs: list[ProbeInput]) -> An
     return adapter
 
 
+def _add_authors_metrics(result: Any, benchmark: str | None, context: Any) -> dict[str, Any] | None:
+    """For a probe imported from a public benchmark, add the benchmark authors' statistics to the
+    dimension's metrics and tables (`<prefix>/benchmark.json`); what the scorecard shows of them."""
+    if not benchmark:
+        return None
+    from mlflow_bias.public_benchmarks import authors_metrics
+
+    metrics, table = authors_metrics(benchmark, result.items, n_resamples=context.bootstrap_samples,
+                                     seed=context.seed, confidence=context.confidence)
+    result.metrics.update(metrics)
+    result.tables["benchmark"] = table
+    return {"name": benchmark, "scores": table.to_dict(orient="records")}
+
+
 @dataclass
 class _Run:
     """One evaluation run as it is written: what was logged so far (kept in memory for the
@@ -367,9 +383,10 @@ class _Run:
         the model said (the items table), the scorecard so far and the reason, then re-raise."""
         dimension = scored_from_probes()[probe.dimension]
         try:
-            settings = dimension.configure(self.config.options_for(dimension),
-                                           self.config.context(probe.slice_columns, self.policy))
+            context = self.config.context(probe.slice_columns, self.policy)
+            settings = dimension.configure(self.config.options_for(dimension), context)
             result = dimension.compute(adapter, probe.frame, settings)
+            benchmark = _add_authors_metrics(result, probe.benchmark, context)
             self.metrics.update(tracking.log_dimension_result(self.run_id, result, probe.qualifier,
                                                               self.link_model_id))
             self.signed_tags.update(result.tags)
@@ -377,7 +394,8 @@ class _Run:
             self.scorecard.dimensions.append(
                 {"dimension": result.dimension, "probe": probe.label,
                  "metric_prefix": tracking.metric_prefix(result.dimension, probe.qualifier),
-                 "attributes": result.summary, "metadata": result.metadata}
+                 "attributes": result.summary, "metadata": result.metadata,
+                 **({"benchmark": benchmark} if benchmark else {})}
             )
             self.scorecard.warnings += result.warnings
             status = {dimension_status_tag(result.dimension, probe.qualifier): _dimension_status(result)}

@@ -59,6 +59,12 @@ class ProbeInfo:
     path: str = ""
     shipped: bool = False
     created_at: str = ""
+    source: dict[str, Any] = field(default_factory=dict)  # an imported benchmark's file and licence
+
+    @property
+    def benchmark(self) -> str | None:
+        """The public benchmark the probe was imported from (`crows-pairs`), if any."""
+        return self.source.get("benchmark")
 
     @property
     def ref(self) -> str:
@@ -137,6 +143,7 @@ def _info(folder: Path, manifest: dict[str, Any], shipped: bool) -> ProbeInfo:
         path=str(folder),
         shipped=shipped,
         created_at=manifest.get("created_at", ""),
+        source=dict(manifest.get("source", {})),
     )
 
 
@@ -309,11 +316,14 @@ def freeze(
     slice_columns: Iterable[str] | None = None,
     root: str | Path | None = None,
     kind: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> ProbeInfo:
     """Write `data` as a new immutable probe version; refuse to overwrite an existing one.
 
     `card` is the probe's README: what it measures, how it was built, its size and its limits.
     `kind` names the probe kind when its columns fit more than one (it is kept in the manifest).
+    `source` describes the file a probe was imported from (benchmark, SHA-256, licence); it is
+    kept in the manifest, where the evaluator finds which authors' metrics to add.
     """
     if not _NAME.match(name):
         raise ProbeSchemaError(
@@ -378,6 +388,8 @@ def freeze(
             "files": files,
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
+        if source:
+            manifest["source"] = dict(source)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         staging.chmod(0o755)  # mkdtemp makes it private
         staging.rename(target)

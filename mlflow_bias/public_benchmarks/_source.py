@@ -1,0 +1,69 @@
+"""What every importer shares: the source file's identity, the error a malformed file raises, and
+the card's source section."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow_bias.core.errors import ProbeSchemaError
+from mlflow_bias.core.hashing import file_sha256
+
+
+class BenchmarkFormatError(ProbeSchemaError):
+    """A benchmark file that is not in the format its authors publish."""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A public benchmark as an importer describes it: where its file comes from, its licence,
+    how to cite it and what is known to be wrong with it."""
+
+    name: str
+    title: str
+    file: str  # the file (or files) the importer reads, as the authors name them
+    url: str
+    licence: str
+    citation: str
+    caveats: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """The file a probe was imported from, kept in the probe's manifest (`source`)."""
+
+    benchmark: str
+    file: str
+    sha256: str
+    licence: str
+    url: str
+    importer: str  # the importer's version: a change in the mapping is a new importer version
+
+    @classmethod
+    def of(cls, benchmark: Benchmark, path: str | Path, importer: str) -> "SourceFile":
+        return cls(benchmark.name, Path(path).name, file_sha256(path), benchmark.licence,
+                   benchmark.url, importer)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def source_section(benchmark: Benchmark, source: SourceFile) -> str:
+    """The card's account of the source: file, digest, licence, citation and caveats."""
+    caveats = "\n".join(f"- {caveat}" for caveat in benchmark.caveats)
+    return (f"## Source\n\n- Benchmark: {benchmark.title} ({benchmark.url})\n"
+            f"- File: `{source.file}`, SHA-256 `{source.sha256}`\n"
+            f"- Licence: {benchmark.licence}. The probe is a derivative of the file and carries "
+            f"its licence.\n- Importer: `{source.importer}`\n- Cite: {benchmark.citation}\n\n"
+            f"## Known caveats\n\n{caveats}\n")
+
+
+def require_file(benchmark: Benchmark, path: str | Path) -> Path:
+    """`path` as a Path, or an error naming the benchmark and the file it expects."""
+    found = Path(path)
+    if not found.is_file():
+        raise BenchmarkFormatError(
+            f"{benchmark.title}: {found} is not a file. Expected {benchmark.file}, as published at "
+            f"{benchmark.url}.")
+    return found
