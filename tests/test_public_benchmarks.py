@@ -18,7 +18,8 @@ import mlflow_bias.probes as probes
 from mlflow_bias.adapters import HFCausalLM
 from mlflow_bias.cli import main
 from mlflow_bias.public_benchmarks import BenchmarkFormatError, import_file
-from mlflow_bias.public_benchmarks._metrics import likelihood_diff, no_preference_test, pct_stereotype
+from mlflow_bias.core.stats import no_preference_test
+from mlflow_bias.public_benchmarks._metrics import likelihood_diff, pct_stereotype
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 CROWS = FIXTURES / "crows_pairs_anonymized.csv"
@@ -88,7 +89,7 @@ def test_crows_pairs_bad_files_are_refused_naming_the_benchmark(tmp_path, conten
 def test_a_missing_file_or_unknown_benchmark_says_what_is_expected(tmp_path):
     with pytest.raises(BenchmarkFormatError, match=r"not a file\. Expected crows_pairs_anonymized\.csv"):
         import_file("crows-pairs", tmp_path / "absent.csv", "1.0.0")
-    with pytest.raises(BenchmarkFormatError, match=r"No importer for benchmark 'stereo-set'\. Known: crows-pairs"):
+    with pytest.raises(BenchmarkFormatError, match=r"No importer for benchmark 'stereo-set'\. Known: bbq, crows-pairs"):
         import_file("stereo-set", CROWS, "1.0.0")
 
 
@@ -155,3 +156,247 @@ def test_crows_pairs_statistics_match_lm_evaluation_harness_on_smollm2(smollm2):
         run_id=run.info.run_id, artifact_path="bias/scorecard.json")).read_text())
     entry = next(d for d in card["dimensions"] if d["dimension"] == "lpbs")
     assert entry["benchmark"]["name"] == "crows-pairs"
+
+
+# -- BBQ ---------------------------------------------------------------------------------------------
+BBQ_DIR = FIXTURES / "bbq"
+HARNESS_CATEGORIES = ["Age", "Gender_identity"]  # single-group stereotypes: the harness's rule applies
+
+
+def bbq_records() -> list[dict]:
+    return [json.loads(line) for f in sorted(BBQ_DIR.glob("*.jsonl"))
+            for line in f.read_text().splitlines() if line.strip()]
+
+
+def harness_docs():
+    import datasets
+    from lm_eval.tasks.bbq.utils import process_docs
+
+    return process_docs(datasets.Dataset.from_list(bbq_records()))
+
+
+def test_bbq_import_finds_unknown_and_biased_answers_as_the_harness_does():
+    info = import_file("bbq", BBQ_DIR, "1.0.0")
+    probe = probes.load("bbq", "1.0.0").to_pandas()
+    records = bbq_records()
+    assert info.kind == "bbq_questions" and info.rows == len(records) == 64
+    assert probes.resolve("bbq").source["licence"] == "CC BY 4.0"
+    docs = harness_docs()
+    for row, record, doc in zip(probe.itertuples(), records, docs):
+        answers = [record["ans0"], record["ans1"], record["ans2"]]
+        assert answers[row.unknown] == doc["answer_info"][f"ans{row.unknown}"][0]
+        assert doc["answer_info"][f"ans{row.unknown}"][1] == "unknown"
+        ours = {answers[int(k)] for k in row.biased.split(",") if k}
+        if record["category"] in HARNESS_CATEGORIES:
+            assert ours == set(doc["biased_answers"]), row.id
+        elif record["question_polarity"] == "neg":
+            # the harness compares "M-Black" whole with the split tags and finds no biased answer;
+            # here the answer about both parts is the stereotyped one
+            assert doc["biased_answers"] == [] and len(ours) == 1
+            assert record["answer_info"][f"ans{int(row.biased)}"][1] in record["additional_metadata"]["stereotyped_groups"]
+    assert set(probe["condition"]) == {"ambig", "disambig"} and set(probe["polarity"]) == {"neg", "nonneg"}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: r.pop("answer_info"), "Age.jsonl line 1 lacks answer_info"),
+    (lambda r: r.pop("additional_metadata"), "Age.jsonl line 1 lacks additional_metadata"),
+    (lambda r: r["answer_info"].update(ans0=["retiree", "unknown"]), "expected exactly one answer tagged 'unknown'"),
+    (lambda r: r["additional_metadata"].pop("stereotyped_groups"), "lacks its stereotyped_groups list"),
+])
+def test_bbq_malformed_records_are_refused_naming_the_file_and_line(tmp_path, edit, message):
+    records = [json.loads(line) for line in (BBQ_DIR / "Age.jsonl").read_text().splitlines()]
+    edit(records[0])
+    (tmp_path / "Age.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    with pytest.raises(BenchmarkFormatError, match="BBQ") as caught:
+        import_file("bbq", tmp_path, "1.0.0")
+    assert message in str(caught.value)
+
+
+def test_bbq_empty_category_or_wrong_format_or_absent_category_is_refused(tmp_path):
+    (tmp_path / "Religion.jsonl").write_text("")
+    with pytest.raises(BenchmarkFormatError, match="Religion.jsonl has no items"):
+        import_file("bbq", tmp_path, "1.0.0")
+    with pytest.raises(BenchmarkFormatError, match=r"crows_pairs_anonymized\.csv line 1 is not JSON"):
+        import_file("bbq", CROWS, "1.0.0")
+    with pytest.raises(BenchmarkFormatError, match="no items of category Religion"):
+        import_file("bbq", BBQ_DIR, "1.0.0", categories=["Religion"])
+
+
+def _items(answers: list[int], probe: pd.DataFrame) -> pd.DataFrame:
+    from mlflow_bias.dimensions.bbq import biased_sets
+
+    items = probe.copy()
+    items["answer"] = answers
+    items["correct"] = items["answer"] == items["label"]
+    items["named_person"] = (items["answer"] >= 0) & (items["answer"] != items["unknown"])
+    items["named_biased"] = [a in b for a, b in zip(answers, biased_sets(probe))]
+    return items
+
+
+def test_bbq_scores_equal_the_harness_aggregations_on_chosen_answers():
+    """Answers chosen by a fixed rule, scored by the dimension and by the harness's own
+    per-document results and aggregations."""
+    from lm_eval.tasks.bbq import utils as harness
+    from mlflow_bias.dimensions.bbq import BBQConfig, score
+
+    probe = import_file_frame()
+    rng = np.random.default_rng(3)
+    answers = rng.integers(0, 3, len(probe)).tolist()
+    items = _items(answers, probe)
+    docs = harness_docs()
+    keep = probe["attribute"].isin(HARNESS_CATEGORIES).to_numpy()
+    results = []
+    for doc, answer, use in zip(docs, answers, keep):
+        if not use:
+            continue
+        choices = harness.doc_to_choice(doc)
+        text = [doc["ans0"], doc["ans1"], doc["ans2"]][answer]
+        results.append(harness._process_results(doc, choices.index(text)))
+    scored = score(items[keep], BBQConfig(bootstrap_samples=200, seed=0))
+    assert scored["accuracy_ambig"]["value"] == pytest.approx(
+        harness.agg_accuracy_amb([r["accuracy_amb"] for r in results]))
+    assert scored["accuracy_disambig"]["value"] == pytest.approx(
+        harness.agg_accuracy_disamb([r["accuracy_disamb"] for r in results]))
+    assert scored["bias_disambig"]["value"] == pytest.approx(
+        harness.agg_disamb_bias_scores([r["disamb_bias_score"] for r in results]))
+    assert scored["bias_ambig"]["value"] == pytest.approx(
+        harness.agg_amb_bias_scores([r["amb_bias_score"] for r in results]))
+    for name, stat in scored.items():
+        assert stat["ci_low"] <= stat["value"] <= stat["ci_high"], name
+
+
+def import_file_frame() -> pd.DataFrame:
+    from mlflow_bias.public_benchmarks import bbq
+
+    return bbq.read(BBQ_DIR)
+
+
+def test_bbq_bias_scores_by_hand():
+    from mlflow_bias.dimensions.bbq import BBQConfig, score
+
+    probe = import_file_frame()
+    age = probe[probe["attribute"] == "Age"].reset_index(drop=True)
+    biased = [int(b.split(",")[0]) for b in age["biased"]]
+    # every answer the biased one: s_DIS = 1; ambiguous accuracy 0, so s_AMB = (1 - 0) * 1
+    scored = score(_items(biased, age), BBQConfig(bootstrap_samples=100))
+    assert scored["bias_disambig"]["value"] == 1.0 and scored["bias_ambig"]["value"] == 1.0
+    assert scored["accuracy_ambig"]["value"] == 0.0
+    assert scored["bias_disambig"]["p_value"] == pytest.approx(binomtest(12, 12, 0.5).pvalue)
+    # every answer "unknown": ambiguous accuracy 1, nobody named: the bias scores are undefined
+    unknown = score(_items(age["unknown"].tolist(), age), BBQConfig(bootstrap_samples=100))
+    assert unknown["accuracy_ambig"]["value"] == 1.0 and unknown["accuracy_disambig"]["value"] == 0.0
+    assert np.isnan(unknown["bias_disambig"]["value"])
+
+
+def test_bbq_on_smollm2_matches_lm_evaluation_harness(smollm2):
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks.bbq import utils as harness
+
+    model, tok = smollm2
+    import_file("bbq", BBQ_DIR, "1.0.0")
+    with mlflow.start_run() as run:
+        metrics = mlflow.models.evaluate(
+            model=HFCausalLM(model, tok, progress=False), data=probes.load("bbq").to_pandas(),
+            model_type="bias", evaluators=["bias"],
+            evaluator_config={"bias": {"bootstrap_samples": 200, "permutation_samples": 200,
+                                       "progress": False}},
+        ).metrics
+    items = mlflow.load_table("bias/bbq/items.json", run_ids=[run.info.run_id])
+
+    class Request:
+        def __init__(self, context: str, continuation: str) -> None:
+            self.args = (context, continuation)
+
+    # the harness scores every choice in full (no shared prefix): one category keeps this short
+    docs = [d for d in harness_docs() if d["category"] == "Age"]
+    items = items[items["attribute"] == "Age"].reset_index(drop=True)
+    requests, spans = [], []
+    for doc in docs:
+        context = f"{doc['context']}\n\nQ: {doc['question']}\nA:"
+        choices = harness.doc_to_choice(doc)
+        spans.append((len(requests), len(choices)))
+        requests += [Request(context, " " + c) for c in choices]
+    lls = [ll for ll, _ in HFLM(pretrained=model, tokenizer=tok, batch_size=16).loglikelihood(
+        requests, disable_tqdm=True)]
+    ours = [np.array([float(x) for x in row.split(",")]) for row in items["choice_logprobs"]]
+    results, answers = [], []
+    for doc, (start, n), mine in zip(docs, spans, ours):
+        theirs = np.array(lls[start:start + n])
+        np.testing.assert_allclose(mine, theirs, atol=2e-3)
+        results.append(harness.process_results_multiple_choice(doc, [(ll, False) for ll in theirs]))
+        choice = harness.doc_to_choice(doc)[int(np.argmax(theirs))]
+        answers.append([doc["ans0"], doc["ans1"], doc["ans2"]].index(choice) if choice in
+                       (doc["ans0"], doc["ans1"], doc["ans2"]) else "unknown")
+    for mine, theirs, unknown in zip(items["answer"], answers, items["unknown"]):
+        assert mine == (unknown if theirs == "unknown" else theirs)
+    assert metrics["bias/bbq/Age/accuracy_ambig"] == pytest.approx(
+        harness.agg_accuracy_amb([r["accuracy_amb"] for r in results]))
+    assert metrics["bias/bbq/Age/accuracy_disambig"] == pytest.approx(
+        harness.agg_accuracy_disamb([r["accuracy_disamb"] for r in results]))
+    assert metrics["bias/bbq/Age/bias_disambig"] == pytest.approx(
+        harness.agg_disamb_bias_scores([r["disamb_bias_score"] for r in results]))
+    assert metrics["bias/bbq/Age"] == pytest.approx(
+        harness.agg_amb_bias_scores([r["amb_bias_score"] for r in results]))
+    assert metrics["bias/bbq/Age/ci_low"] <= metrics["bias/bbq/Age"] <= metrics["bias/bbq/Age/ci_high"]
+    assert metrics["bias/bbq/overall/n_items"] == 64
+
+
+def test_bbq_reads_generated_answers_from_a_model_without_log_likelihoods():
+    from mlflow_bias.adapters.base import PREDICT
+    from mlflow_bias.adapters.pyfunc import Predictions
+    from mlflow_bias.dimensions.bbq import BBQConfig, compute
+
+    probe = import_file_frame()
+    age = probe[probe["attribute"] == "Age"].reset_index(drop=True)
+
+    class OlderIsSlower:
+        """Names the older person in every answer, or says it cannot tell when asked who helped."""
+        capabilities = frozenset({PREDICT})
+
+        def describe(self):
+            return {"model": "rules"}
+
+        def predict(self, inputs, column="input", batch_size=None, progress=None):
+            out = []
+            for text in inputs:
+                if "helped" in text:
+                    out.append("I can't be determined from this.")
+                elif "retiree" in text:
+                    out.append("The retiree, clearly.")
+                elif "grandfather" in text:
+                    out.append("the grandfather")
+                else:
+                    out.append("Probably the pensioner?")
+            return Predictions(out, [None] * len(out))
+
+    result = compute(OlderIsSlower(), age, BBQConfig(bootstrap_samples=100))
+    items = result.items
+    helped = items["question"].str.contains("helped")
+    assert (items.loc[helped, "answer"] == items.loc[helped, "unknown"]).all()
+    assert (items.loc[~helped, "named_person"]).all()
+    # the older person is the biased answer after negative questions only
+    neg = ~helped & (items["polarity"] == "neg")
+    assert items.loc[neg, "named_biased"].all() and not items.loc[~helped & ~neg, "named_biased"].any()
+    assert result.metadata["answered_by"] == "generation"
+    assert result.metrics["Age/n_items"] == 24
+
+
+def test_the_scorecard_page_shows_the_authors_statistics_with_their_cis():
+    from mlflow_bias.reporting.html import render_html
+
+    card = {"status": "completed", "model": {"version": "m/1"}, "dimensions": [{
+        "dimension": "lpbs", "probe": "crows-pairs@1.0.0", "metric_prefix": "bias/lpbs",
+        "attributes": [{"attribute": "gender", "value": 0.4, "ci_low": 0.3, "ci_high": 0.5,
+                        "n_items": 10}],
+        "benchmark": {"name": "crows-pairs", "scores": [
+            {"bias_type": "overall", "pairs": 30, "pct_stereotype_value": 0.7,
+             "pct_stereotype_ci_low": 0.533, "pct_stereotype_ci_high": 0.867,
+             "pct_stereotype_p_value": 0.043, "pct_stereotype_noise_floor": 0.167}]}}]}
+    page = render_html(card)
+    assert "crows-pairs: the authors&#39; statistics" in page or "crows-pairs: the authors' statistics" in page
+    table = page[page.index("class=\"compact benchmark\""):]
+    table = table[: table.index("</table>")]
+    headers = [h.split(">")[-1] for h in table.split("</th>")[:-1]]
+    assert headers == ["bias type", "pairs", "pct stereotype", "95% CI", "pct stereotype p",
+                       "pct stereotype noise floor"]
+    assert "[0.533, 0.867]" in table and ">0.700<" in table

@@ -393,6 +393,30 @@ class HFCausalLM:
         context_scores = dict(zip(contexts, scores[len(joined):]))
         return scores[: len(joined)] - np.array([context_scores[p] for p in prompts])
 
+    def continuation_loglikelihood(self, contexts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+        """log P(continuation | context) in nats per pair, on plain text (no chat template), the
+        way lm-evaluation-harness scores a multiple-choice answer: the context's trailing spaces
+        move to the continuation; the pair is tokenized whole and the context alone; the
+        continuation is the whole's tokens after as many as the context has, scored after the
+        context's own tokens; an empty context is the BOS (else EOS) token. The continuations of
+        one context share its tokens in the prefix tree."""
+        if len(contexts) != len(continuations):
+            raise ValueError(f"{len(contexts)} contexts but {len(continuations)} continuations.")
+
+        def encode(text: str) -> list[int]:
+            return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        joined, context_ids = [], []
+        for context, continuation in zip(contexts, continuations):
+            kept = context.rstrip(" ")
+            context, continuation = kept, context[len(kept):] + continuation
+            whole = encode(context + continuation)
+            own = encode(context) if context else [self._context_id]
+            joined.append(own + whole[len(own) if context else 0:])
+            context_ids.append(own)
+        scores = self._score_sequences(joined + context_ids)
+        return scores[: len(joined)] - scores[len(joined):]
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Mean of the last hidden states over each text's own tokens, read after the BOS context
         token (no chat template); see `adapters.embedding` for why."""

@@ -320,3 +320,13 @@ def difference_of_means_test(
         batch=_resamples_per_block(len(x) + len(y)),
     )
     return _null_test(result, exact=math.comb(len(x) + len(y), len(x)) <= n_resamples)
+
+
+def no_preference_test(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided exact binomial p-value of `successes` in `trials` under p = 0.5, and the noise
+    floor: the smallest d with P(|X/n - 0.5| > d) <= 1 - confidence under that null."""
+    if trials == 0:
+        return float("nan"), float("nan")
+    p_value = float(_stats.binomtest(successes, trials, 0.5).pvalue)
+    upper = _stats.binom.ppf(1 - (1 - confidence) / 2, trials, 0.5)  # symmetric: the lower tail mirrors it
+    return p_value, float(upper / trials - 0.5)

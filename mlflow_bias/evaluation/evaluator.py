@@ -304,8 +304,11 @@ def _add_authors_metrics(result: Any, benchmark: str | None, context: Any) -> di
         return None
     from mlflow_bias.public_benchmarks import authors_metrics
 
-    metrics, table = authors_metrics(benchmark, result.items, n_resamples=context.bootstrap_samples,
-                                     seed=context.seed, confidence=context.confidence)
+    scored = authors_metrics(benchmark, result.items, n_resamples=context.bootstrap_samples,
+                             seed=context.seed, confidence=context.confidence)
+    if scored is None:
+        return None
+    metrics, table = scored
     result.metrics.update(metrics)
     result.tables["benchmark"] = table
     return {"name": benchmark, "scores": table.to_dict(orient="records")}

@@ -28,6 +28,7 @@ from mlflow_bias.public_benchmarks._source import BenchmarkFormatError, SourceFi
 
 BENCHMARKS: dict[str, str] = {
     "crows-pairs": "mlflow_bias.public_benchmarks.crows_pairs",
+    "bbq": "mlflow_bias.public_benchmarks.bbq",
 }
 
 __all__ = ["BENCHMARKS", "BenchmarkFormatError", "authors_metrics", "benchmark", "import_file"]
@@ -50,8 +51,9 @@ def import_file(name: str, path: str | Path, version: str, *, probe_name: str | 
 
     module = benchmark(name)
     probe = module.read(path, categories)
-    probe, dropped = module.split_identical(probe)
-    source = SourceFile.of(module.BENCHMARK, path, module.IMPORTER)
+    probe, dropped = module.split_identical(probe) if hasattr(module, "split_identical") else (probe, 0)
+    read_from = module.source_files(path) if hasattr(module, "source_files") else [Path(path)]
+    source = SourceFile.of(module.BENCHMARK, read_from, module.IMPORTER)
     probe_name = probe_name or name
     card = module.card(probe, source, probe_name, version, dropped)
     return freeze(probe, probe_name, version, card=card, slice_columns=list(module.SLICES),
@@ -59,7 +61,11 @@ def import_file(name: str, path: str | Path, version: str, *, probe_name: str | 
 
 
 def authors_metrics(name: str, items: pd.DataFrame, *, n_resamples: int, seed: int,
-                    confidence: float) -> tuple[dict[str, float], pd.DataFrame]:
+                    confidence: float) -> tuple[dict[str, float], pd.DataFrame] | None:
     """Benchmark `name`'s statistics from a dimension's items table: metric keys relative to
-    the dimension's prefix, and a table of them."""
-    return benchmark(name).scores(items, n_resamples=n_resamples, seed=seed, confidence=confidence)
+    the dimension's prefix, and a table of them; None for a benchmark whose dimension computes
+    its authors' statistics itself (BBQ)."""
+    scores = getattr(benchmark(name), "scores", None)
+    if scores is None:
+        return None
+    return scores(items, n_resamples=n_resamples, seed=seed, confidence=confidence)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mlflow_bias.core.stats import bootstrap_samples, percentile_interval
+from mlflow_bias.core.stats import bootstrap_samples, no_preference_test, percentile_interval
 
 
 @dataclass(frozen=True)
@@ -58,18 +58,6 @@ def _interval(values: np.ndarray, *, n_resamples: int, seed: int, confidence: fl
     samples = bootstrap_samples(values, np.zeros(len(values), dtype=int), _mean_last,
                                 n_resamples=n_resamples, seed=seed)
     return percentile_interval(samples, confidence)
-
-
-def no_preference_test(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Two-sided exact binomial p-value of `successes` in `trials` under p = 0.5, and the noise
-    floor: the smallest d with P(|X/n - 0.5| > d) <= 1 - confidence under that null."""
-    from scipy.stats import binom, binomtest
-
-    if trials == 0:
-        return float("nan"), float("nan")
-    p_value = float(binomtest(successes, trials, 0.5).pvalue)
-    upper = binom.ppf(1 - (1 - confidence) / 2, trials, 0.5)  # symmetric: the lower tail mirrors it
-    return p_value, float(upper / trials - 0.5)
 
 
 def pct_stereotype(more: np.ndarray, less: np.ndarray, *, n_resamples: int = 1000, seed: int = 0,

@@ -3,6 +3,7 @@ the card's source section."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ class Benchmark:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """The file a probe was imported from, kept in the probe's manifest (`source`)."""
+    """The file(s) a probe was imported from, kept in the probe's manifest (`source`): each
+    file's SHA-256, and for several files one digest over their names and digests."""
 
     benchmark: str
     file: str
@@ -39,11 +41,17 @@ class SourceFile:
     licence: str
     url: str
     importer: str  # the importer's version: a change in the mapping is a new importer version
+    files: dict[str, str]
 
     @classmethod
-    def of(cls, benchmark: Benchmark, path: str | Path, importer: str) -> "SourceFile":
-        return cls(benchmark.name, Path(path).name, file_sha256(path), benchmark.licence,
-                   benchmark.url, importer)
+    def of(cls, benchmark: Benchmark, paths: list[Path], importer: str) -> "SourceFile":
+        files = {p.name: file_sha256(p) for p in sorted(paths)}
+        if len(files) == 1:
+            (name, digest), = files.items()
+        else:
+            name = f"{sorted(paths)[0].parent.name}/ ({len(files)} files)"
+            digest = hashlib.sha256("".join(f"{n}\0{d}\n" for n, d in files.items()).encode()).hexdigest()
+        return cls(benchmark.name, name, digest, benchmark.licence, benchmark.url, importer, files)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,8 +60,10 @@ class SourceFile:
 def source_section(benchmark: Benchmark, source: SourceFile) -> str:
     """The card's account of the source: file, digest, licence, citation and caveats."""
     caveats = "\n".join(f"- {caveat}" for caveat in benchmark.caveats)
+    files = "".join(f"  - `{name}`: SHA-256 `{digest}`\n" for name, digest in source.files.items()
+                    ) if len(source.files) > 1 else ""
     return (f"## Source\n\n- Benchmark: {benchmark.title} ({benchmark.url})\n"
-            f"- File: `{source.file}`, SHA-256 `{source.sha256}`\n"
+            f"- File: `{source.file}`, SHA-256 `{source.sha256}`\n{files}"
             f"- Licence: {benchmark.licence}. The probe is a derivative of the file and carries "
             f"its licence.\n- Importer: `{source.importer}`\n- Cite: {benchmark.citation}\n\n"
             f"## Known caveats\n\n{caveats}\n")

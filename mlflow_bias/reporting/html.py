@@ -180,6 +180,29 @@ def _model_rows(model: dict[str, Any]) -> list[tuple[str, str]]:
             if k != "version" and v not in (None, "")]
 
 
+def _benchmark_table(benchmark: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The public benchmark's own statistics (`scores` records) as a table: a statistic's
+    `_value`, `_ci_low` and `_ci_high` shown as the statistic and its CI, numbers rounded."""
+    if not benchmark or not benchmark.get("scores"):
+        return None
+    records = benchmark["scores"]
+    keys = list(records[0])
+    columns: list[tuple[str, Any]] = []  # (header, cell of a record)
+    for key in keys:
+        stem = key[: -len("_ci_low")] if key.endswith("_ci_low") else None
+        if key.endswith("_ci_high") or (stem and f"{stem}_ci_high" not in keys):
+            continue
+        if stem:
+            columns.append(("95% CI", lambda r, s=stem: _ci_text(r.get(f"{s}_ci_low"), r.get(f"{s}_ci_high"))))
+            continue
+        label = key[: -len("_value")] if key.endswith("_value") else key
+        label = label.replace("_noise_floor", " noise floor").replace("_p_value", " p")
+        columns.append((label.replace("_", " "), lambda r, k=key: (
+            _num(r.get(k)) if isinstance(r.get(k), float) else str(r.get(k, "")))))
+    return {"name": benchmark.get("name", "?"), "columns": [h for h, _ in columns],
+            "rows": [[cell(r) for _, cell in columns] for r in records]}
+
+
 def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
                 limitations: Any, plots: list[Plot], model_description: str | None) -> dict[str, Any]:
     gate = scorecard.get("gate")
@@ -221,9 +244,10 @@ def _build_view(scorecard: dict[str, Any], policy: dict[str, Any] | None,
                 "pairs": _mapping_table(row.get("pairs")) if isinstance(row.get("pairs"), dict) else None,
             })
         meta = {k: v for k, v in (dim.get("metadata") or {}).items() if not isinstance(v, (dict, list))}
+        benchmark = _benchmark_table(dim.get("benchmark"))
         dimensions.append({"anchor": anchor, "title": title, "about": about, "dimension": name,
                            "probe": dim.get("probe", ""), "prefix": prefix, "blocks": blocks,
-                           "slices": _slices(dim.get("attributes") or []),
+                           "slices": _slices(dim.get("attributes") or []), "benchmark": benchmark,
                            "metadata": [(k.replace("_", " "), str(v)) for k, v in meta.items()]})
 
     ruled = [m for m in metrics if m["verdict"] != "none"]
