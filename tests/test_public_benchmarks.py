@@ -400,3 +400,20 @@ def test_the_scorecard_page_shows_the_authors_statistics_with_their_cis():
     assert headers == ["bias type", "pairs", "pct stereotype", "95% CI", "pct stereotype p",
                        "pct stereotype noise floor"]
     assert "[0.533, 0.867]" in table and ">0.700<" in table
+
+
+def test_the_text_scorecard_prints_the_authors_statistics():
+    from mlflow_bias.reporting.scorecard import format_scorecard
+
+    card = {"status": "completed", "created_at": "now", "model": {"version": "m/1"}, "probes": [],
+            "warnings": [], "dimensions": [{
+                "dimension": "lpbs", "attributes": [],
+                "benchmark": {"name": "crows-pairs", "scores": [
+                    {"bias_type": "overall", "pairs": 30, "pct_stereotype_value": 0.7,
+                     "pct_stereotype_ci_low": 0.533, "pct_stereotype_ci_high": 0.867,
+                     "pct_stereotype_p_value": 0.043, "likelihood_diff_value": 3.0,
+                     "likelihood_diff_ci_low": 2.0, "likelihood_diff_ci_high": 4.0}]}}]}
+    text = format_scorecard(card)
+    assert "crows-pairs: the authors' statistics" in text
+    assert ("overall        pct_stereotype 0.700 [0.533, 0.867] p 0.0430; likelihood_diff 3.000 "
+            "[2.000, 4.000]") in text

@@ -86,6 +86,27 @@ def json_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def _benchmark_lines(benchmark: dict[str, Any] | None) -> list[str]:
+    """A public benchmark's own statistics, one line per row of its table: each statistic with
+    its CI and, where it has one, p-value."""
+    if not benchmark:
+        return []
+    lines = [f"  {benchmark['name']}: the authors' statistics"]
+    for record in benchmark.get("scores", []):
+        label = next(iter(record.values()))
+        stems = [k[: -len("_value")] for k in record if k.endswith("_value") and not k.endswith("_p_value")]
+        parts = []
+        for stem in stems:
+            text = f"{stem} {record[f'{stem}_value']:.3f}"
+            if record.get(f"{stem}_ci_low") is not None:
+                text += f" [{record[f'{stem}_ci_low']:.3f}, {record[f'{stem}_ci_high']:.3f}]"
+            if record.get(f"{stem}_p_value") is not None:
+                text += f" p {record[f'{stem}_p_value']:.4f}"
+            parts.append(text)
+        lines.append(f"  {'':<10} {label:<14} " + "; ".join(parts))
+    return lines
+
+
 def _intersection_lines(row: dict[str, Any]) -> list[str]:
     """An intersectional attribute's marginals and amplification, one line per metric."""
     found = row.get("intersection")
@@ -156,6 +177,11 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
                     f" {sl['score']:.3f} [{sl['ci_low']:.3f}, {sl['ci_high']:.3f}] n={sl['n_items']}{flag}"
                 )
             lines += _intersection_lines(row)
+            if dim.get("dimension") == "bbq":
+                lines.append(f"  {'':<23} bias (disambiguated) {row['bias_disambig']:.3f}, accuracy "
+                             f"ambiguous {row['accuracy_ambig']:.3f}, disambiguated "
+                             f"{row['accuracy_disambig']:.3f}")
+        lines += _benchmark_lines(dim.get("benchmark"))
     audit = scorecard.get("training_data")
     if audit:
         lines += ["", f"Training data: {audit['n_examples']} examples "
