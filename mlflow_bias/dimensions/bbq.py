@@ -2,7 +2,8 @@
 two people from a stereotype when the context does not say (ambiguous), or against what the
 context says (disambiguated)?
 
-Each item is a context, a question and three answers: the two people and an "unknown" answer.
+Each item is a context (column `passage`: an axis of `probes.expand` is named `context`), a
+question and three answers: the two people and an "unknown" answer.
 The model's answer is the choice with the highest log-likelihood after
 "{context}\\n\\nQ: {question}\\nA:" (summed over the answer's tokens, not length-normalised), as
 lm-evaluation-harness scores its `bbq` task. With `choices: harness` (the default), the choices are,
@@ -68,7 +69,7 @@ def validate_questions(df: pd.DataFrame) -> None:
         raise ProbeSchemaError("The bbq-questions probe is empty: it has the columns but no rows. "
                                "Import BBQ's files with `mlflow-bias probes import bbq DIR`.")
     problems = []
-    for column in ("id", "attribute", "context", "question", *ANSWERS):
+    for column in ("id", "attribute", "passage", "question", *ANSWERS):
         bad = blank(df[column])
         if bad.any():
             problems.append(f"{int(bad.sum())} row(s) with an empty {column!r}")
@@ -97,9 +98,10 @@ def validate_questions(df: pd.DataFrame) -> None:
 
 BBQ_QUESTIONS = ProbeKind(
     "bbq_questions",
-    BASE + ("context", "question", *ANSWERS, "label", "unknown", "biased", "condition", "polarity"),
+    BASE + ("passage", "question", *ANSWERS, "label", "unknown", "biased", "condition", "polarity"),
     ("subcategory", "question_index", "source_id"),
-    "BBQ items: context, question, three answers, the correct, unknown and biased answers",
+    "BBQ items: passage (BBQ's context), question, three answers, the correct, unknown and biased "
+    "answers",
     validate_questions,
 )
 
@@ -143,7 +145,7 @@ def continuation_scores(adapter: Any, contexts: list[str], continuations: list[s
 def answer_by_likelihood(adapter: Any, probe: pd.DataFrame, mode: str) -> tuple[np.ndarray, list[list[float]]]:
     """The answer index each item's most likely choice stands for (the first on a tie), and
     every choice's log-likelihood."""
-    prompts = [PROMPT.format(context=c, question=q) for c, q in zip(probe["context"], probe["question"])]
+    prompts = [PROMPT.format(context=c, question=q) for c, q in zip(probe["passage"], probe["question"])]
     sets = choice_sets(probe, mode)
     contexts = [p for p, (texts, _) in zip(prompts, sets) for _ in texts]
     continuations = [" " + t for texts, _ in sets for t in texts]
@@ -178,7 +180,7 @@ def parse_answer(output: Any, answers: list[str], unknown: int) -> int:
 
 def answer_by_generation(adapter: Any, probe: pd.DataFrame, batch_size: int) -> tuple[np.ndarray, Any]:
     """Each item's answer read from the model's text output (see `parse_answer`)."""
-    prompts = [PROMPT.format(context=c, question=q) for c, q in zip(probe["context"], probe["question"])]
+    prompts = [PROMPT.format(context=c, question=q) for c, q in zip(probe["passage"], probe["question"])]
     predictions = adapter.predict(prompts, column="input", batch_size=batch_size)
     parsed = [-1 if o is None else parse_answer(o, [a0, a1, a2], int(u)) for o, a0, a1, a2, u in
               zip(predictions.outputs, probe["ans0"], probe["ans1"], probe["ans2"], probe["unknown"])]

@@ -152,7 +152,7 @@ def _row(file: Path, record: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": f"bbq-{record['category']}-{record['example_id']}",
         "attribute": str(record["category"]),
-        "context": str(record["context"]),
+        "passage": str(record["context"]),
         "question": str(record["question"]),
         **{a: str(record[a]) for a in ANSWERS},
         "label": int(record["label"]),
@@ -192,7 +192,7 @@ category. Kind: bbq_questions (the BBQ dimension). {len(probe)} items.
 
 ## Mapping
 
-- Kept: context, question, ans0-ans2, label; attribute = `category`; `condition` =
+- Kept: context (as `passage`), question, ans0-ans2, label; attribute = `category`; `condition` =
   `context_condition`; `polarity` = `question_polarity`; `subcategory` from
   `additional_metadata`.
 - Added: `unknown` (the answer tagged unknown) and `biased` (the biased answers' indices; see the
