@@ -288,12 +288,16 @@ def test_bbq_bias_scores_by_hand():
     assert np.isnan(unknown["bias_disambig"]["value"])
 
 
-def test_bbq_on_smollm2_matches_lm_evaluation_harness(smollm2):
+def test_bbq_on_smollm2_matches_lm_evaluation_harness(smollm2, tmp_path):
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks.bbq import utils as harness
 
     model, tok = smollm2
-    import_file("bbq", BBQ_DIR, "1.0.0")
+    # the harness scores every choice in full (no shared prefix: 15 s for the 288 choices of the
+    # 24 Age items here), so the comparison runs on the first three templates' blocks of 4
+    lines = (BBQ_DIR / "Age.jsonl").read_text().splitlines()[:12]
+    (tmp_path / "Age.jsonl").write_text("\n".join(lines) + "\n")
+    import_file("bbq", tmp_path, "1.0.0")
     with mlflow.start_run() as run:
         metrics = mlflow.models.evaluate(
             model=HFCausalLM(model, tok, progress=False), data=probes.load("bbq").to_pandas(),
@@ -307,9 +311,7 @@ def test_bbq_on_smollm2_matches_lm_evaluation_harness(smollm2):
         def __init__(self, context: str, continuation: str) -> None:
             self.args = (context, continuation)
 
-    # the harness scores every choice in full (no shared prefix): one category keeps this short
-    docs = [d for d in harness_docs() if d["category"] == "Age"]
-    items = items[items["attribute"] == "Age"].reset_index(drop=True)
+    docs = [d for d in harness_docs() if d["category"] == "Age"][:12]
     requests, spans = [], []
     for doc in docs:
         context = f"{doc['context']}\n\nQ: {doc['question']}\nA:"
@@ -338,7 +340,7 @@ def test_bbq_on_smollm2_matches_lm_evaluation_harness(smollm2):
     assert metrics["bias/bbq/Age"] == pytest.approx(
         harness.agg_amb_bias_scores([r["amb_bias_score"] for r in results]))
     assert metrics["bias/bbq/Age/ci_low"] <= metrics["bias/bbq/Age"] <= metrics["bias/bbq/Age/ci_high"]
-    assert metrics["bias/bbq/overall/n_items"] == 64
+    assert metrics["bias/bbq/overall/n_items"] == 12
 
 
 def test_bbq_reads_generated_answers_from_a_model_without_log_likelihoods():
