@@ -167,7 +167,7 @@ def test_plain_pyfunc_gets_clear_error_naming_usable_dimensions(tmp_path, tiny_p
     message = str(err.value)
     assert "LPBS dimension needs a model that gives loglikelihood" in message
     assert "transformers-flavour MLflow model" in message
-    assert "It can still be used for: cbs, refusal, parity, ranking, bbq." in message
+    assert "It can still be used for: cbs, refusal, parity, ranking, bbq, coreference." in message
 
 
 def test_model_without_lm_head_is_refused(skewed_lm):

@@ -44,6 +44,16 @@ class LogLikelihoodAdapter(ModelAdapter, Protocol):
         ...
 
 
+def continuation_scores(adapter: Any, contexts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+    """log P(continuation | context) per pair, for multiple-choice scoring: the adapter's own
+    `continuation_loglikelihood` when it has one (HFCausalLM: the way lm-evaluation-harness
+    tokenizes and scores), else the difference of the two texts' log-likelihoods."""
+    if hasattr(adapter, "continuation_loglikelihood"):
+        return np.asarray(adapter.continuation_loglikelihood(list(contexts), list(continuations)), dtype=float)
+    whole = adapter.loglikelihood([c + x for c, x in zip(contexts, continuations)])
+    return np.asarray(whole, dtype=float) - np.asarray(adapter.loglikelihood(list(contexts)), dtype=float)
+
+
 def as_output_list(result: Any, expected: int) -> list[Any]:
     """A pyfunc's output (list, Series, array or one-column DataFrame) as a flat list."""
     if isinstance(result, pd.DataFrame):

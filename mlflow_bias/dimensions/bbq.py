@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT
+from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT, continuation_scores
 from mlflow_bias.core.errors import ProbeSchemaError
 from mlflow_bias.core.groups import group_labels
 from mlflow_bias.core.stats import bootstrap_index_blocks, no_preference_test, percentile_interval
@@ -131,15 +131,6 @@ def choice_sets(probe: pd.DataFrame, mode: str) -> list[tuple[list[str], list[in
         out.append(([answers[k] for k in people] + list(UNKNOWN_PHRASINGS),
                     people + [unknown] * len(UNKNOWN_PHRASINGS)))
     return out
-
-
-def continuation_scores(adapter: Any, contexts: list[str], continuations: list[str]) -> np.ndarray:
-    """log P(continuation | context): the adapter's own when it has one, else the difference of
-    the two texts' log-likelihoods."""
-    if hasattr(adapter, "continuation_loglikelihood"):
-        return np.asarray(adapter.continuation_loglikelihood(contexts, continuations), dtype=float)
-    whole = adapter.loglikelihood([c + x for c, x in zip(contexts, continuations)])
-    return np.asarray(whole, dtype=float) - np.asarray(adapter.loglikelihood(contexts), dtype=float)
 
 
 def answer_by_likelihood(adapter: Any, probe: pd.DataFrame, mode: str) -> tuple[np.ndarray, list[list[float]]]:

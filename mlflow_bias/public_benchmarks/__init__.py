@@ -29,6 +29,8 @@ from mlflow_bias.public_benchmarks._source import BenchmarkFormatError, SourceFi
 BENCHMARKS: dict[str, str] = {
     "crows-pairs": "mlflow_bias.public_benchmarks.crows_pairs",
     "bbq": "mlflow_bias.public_benchmarks.bbq",
+    "winobias": "mlflow_bias.public_benchmarks.winobias",
+    "winogender": "mlflow_bias.public_benchmarks.winogender",
 }
 
 __all__ = ["BENCHMARKS", "BenchmarkFormatError", "authors_metrics", "benchmark", "import_file"]
