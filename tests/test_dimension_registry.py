@@ -27,15 +27,16 @@ from mlflow_bias.release.policy import PolicyError, load_policy
 from mlflow_bias.probes.schemas import detect_kind
 from mlflow_bias.core.validation import StrictModel
 
-BUILT_IN = ["lpbs", "cbs", "refusal", "parity", "association", "ranking", "bbq", "coreference", "replay"]
+BUILT_IN = ["lpbs", "cbs", "refusal", "parity", "association", "ranking", "bbq", "coreference",
+            "stereoset", "replay"]
 
 
 def test_the_built_in_dimensions_are_registered_in_order():
     assert list(registry.all_dimensions())[:len(BUILT_IN)] == BUILT_IN
-    assert list(registry.scored_from_probes())[:8] == BUILT_IN[:8]  # replay is fed traces
-    assert list(registry.probe_kinds())[:8] == ["counterfactual_pairs", "counterfactual_sets", "refusal",
+    assert list(registry.scored_from_probes())[:9] == BUILT_IN[:9]  # replay is fed traces
+    assert list(registry.probe_kinds())[:9] == ["counterfactual_pairs", "counterfactual_sets", "refusal",
                                                 "decisions", "association", "ranking", "bbq_questions",
-                                                "coreference"]
+                                                "coreference", "stereoset"]
 
 
 @pytest.mark.parametrize("name", BUILT_IN)

@@ -33,12 +33,12 @@ def add_probes(sub: Subparsers) -> None:
                                                      "one (e.g. decisions with a set_id column)")
     freeze.set_defaults(func=cmd_probes_freeze)
     imported = psub.add_parser("import", help="freeze a public benchmark's own file as a new "
-                                              "probe version (crows-pairs, bbq, winobias, winogender)")
-    imported.add_argument("benchmark", help="crows-pairs, bbq, winobias or winogender")
+                                              "probe version (crows-pairs, bbq, winobias, winogender, stereoset)")
+    imported.add_argument("benchmark", help="crows-pairs, bbq, winobias, winogender or stereoset")
     imported.add_argument("path", help="the benchmark's file or folder, as its authors publish it: "
                                        "crows_pairs_anonymized.csv; BBQ's data/ (*.jsonl); WinoBias' "
                                        "wino/data (*.txt.dev, *.txt.test); Winogender's data/ "
-                                       "(templates.tsv, occupations-stats.tsv)")
+                                       "(templates.tsv, occupations-stats.tsv); StereoSet's dev.json")
     imported.add_argument("--version", required=True)
     imported.add_argument("--name", default=None, help="probe name (default: the benchmark's)")
     imported.add_argument("--category", action="append", default=None,

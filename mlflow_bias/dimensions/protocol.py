@@ -27,9 +27,10 @@ from mlflow_bias.dimensions.base import DimensionResult, OutputConfig
 from mlflow_bias.dimensions.kinds import ProbeKind
 from mlflow_bias.core.validation import StrictModel
 
-Direction = Literal["lower", "higher", "near_zero", "near_half"]
+Direction = Literal["lower", "higher", "near_zero", "near_half", "near_fifty"]
 _DIRECTION_TEXT = {"lower": "lower is better", "higher": "higher is better",
-                   "near_zero": "0 is parity", "near_half": "0.5 is parity"}
+                   "near_zero": "0 is parity", "near_half": "0.5 is parity",
+                   "near_fifty": "50 (%) is parity"}
 
 
 @dataclass(frozen=True)

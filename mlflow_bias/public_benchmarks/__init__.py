@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "bbq": "mlflow_bias.public_benchmarks.bbq",
     "winobias": "mlflow_bias.public_benchmarks.winobias",
     "winogender": "mlflow_bias.public_benchmarks.winogender",
+    "stereoset": "mlflow_bias.public_benchmarks.stereoset",
 }
 
 __all__ = ["BENCHMARKS", "BenchmarkFormatError", "authors_metrics", "benchmark", "import_file"]
