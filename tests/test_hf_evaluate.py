@@ -3,6 +3,8 @@ MLflow evaluator on the same items."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import evaluate
 import mlflow
 import numpy as np
@@ -74,5 +76,23 @@ def test_parity_cbs_and_refusal_modules_match_the_evaluator():
 
 
 def test_unknown_module_name():
-    with pytest.raises(ValueError, match="available: lpbs, cbs, refusal_gap, parity"):
+    with pytest.raises(ValueError, match="available: lpbs, cbs, refusal_gap, parity, bbq"):
         bridge.path("weat")
+
+
+def test_bbq_module_gives_the_dimensions_numbers():
+    from mlflow_bias.dimensions.bbq import BBQConfig, biased_sets, score
+    from mlflow_bias.public_benchmarks import bbq
+
+    probe = bbq.read(Path(__file__).parent / "fixtures" / "benchmarks" / "bbq")
+    answers = np.random.default_rng(5).integers(-1, 3, len(probe))  # -1: an unread answer
+    items = probe.assign(answer=answers, correct=answers == probe["label"].to_numpy(),
+                         named_person=(answers >= 0) & (answers != probe["unknown"].to_numpy()),
+                         named_biased=[a in b for a, b in zip(answers, biased_sets(probe))])
+    expected = score(items, BBQConfig(bootstrap_samples=10))
+    got = evaluate.load(bridge.path("bbq")).compute(
+        predictions=answers.tolist(), references=probe["label"].tolist(),
+        unknown_answers=probe["unknown"].tolist(), biased_answers=probe["biased"].tolist(),
+        context_conditions=probe["condition"].tolist())
+    for name, value in got.items():
+        assert value == pytest.approx(expected[name]["value"], abs=1e-12)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-MODULES = ("lpbs", "cbs", "refusal_gap", "parity")
+MODULES = ("lpbs", "cbs", "refusal_gap", "parity", "bbq")
 
 
 def path(name: str) -> str:
