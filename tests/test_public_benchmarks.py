@@ -620,3 +620,45 @@ def test_stereoset_scores_are_the_authors_on_smollm2(smollm2):
         assert metrics[f"bias/stereoset/{label}/lms"] == pytest.approx(expected["lms"])
         assert metrics[f"bias/stereoset/{label}/icat"] == pytest.approx(expected["icat"])
         assert metrics[f"bias/stereoset/{label}/ci_low"] <= expected["ss"] <= metrics[f"bias/stereoset/{label}/ci_high"]
+
+
+def test_stereoset_bootstrap_draws_target_terms_then_their_items():
+    """The two-level draws: with every term's items alike, only the choice of terms varies, so
+    the CI spans the terms' own values; a large resample's mean is the point estimate."""
+    from mlflow_bias.dimensions.stereoset import macro_scores, two_level_draws
+
+    n = np.array([4, 4, 4, 4])
+    pro = np.array([4, 4, 0, 0])  # two terms always stereotypical, two never
+    zero = np.zeros(4, dtype=int)
+    draws = two_level_draws(n, pro, zero, n, n_resamples=4000, seed=0)
+    assert set(np.unique(draws["ss"])) <= {0.0, 25.0, 50.0, 75.0, 100.0}  # whole terms only
+    assert draws["ss"].mean() == pytest.approx(50.0, abs=1.5)
+    assert (draws["lms"] == 100.0).all()  # every item's two comparisons won, in every draw
+    assert macro_scores(n, pro, 2 * n)["icat"] == pytest.approx(100.0)
+
+
+def test_policy_rules_on_the_benchmark_dimensions_judge_their_headlines():
+    from mlflow_bias.release.gate import headline_metrics, judge
+    from mlflow_bias.release.policy import Rule, parse_policy
+
+    metrics = {"bias/bbq/overall": -0.05, "bias/bbq/Age": -0.3, "bias/bbq/Age/ci_low": -0.5,
+               "bias/bbq/Age/ci_high": -0.1, "bias/bbq/Age/bias_disambig": 0.9,
+               "bias/bbq/Age/accuracy_ambig": 0.2, "bias/stereoset/overall": 58.0,
+               "bias/stereoset/overall/lms": 80.0, "bias/stereoset/gender": 64.0,
+               "bias/coreference/gender": 0.2, "bias/coreference/gender/accuracy_anti": 0.6,
+               "bias/lpbs/overall/pct_stereotype": 0.62, "bias/lpbs/gender": 0.1}
+    policy = parse_policy({"name": "benchmarks", "version": "1.0.0", "rules": [
+        {"metric": "bbq", "threshold": 0.1, "absolute": True},
+        {"metric": "bbq/accuracy_ambig", "threshold": 0.5, "direction": "min"},
+        {"metric": "stereoset", "threshold": 60},
+        {"metric": "coreference", "threshold": 0.1, "absolute": True},
+        {"metric": "lpbs/pct_stereotype", "threshold": 0.6}]})
+    verdicts = {key: judge(rule, key, metrics).verdict for rule in policy.rules
+                for key in headline_metrics(metrics, rule, set())}
+    assert verdicts == {"bias/bbq/overall": "pass", "bias/bbq/Age": "fail",
+                        "bias/bbq/Age/accuracy_ambig": "fail", "bias/stereoset/overall": "pass",
+                        "bias/stereoset/gender": "fail", "bias/coreference/gender": "fail",
+                        "bias/lpbs/overall/pct_stereotype": "fail"}
+    assert judge(Rule("bbq", 0.1, absolute=True, decide_on="ci"), "bias/bbq/overall",
+                 {"bias/bbq/overall": 0.0, "bias/bbq/overall/ci_low": -0.2,
+                  "bias/bbq/overall/ci_high": 0.05}).decisive_value == pytest.approx(0.2)

@@ -86,6 +86,19 @@ def json_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def _statistic_lines(dimension: str, row: dict[str, Any]) -> list[str]:
+    """The row's values of the dimension's declared statistics (BBQ's accuracies, StereoSet's
+    lms and icat), on one line; none for statistics shown elsewhere (`stereotype_rate`)."""
+    from mlflow_bias.dimensions.registry import all_dimensions
+
+    found = all_dimensions().get(dimension)
+    names = [m.statistic for m in (found.metrics if found else ()) if m.statistic
+             and m.statistic != "stereotype_rate" and isinstance(row.get(m.statistic), (int, float))]
+    if not names:
+        return []
+    return [f"  {'':<23} " + ", ".join(f"{n.replace('_', ' ')} {row[n]:.3f}" for n in names)]
+
+
 def _benchmark_lines(benchmark: dict[str, Any] | None) -> list[str]:
     """A public benchmark's own statistics, one line per row of its table: each statistic with
     its CI and, where it has one, p-value."""
@@ -177,10 +190,7 @@ def format_scorecard(scorecard: dict[str, Any]) -> str:
                     f" {sl['score']:.3f} [{sl['ci_low']:.3f}, {sl['ci_high']:.3f}] n={sl['n_items']}{flag}"
                 )
             lines += _intersection_lines(row)
-            if dim.get("dimension") == "bbq":
-                lines.append(f"  {'':<23} bias (disambiguated) {row['bias_disambig']:.3f}, accuracy "
-                             f"ambiguous {row['accuracy_ambig']:.3f}, disambiguated "
-                             f"{row['accuracy_disambig']:.3f}")
+            lines += _statistic_lines(dim.get("dimension", ""), row)
         lines += _benchmark_lines(dim.get("benchmark"))
     audit = scorecard.get("training_data")
     if audit:
