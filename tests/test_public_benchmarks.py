@@ -662,3 +662,30 @@ def test_policy_rules_on_the_benchmark_dimensions_judge_their_headlines():
     assert judge(Rule("bbq", 0.1, absolute=True, decide_on="ci"), "bias/bbq/overall",
                  {"bias/bbq/overall": 0.0, "bias/bbq/overall/ci_low": -0.2,
                   "bias/bbq/overall/ci_high": 0.05}).decisive_value == pytest.approx(0.2)
+
+
+def test_bbq_scores_each_slice_of_a_category():
+    from mlflow_bias.adapters.base import PREDICT
+    from mlflow_bias.adapters.pyfunc import Predictions
+    from mlflow_bias.dimensions.bbq import BBQConfig, compute, score
+
+    probe = import_file_frame()
+    age = probe[probe["attribute"] == "Age"].reset_index(drop=True)
+
+    class NamesTheOlder:
+        capabilities = frozenset({PREDICT})
+
+        def describe(self):
+            return {"model": "rules"}
+
+        def predict(self, inputs, column="input", batch_size=None, progress=None):
+            out = ["the retiree" if "retiree" in t else "the grandfather" if "grandfather" in t
+                   else "the pensioner" for t in inputs]
+            return Predictions(out, [None] * len(out))
+
+    result = compute(NamesTheOlder(), age, BBQConfig(bootstrap_samples=100, slice_columns=["polarity"]))
+    for polarity in ("neg", "nonneg"):
+        own = score(result.items[result.items["polarity"] == polarity], BBQConfig(bootstrap_samples=100))
+        assert result.metrics[f"Age/slice/polarity/{polarity}"] == pytest.approx(own["bias_ambig"]["value"])
+    # the older person is the biased answer after negative questions only: +1 there, -1 after the others
+    assert result.metrics["Age/slice/polarity/neg"] == 1.0 and result.metrics["Age/slice/polarity/nonneg"] == -1.0

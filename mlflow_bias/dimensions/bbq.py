@@ -39,7 +39,14 @@ from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT, continuation_score
 from mlflow_bias.core.errors import ProbeSchemaError
 from mlflow_bias.core.groups import group_labels
 from mlflow_bias.core.stats import bootstrap_index_blocks, no_preference_test, percentile_interval
-from mlflow_bias.dimensions.base import DimensionResult, OutputConfig, metric_segment, no_usable_outputs
+from mlflow_bias.dimensions.base import (
+    DimensionResult,
+    OutputConfig,
+    SliceScore,
+    metric_segment,
+    no_usable_outputs,
+    score_slices,
+)
 from mlflow_bias.dimensions.kinds import BASE, ProbeKind, blank
 from mlflow_bias.dimensions.protocol import Dimension, MetricSpec, ScoringContext
 from mlflow_bias.dimensions.registry import register_dimension
@@ -253,6 +260,14 @@ def score(items: pd.DataFrame, config: BBQConfig) -> dict[str, dict[str, float]]
     return out
 
 
+def _slice_score(part: pd.DataFrame, config: BBQConfig) -> SliceScore:
+    """s_AMB on one slice's items (a slice without ambiguous person answers is skipped)."""
+    head = score(part, config)["bias_ambig"]
+    if not np.isfinite(head["value"]):
+        raise ProbeSchemaError("no ambiguous item of the slice named a person")
+    return SliceScore(head["value"], head["ci_low"], head["ci_high"], len(part))
+
+
 def compute(adapter: Any, probe: pd.DataFrame, config: BBQConfig) -> DimensionResult:
     """Answer every item, then score each category and all of them together."""
     validate_questions(probe)
@@ -288,11 +303,13 @@ def compute(adapter: Any, probe: pd.DataFrame, config: BBQConfig) -> DimensionRe
             for field_name, value in scored[statistic].items():
                 suffix = "" if field_name == "value" else f"/{field_name}"
                 metrics[f"{key}/{statistic}{suffix}"] = value
+        slices = [] if category == OVERALL else score_slices(
+            part, config.slice_columns, lambda sub: _slice_score(sub, config), head["value"], key, metrics)
         summary.append({"attribute": category, **{k: v["value"] for k, v in scored.items()},
                         "value": head["value"], "ci_low": head["ci_low"], "ci_high": head["ci_high"],
                         "p_value": head["p_value"], "noise_floor": head["noise_floor"],
                         "n_items": len(part), "unread": int((part["answer"] < 0).sum()),
-                        "statistics": scored})
+                        "statistics": scored, "slices": slices})
     warnings = []
     unread = int((answers < 0).sum())
     if unread:

@@ -30,7 +30,7 @@ from mlflow_bias.public_benchmarks._source import (
 )
 
 IMPORTER = "bbq-importer/1"
-SLICES = ("condition", "polarity", "subcategory")
+SLICES = ("polarity", "subcategory")  # per category: s_AMB on each (condition is built into it)
 REQUIRED = ("example_id", "question_polarity", "context_condition", "category", "answer_info",
             "additional_metadata", "context", "question", "ans0", "ans1", "ans2", "label")
 ANSWERS = ("ans0", "ans1", "ans2")
