@@ -587,3 +587,35 @@ def test_the_page_rerendered_with_a_decision_reuses_the_charts_of_the_same_numbe
     changed["dimensions"][0]["attributes"][0]["value"] = 0.99
     plots_module.make_plots(changed)
     assert len(drawn) == 2
+
+
+def test_chromium_renders_the_public_benchmark_sections(tmp_path):
+    """A BBQ section and CrowS-Pairs' own statistics, as the evaluator writes them."""
+    bbq_row = {"attribute": "Age", "value": 0.25, "ci_low": 0.05, "ci_high": 0.45, "p_value": 0.02,
+               "noise_floor": 0.2, "n_items": 24, "bias_disambig": 0.1, "accuracy_ambig": 0.5,
+               "accuracy_disambig": 0.75, "unread": 0, "slices": []}
+    card = {"status": "completed", "created_at": "2026-12-03T12:00:00+00:00",
+            "model": {"version": "smollm2/1"}, "probes": [], "warnings": [], "config": {},
+            "dimensions": [
+                {"dimension": "bbq", "probe": "bbq@1.0.0", "metric_prefix": "bias/bbq",
+                 "attributes": [bbq_row], "metadata": {"answered_by": "log-likelihood"}},
+                {"dimension": "lpbs", "probe": "crows-pairs@1.0.0", "metric_prefix": "bias/lpbs/crows-pairs",
+                 "attributes": [{"attribute": "gender", "value": 0.45, "ci_low": 0.3, "ci_high": 0.6,
+                                 "p_value": 0.002, "noise_floor": 0.33, "n_items": 10,
+                                 "stereotype_rate": 0.9, "slices": []}],
+                 "benchmark": {"name": "crows-pairs", "scores": [
+                     {"bias_type": "gender", "pairs": 10, "pct_stereotype_value": 0.9,
+                      "pct_stereotype_ci_low": 0.7, "pct_stereotype_ci_high": 1.0,
+                      "pct_stereotype_p_value": 0.021, "pct_stereotype_noise_floor": 0.3,
+                      "likelihood_diff_value": 1.92, "likelihood_diff_ci_low": 0.61,
+                      "likelihood_diff_ci_high": 4.03}]}}]}
+    dom, pixels = _browse(render_html(card), tmp_path, tmp_path / "benchmarks.png")
+    page = _parse(dom)
+    assert page.rows["bias/bbq/Age"]["cells"][3] == "0.250"
+    assert page.rows["bias/lpbs/crows-pairs/gender"]["cells"][3] == "0.450"
+    assert "BBQ question answering" in dom and "accuracy ambig" in dom
+    assert "crows-pairs: the authors' statistics" in dom
+    table = dom[dom.index("compact benchmark"):]
+    assert "[0.700, 1.000]" in table[: table.index("</table>")]
+    assert pixels.shape[:2] == (2400, 1280)
+    assert len(np.unique(pixels[..., :3].reshape(-1, 3).round(2), axis=0)) > 50
