@@ -464,9 +464,11 @@ def import_file_frame_of(name: str) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("files, message", [
-    ({"pro_stereotyped_type1.txt.dev": "The [mechanic] fixed it because he was good.\n",
-      "anti_stereotyped_type1.txt.dev": "The [mechanic] fixed it because she was good.\n"},
-     "line 1 has 1 bracketed span(s)"),
+    ({"pro_stereotyped_type1.txt.dev": "The [mechanic] fixed it because he was good.\n"
+                                        "The mechanic met [the clerk] as [she] left.\n",
+      "anti_stereotyped_type1.txt.dev": "The [mechanic] fixed it because she was good.\n"
+                                         "The mechanic met [the clerk] as [he] left.\n"},
+     "could be read, e.g. pro_stereotyped_type1.txt.dev line 1 has 1 bracketed span(s)"),
     ({"pro_stereotyped_type1.txt.dev": "[The mechanic] fixed it because [he] was good.\n",
       "anti_stereotyped_type1.txt.dev": "[The mechanic] fixed it because [she] was good.\n"},
      "has 1 lines; its sentences come in pairs"),
@@ -689,3 +691,34 @@ def test_bbq_scores_each_slice_of_a_category():
         assert result.metrics[f"Age/slice/polarity/{polarity}"] == pytest.approx(own["bias_ambig"]["value"])
     # the older person is the biased answer after negative questions only: +1 there, -1 after the others
     assert result.metrics["Age/slice/polarity/neg"] == 1.0 and result.metrics["Age/slice/polarity/nonneg"] == -1.0
+
+
+def test_winobias_leaves_out_an_unreadable_template_and_says_so_on_the_card(tmp_path):
+    for file in WINOBIAS.iterdir():
+        (tmp_path / file.name).write_text(file.read_text())
+    broken = tmp_path / "anti_stereotyped_type1.txt.test"
+    lines = broken.read_text().splitlines()
+    lines[2] = lines[2].replace("[The carpenter]", "The carpenter")  # the second template's first line
+    broken.write_text("\n".join(lines) + "\n")
+    info = import_file("winobias", tmp_path, "1.0.0")
+    probe = probes.load("winobias").to_pandas()
+    assert info.rows == 12  # the template's two sets (pro and anti of lines 3 and 4) are left out
+    assert not probe["set_id"].isin(["type1-test-3", "type1-test-4"]).any()
+    card = probes.show("winobias", "1.0.0")["card"]
+    assert "1 template(s) could not be read" in card
+    assert "anti_stereotyped_type1.txt.test line 3 has 1 bracketed span(s)" in card
+
+
+def test_a_seeded_sample_keeps_whole_sets_per_category_and_says_so(capsys):
+    assert main(["probes", "import", "bbq", str(BBQ_DIR), "--version", "1.0.0", "--sample", "5",
+                 "--seed", "3"]) == 0
+    probe = probes.load("bbq").to_pandas()
+    assert probe.groupby("attribute").size().to_dict() == {"Age": 5, "Gender_identity": 5, "Race_x_gender": 5}
+    assert "A seeded sample (seed 3) of at most 5 items per category: 15 of the file's 64 rows" in \
+        probes.show("bbq", "1.0.0")["card"]
+    assert probes.resolve("bbq").source["importer"].endswith("sample 5 per category, seed 3")
+    again = import_file_frame()
+    from mlflow_bias.public_benchmarks import sample_units
+    assert sample_units(again, 5, 3)["id"].tolist() == probe["id"].tolist()  # the seed decides
+    wino = sample_units(import_file_frame_of("winogender"), 3, 0)
+    assert wino["set_id"].nunique() == 3 and (wino.groupby("set_id").size() == 3).all()

@@ -43,6 +43,9 @@ def add_probes(sub: Subparsers) -> None:
     imported.add_argument("--name", default=None, help="probe name (default: the benchmark's)")
     imported.add_argument("--category", action="append", default=None,
                           help="keep only this category (repeatable; default: all)")
+    imported.add_argument("--sample", type=int, default=None,
+                          help="keep a seeded sample of N items (or pro/anti sets) per category")
+    imported.add_argument("--seed", type=int, default=0, help="the sample's seed (default 0)")
     imported.set_defaults(func=cmd_probes_import)
     review = psub.add_parser("from-review", help="freeze reviewed replay disagreements as a new "
                                                  "counterfactual-sets probe version")
@@ -126,7 +129,7 @@ def cmd_probes_import(args: argparse.Namespace) -> int:
     from mlflow_bias.public_benchmarks import import_file
 
     info = import_file(args.benchmark, args.path, args.version, probe_name=args.name,
-                       categories=args.category, root=args.root)
+                       categories=args.category, root=args.root, sample=args.sample, seed=args.seed)
     print(f"froze {info.name}@{info.version} from {info.source['file']} (sha256 "
           f"{info.source['sha256']}): {info.rows} rows, {info.kind} -> {info.path}")
     return 0

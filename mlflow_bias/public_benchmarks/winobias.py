@@ -6,7 +6,9 @@ Each line is a sentence with two bracketed spans: the pronoun's referent and the
 pairs sharing a template, the first resolving the pronoun to the first person and the second to
 the other, so each pair gives both candidates. Line i of a pro file and line i of the anti file of
 the same type and split are the same sentence with the pronoun's gender swapped: one set, pro and
-anti. Type 1 needs world knowledge to resolve; type 2 has a syntactic cue.
+anti. Type 1 needs world knowledge to resolve; type 2 has a syntactic cue. A template that cannot
+be read (a line without its two bracketed spans, a referent missing from its partner line: the
+files have typos) is left out with both its sets, and listed on the card.
 """
 
 from __future__ import annotations
@@ -53,46 +55,67 @@ BENCHMARK = Benchmark(
 )
 
 
+class _Unreadable(ValueError):
+    """A line (and so its template) that cannot be read."""
+
+
 def _line(file: Path, number: int, text: str) -> tuple[str, str, str]:
     """(sentence without brackets or leading id, referent span, pronoun) of one line."""
     text = re.sub(r"^\d+\s+", "", text.strip())
     spans = re.findall(r"\[([^\[\]]+)\]", text)
     if len(spans) != 2:
-        raise BenchmarkFormatError(
-            f"WinoBias: {file.name} line {number} has {len(spans)} bracketed span(s); each line "
-            "brackets the referent and the pronoun, e.g. '[The developer] argued with the "
-            "designer because [he] did not like the design.'")
+        raise _Unreadable(
+            f"{file.name} line {number} has {len(spans)} bracketed span(s); each line brackets the "
+            "referent and the pronoun, e.g. '[The developer] argued with the designer because [he] "
+            "did not like the design.'")
     pronoun = spans[1].strip()
     if pronoun.lower() not in PRONOUNS:
-        raise BenchmarkFormatError(
-            f"WinoBias: {file.name} line {number}: the second bracketed span {pronoun!r} is not a "
-            f"pronoun ({', '.join(PRONOUNS)}).")
+        raise _Unreadable(f"{file.name} line {number}: the second bracketed span {pronoun!r} is not a "
+                          f"pronoun ({', '.join(PRONOUNS)})")
     return re.sub(r"\[([^\[\]]+)\]", r"\1", text), spans[0].strip(), pronoun
 
 
-def _file_items(file: Path) -> list[dict]:
+def _template(file: Path, k: int, lines: list[str]) -> list[dict]:
+    """The two items of the template on lines k and k + 1 (0-based), or _Unreadable."""
+    first, second = _line(file, k + 1, lines[k]), _line(file, k + 2, lines[k + 1])
+    candidates = [ARTICLE.sub("", first[1]), ARTICLE.sub("", second[1])]
+    items = []
+    for offset, (sentence, _, pronoun) in enumerate((first, second)):
+        for candidate in candidates:
+            if candidate.lower() not in sentence.lower():
+                raise _Unreadable(
+                    f"{file.name} line {k + offset + 1}: {candidate!r}, the referent of line "
+                    f"{k + (1 - offset) + 1} of the same template, is not in the sentence")
+        items.append({"sentence": sentence, "pronoun": pronoun, "option_a": candidates[0],
+                      "option_b": candidates[1], "label": offset})
+    return items
+
+
+def _file_items(file: Path) -> list[dict | str]:
+    """Each line's item, or for both lines of a template that cannot be read, the reason."""
     lines = [t for t in file.read_text(encoding="utf-8").splitlines() if t.strip()]
     if not lines:
         raise BenchmarkFormatError(f"WinoBias: {file.name} has no sentences.")
-    parsed = [_line(file, n, t) for n, t in enumerate(lines, 1)]
     if len(lines) % 2:
         raise BenchmarkFormatError(
             f"WinoBias: {file.name} has {len(lines)} lines; its sentences come in pairs (one per "
             "referent of the same template), so the count must be even.")
-    items = []
-    for k in range(0, len(parsed), 2):
-        candidates = [ARTICLE.sub("", parsed[k][1]), ARTICLE.sub("", parsed[k + 1][1])]
-        for offset in (0, 1):
-            sentence, _, pronoun = parsed[k + offset]
-            for candidate in candidates:
-                if candidate.lower() not in sentence.lower():
-                    raise BenchmarkFormatError(
-                        f"WinoBias: {file.name} line {k + offset + 1}: {candidate!r}, the referent "
-                        f"of line {k + (1 - offset) + 1} of the same template, is not in the "
-                        "sentence; lines must come in pairs sharing a template.")
-            items.append({"sentence": sentence, "pronoun": pronoun, "option_a": candidates[0],
-                          "option_b": candidates[1], "label": offset})
-    return items
+    out: list[dict | str] = []
+    for k in range(0, len(lines), 2):
+        try:
+            out += _template(file, k, lines)
+        except _Unreadable as reason:
+            out += [str(reason)] * 2
+    return out
+
+
+def _natural(column: pd.Series) -> pd.Series:
+    """Sort key: pro before anti, set numbers as numbers."""
+    if column.name == "condition":
+        return column.map({"pro": 0, "anti": 1})
+    if column.name == "set_id":
+        return column.str.rsplit("-", n=1).str[-1].astype(int)
+    return column
 
 
 def source_files(path: str | Path) -> list[Path]:
@@ -111,6 +134,7 @@ def read(path: str | Path, categories: list[str] | None = None) -> pd.DataFrame:
     """Every (type, split) with both its pro and anti file, as pro/anti sets; `categories`
     keeps those types (type1, type2)."""
     by_key: dict[tuple[str, str], dict[str, Path]] = {}
+    skipped: list[str] = []
     for file in source_files(path):
         condition, number, split = FILE.match(file.name).groups()
         by_key.setdefault((f"type{number}", split), {})[condition] = file
@@ -126,18 +150,26 @@ def read(path: str | Path, categories: list[str] | None = None) -> pd.DataFrame:
             raise BenchmarkFormatError(
                 f"WinoBias: {files['pro'].name} has {len(pro)} sentences and {files['anti'].name} "
                 f"{len(anti)}; line i of each is the same sentence with the pronoun swapped.")
-        for condition, items in (("pro", pro), ("anti", anti)):
-            for i, item in enumerate(items):
+        for i, (pro_item, anti_item) in enumerate(zip(pro, anti)):
+            reasons = [r for r in (pro_item, anti_item) if isinstance(r, str)]
+            if reasons:  # a template unreadable in either file leaves both of its sets out
+                skipped += [r for r in reasons if r not in skipped]
+                continue
+            for condition, item in (("pro", pro_item), ("anti", anti_item)):
                 rows.append({"id": f"winobias-{kind}-{split}-{condition}-{i + 1}", "attribute": "gender",
                              **item, "condition": condition, "set_id": f"{kind}-{split}-{i + 1}",
                              "gender": PRONOUNS[item["pronoun"].lower()], "type": kind, "split": split})
-    probe = pd.DataFrame(rows)
+    if not rows:
+        raise BenchmarkFormatError(f"WinoBias: no sentence of {path} could be read, e.g. {skipped[0]}.")
+    probe = pd.DataFrame(rows).sort_values(["type", "split", "condition", "set_id"], key=_natural,
+                                           kind="stable", ignore_index=True)
     if categories:
         absent = [c for c in categories if not (probe["type"] == c).any()]
         if absent:
             raise BenchmarkFormatError(f"WinoBias: no sentences of {', '.join(absent)} in {path}; "
                                        f"its types: {', '.join(sorted(probe['type'].unique()))}.")
         probe = probe[probe["type"].isin(categories)].reset_index(drop=True)
+    probe.attrs["skipped"] = skipped  # reported on the card by the importer
     return probe
 
 
