@@ -722,3 +722,14 @@ def test_a_seeded_sample_keeps_whole_sets_per_category_and_says_so(capsys):
     assert sample_units(again, 5, 3)["id"].tolist() == probe["id"].tolist()  # the seed decides
     wino = sample_units(import_file_frame_of("winogender"), 3, 0)
     assert wino["set_id"].nunique() == 3 and (wino.groupby("set_id").size() == 3).all()
+
+
+def test_the_cli_refuses_a_bad_file_with_the_benchmarks_message(tmp_path, capsys):
+    bad = tmp_path / "crows.csv"
+    bad.write_text("a,b\n1,2\n")
+    assert main(["probes", "import", "crows-pairs", str(bad), "--version", "1.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "CrowS-Pairs" in err and "lacks the column(s) id, sent_more" in err
+    assert main(["probes", "import", "bbq", str(BBQ_DIR), "--version", "1.0.0", "--sample", "0"]) == 2
+    assert "--sample 0: give a positive number" in capsys.readouterr().err
+    assert not any(p.name in ("crows-pairs", "bbq") for p in probes.list_probes())

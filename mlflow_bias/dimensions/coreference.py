@@ -226,9 +226,9 @@ class Coreference(Dimension):
     about = ("How much more often the model resolves a pronoun to the right person when the "
              "answer agrees with an occupation's gender stereotype than when it goes against it "
              "(accuracy pro minus anti; 0 is parity).")
-    citation = ("Zhao et al. (2018), Gender Bias in Coreference Resolution (WinoBias); Rudinger et "
-                "al. (2018), Gender Bias in Coreference Resolution (Winogender). Scored as "
-                "lm-evaluation-harness's `winogender` task.")
+    citation = ("Zhao et al. (2018), Gender Bias in Coreference Resolution: Evaluation and Debiasing "
+                "Methods (WinoBias); Rudinger et al. (2018), Gender Bias in Coreference Resolution "
+                "(Winogender). Scored as lm-evaluation-harness's `winogender` task.")
     requires = PREDICT
     probe_kind = COREFERENCE
     metrics = (
