@@ -58,10 +58,9 @@ BENCHMARK = Benchmark(
         "here) gives -1 when every answer naming a person names the other one.",
         "The harness tags any tag containing 'man' as male (so 'German' too); here only the "
         "words woman, man, girl and boy are. The harness compares a stereotyped group such as "
-        "'M-Black' whole with the answer's split tags, so it finds no biased answer after a "
-        "negative question where the group has two parts; here an answer about every part of it "
-        "(m and black) is about the group. Intersectional categories' scores therefore differ "
-        "from the harness's.",
+        "'M-Black' whole with the answer's split tags, so it finds no biased answer for a "
+        "group written in two parts; here an answer about every part of it (m and black) is "
+        "about the group. Where that applies, a category's scores differ from the harness's.",
     ),
 )
 
