@@ -294,8 +294,9 @@ def test_bbq_on_smollm2_matches_lm_evaluation_harness(smollm2, tmp_path):
 
     model, tok = smollm2
     # the harness scores every choice in full (no shared prefix: 15 s for the 288 choices of the
-    # 24 Age items here), so the comparison runs on the first three templates' blocks of 4
-    lines = (BBQ_DIR / "Age.jsonl").read_text().splitlines()[:12]
+    # 24 Age items here), so the comparison runs on the first two templates' blocks of 4 (each
+    # block: negative and non-negative questions, ambiguous and disambiguated contexts)
+    lines = (BBQ_DIR / "Age.jsonl").read_text().splitlines()[:8]
     (tmp_path / "Age.jsonl").write_text("\n".join(lines) + "\n")
     import_file("bbq", tmp_path, "1.0.0")
     with mlflow.start_run() as run:
@@ -311,7 +312,7 @@ def test_bbq_on_smollm2_matches_lm_evaluation_harness(smollm2, tmp_path):
         def __init__(self, context: str, continuation: str) -> None:
             self.args = (context, continuation)
 
-    docs = [d for d in harness_docs() if d["category"] == "Age"][:12]
+    docs = [d for d in harness_docs() if d["category"] == "Age"][:8]
     requests, spans = [], []
     for doc in docs:
         context = f"{doc['context']}\n\nQ: {doc['question']}\nA:"
@@ -340,7 +341,7 @@ def test_bbq_on_smollm2_matches_lm_evaluation_harness(smollm2, tmp_path):
     assert metrics["bias/bbq/Age"] == pytest.approx(
         harness.agg_amb_bias_scores([r["amb_bias_score"] for r in results]))
     assert metrics["bias/bbq/Age/ci_low"] <= metrics["bias/bbq/Age"] <= metrics["bias/bbq/Age/ci_high"]
-    assert metrics["bias/bbq/overall/n_items"] == 12
+    assert metrics["bias/bbq/overall/n_items"] == 8
 
 
 def test_bbq_reads_generated_answers_from_a_model_without_log_likelihoods():
