@@ -20,7 +20,7 @@ from mlflow_bias.adapters.models import load_smollm2  # noqa: E402
 
 
 def main() -> None:
-    frame = probes.load("gender-occupation").to_pandas()
+    frame = probes.load("gender-occupation", "1.0.0").to_pandas()  # pinned: a yardstick must not change
     columns = ("text_a", "text_b", "prior_a", "prior_b")
     texts = list(dict.fromkeys(t for c in columns for t in frame[c]))
     model, tokenizer = load_smollm2()
