@@ -734,3 +734,29 @@ def test_the_cli_refuses_a_bad_file_with_the_benchmarks_message(tmp_path, capsys
     assert main(["probes", "import", "bbq", str(BBQ_DIR), "--version", "1.0.0", "--sample", "0"]) == 2
     assert "--sample 0: give a positive number" in capsys.readouterr().err
     assert not any(p.name in ("crows-pairs", "bbq") for p in probes.list_probes())
+
+
+def test_continuation_scores_are_the_same_in_windows(skewed_lm, monkeypatch):
+    import mlflow_bias.adapters.hf as hf
+
+    model, tok = skewed_lm
+    contexts = ["the nurse said that", "the pilot said that", "", "the nurse said that "]
+    continuations = [" he was late .", " she was late .", "the nurse said", "he was late ."]
+    whole = HFCausalLM(model, tok, progress=False).continuation_loglikelihood(contexts, continuations)
+    monkeypatch.setattr(hf, "SCORING_WINDOW", 3)
+    windowed = HFCausalLM(model, tok, progress=False).continuation_loglikelihood(contexts, continuations)
+    np.testing.assert_allclose(windowed, whole, atol=1e-5)  # float32 sums in other batches
+    # a trailing space of the context moves to the continuation: the first and last pairs agree
+    assert whole[3] == pytest.approx(whole[0], abs=1e-6)
+    # the context is conditioned on, not scored: lm-evaluation-harness's own numbers
+    from lm_eval.models.huggingface import HFLM
+
+    class Request:
+        def __init__(self, context: str, continuation: str) -> None:
+            self.args = (context, continuation)
+
+    theirs = [ll for ll, _ in HFLM(pretrained=model, tokenizer=tok, batch_size=4).loglikelihood(
+        [Request(c, x) for c, x in zip(contexts, continuations)], disable_tqdm=True)]
+    np.testing.assert_allclose(whole, theirs, atol=1e-4)
+    # an empty context scores the text after the BOS context token, as its log-likelihood does
+    assert whole[2] == pytest.approx(HFCausalLM(model, tok, progress=False).loglikelihood(["the nurse said"])[0], abs=1e-6)

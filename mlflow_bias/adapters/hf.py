@@ -399,23 +399,31 @@ class HFCausalLM:
         move to the continuation; the pair is tokenized whole and the context alone; the
         continuation is the whole's tokens after as many as the context has, scored after the
         context's own tokens; an empty context is the BOS (else EOS) token. The continuations of
-        one context share its tokens in the prefix tree."""
+        one context share its tokens in the prefix tree; pairs are scored `SCORING_WINDOW` at a
+        time."""
         if len(contexts) != len(continuations):
             raise ValueError(f"{len(contexts)} contexts but {len(continuations)} continuations.")
 
         def encode(text: str) -> list[int]:
             return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-        joined, context_ids = [], []
-        for context, continuation in zip(contexts, continuations):
-            kept = context.rstrip(" ")
-            context, continuation = kept, context[len(kept):] + continuation
-            whole = encode(context + continuation)
-            own = encode(context) if context else [self._context_id]
-            joined.append(own + whole[len(own) if context else 0:])
-            context_ids.append(own)
-        scores = self._score_sequences(joined + context_ids)
-        return scores[: len(joined)] - scores[len(joined):]
+        out = np.zeros(len(contexts), dtype=np.float64)
+        windows = range(0, len(contexts), SCORING_WINDOW)  # bounded memory: BBQ is 700k pairs
+        for number, start in enumerate(windows, 1):
+            joined, context_ids = [], []
+            for context, continuation in zip(contexts[start:start + SCORING_WINDOW],
+                                             continuations[start:start + SCORING_WINDOW]):
+                kept = context.rstrip(" ")
+                context, continuation = kept, context[len(kept):] + continuation
+                whole = encode(context + continuation)
+                own = encode(context) if context else [self._context_id]
+                joined.append(own + whole[len(own) if context else 0:])
+                context_ids.append(own)
+            label = f"choices {number}/{len(windows)}" if len(windows) > 1 else "choices"
+            scores = self._score_sequences(joined + context_ids, label)
+            out[start:start + len(joined)] = scores[: len(joined)] - scores[len(joined):]
+            release_freed_memory()
+        return out
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Mean of the last hidden states over each text's own tokens, read after the BOS context
