@@ -760,3 +760,20 @@ def test_continuation_scores_are_the_same_in_windows(skewed_lm, monkeypatch):
     np.testing.assert_allclose(whole, theirs, atol=1e-4)
     # an empty context scores the text after the BOS context token, as its log-likelihood does
     assert whole[2] == pytest.approx(HFCausalLM(model, tok, progress=False).loglikelihood(["the nurse said"])[0], abs=1e-6)
+
+
+def test_bbq_bootstrap_resamples_whole_templates():
+    """Two templates of four ambiguous items each: one always biased, one never. Items within a
+    template are not independent, so the resamples are the templates' mixtures: -1, 0 or +1."""
+    from mlflow_bias.dimensions.bbq import BBQConfig, score
+
+    items = pd.DataFrame({
+        "id": [f"i{k}" for k in range(8)], "attribute": "Age", "question_index": ["1"] * 4 + ["2"] * 4,
+        "condition": "ambig", "answer": 0, "correct": False, "named_person": True,
+        "named_biased": [True] * 4 + [False] * 4})
+    scored = score(items, BBQConfig(bootstrap_samples=400, seed=1))
+    assert scored["bias_ambig"]["value"] == 0.0
+    assert (scored["bias_ambig"]["ci_low"], scored["bias_ambig"]["ci_high"]) == (-1.0, 1.0)
+    # as independent items, the same answers would give a narrower interval
+    alone = score(items.drop(columns="question_index"), BBQConfig(bootstrap_samples=400, seed=1))
+    assert alone["bias_ambig"]["ci_high"] < 1.0

@@ -50,7 +50,8 @@ BENCHMARK = Benchmark(
         "name countries, so the answer's text is used too; some Race_x_gender answers have no "
         "tag); a few items have no biased answer and count only toward accuracy.",
         "Templates repeat with different names and groups, so items are not independent: the "
-        "bootstrap over items understates the uncertainty of a category with few templates.",
+        "BBQ dimension's bootstrap resamples whole templates (question_index), and a category "
+        "with few templates has wide CIs.",
         "lm-evaluation-harness's `bbq` offers ten phrasings of 'unknown' as choices besides the "
         "two people, which favours 'unknown' under log-likelihood scoring; the dimension's "
         "`choices: file` option offers the item's three answers instead.",
