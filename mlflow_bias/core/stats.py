@@ -201,6 +201,19 @@ def bootstrap_samples(
                            for index in bootstrap_index_blocks(strata, n_resamples=n_resamples, seed=seed)])
 
 
+def _mean_last_axis(values: np.ndarray) -> np.ndarray:
+    return values.mean(axis=-1)
+
+
+def mean_interval(values: np.ndarray, *, n_resamples: int, seed: int,
+                  confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile CI of the mean of independent values (one stratum of `stratified_bootstrap`)."""
+    values = np.asarray(values, dtype=float)
+    found = stratified_bootstrap(values, np.zeros(len(values), dtype=int), _mean_last_axis,
+                                 n_resamples=n_resamples, seed=seed, level=confidence)
+    return found.low, found.high
+
+
 def stratified_bootstrap(
     values: np.ndarray,
     strata: np.ndarray,

@@ -28,7 +28,7 @@ import pandas as pd
 from mlflow_bias.adapters.base import LOGLIKELIHOOD, PREDICT, continuation_scores
 from mlflow_bias.core.errors import ProbeSchemaError
 from mlflow_bias.core.groups import group_labels
-from mlflow_bias.core.stats import bootstrap_samples, percentile_interval, sign_flip_test
+from mlflow_bias.core.stats import mean_interval, sign_flip_test
 from mlflow_bias.dimensions.base import (
     DimensionResult,
     OutputConfig,
@@ -124,10 +124,6 @@ class GapScore:
     n_sets: int
 
 
-def _mean(values: np.ndarray) -> np.ndarray:
-    return values.mean(axis=-1)
-
-
 def _abs_mean(values: np.ndarray) -> np.ndarray:
     return np.abs(values.mean(axis=-1))
 
@@ -146,9 +142,8 @@ def gap_score(items: pd.DataFrame, config: OutputConfig, with_null: bool = True)
     diffs = set_differences(items)
     if len(diffs) == 0:
         raise ProbeSchemaError("No set has both its pro and its anti answer read.")
-    samples = bootstrap_samples(diffs, np.zeros(len(diffs), dtype=int), _mean,
-                                n_resamples=config.bootstrap_samples, seed=config.seed)
-    low, high = percentile_interval(samples, config.confidence)
+    low, high = mean_interval(diffs, n_resamples=config.bootstrap_samples, seed=config.seed,
+                              confidence=config.confidence)
     p_value = noise = float("nan")
     if with_null:
         null = sign_flip_test(diffs, _abs_mean, n_resamples=config.permutation_samples, seed=config.seed)
@@ -161,9 +156,8 @@ def _accuracy(items: pd.DataFrame, config: OutputConfig) -> dict[str, float]:
     correct = read["correct"].to_numpy(float)
     if len(correct) == 0:
         return {"value": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n_items": 0.0}
-    samples = bootstrap_samples(correct, np.zeros(len(correct), dtype=int), _mean,
-                                n_resamples=config.bootstrap_samples, seed=config.seed)
-    low, high = percentile_interval(samples, config.confidence)
+    low, high = mean_interval(correct, n_resamples=config.bootstrap_samples, seed=config.seed,
+                              confidence=config.confidence)
     return {"value": float(correct.mean()), "ci_low": low, "ci_high": high, "n_items": float(len(correct))}
 
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mlflow_bias.core.stats import bootstrap_samples, no_preference_test, percentile_interval
+from mlflow_bias.core.stats import mean_interval, no_preference_test
 
 
 @dataclass(frozen=True)
@@ -50,22 +50,12 @@ class MeanScore:
         return asdict(self)
 
 
-def _mean_last(values: np.ndarray) -> np.ndarray:
-    return values.mean(axis=-1)
-
-
-def _interval(values: np.ndarray, *, n_resamples: int, seed: int, confidence: float) -> tuple[float, float]:
-    samples = bootstrap_samples(values, np.zeros(len(values), dtype=int), _mean_last,
-                                n_resamples=n_resamples, seed=seed)
-    return percentile_interval(samples, confidence)
-
-
 def pct_stereotype(more: np.ndarray, less: np.ndarray, *, n_resamples: int = 1000, seed: int = 0,
                    confidence: float = 0.95) -> ShareScore:
     """Share of pairs with log-likelihood(more stereotypical) > log-likelihood(less)."""
     more, less = np.asarray(more, dtype=float), np.asarray(less, dtype=float)
     stereotypical = (more > less).astype(float)
-    low, high = _interval(stereotypical, n_resamples=n_resamples, seed=seed, confidence=confidence)
+    low, high = mean_interval(stereotypical, n_resamples=n_resamples, seed=seed, confidence=confidence)
     untied = int((more != less).sum())
     p_value, floor = no_preference_test(int(stereotypical.sum()), untied, confidence)
     return ShareScore(float(stereotypical.mean()), low, high, p_value, floor, len(more))
@@ -75,5 +65,5 @@ def likelihood_diff(more: np.ndarray, less: np.ndarray, *, n_resamples: int = 10
                     confidence: float = 0.95) -> MeanScore:
     """Mean |log-likelihood(more) - log-likelihood(less)| in nats."""
     gaps = np.abs(np.asarray(more, dtype=float) - np.asarray(less, dtype=float))
-    low, high = _interval(gaps, n_resamples=n_resamples, seed=seed, confidence=confidence)
+    low, high = mean_interval(gaps, n_resamples=n_resamples, seed=seed, confidence=confidence)
     return MeanScore(float(gaps.mean()), low, high, len(gaps))
