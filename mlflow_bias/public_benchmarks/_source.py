@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from mlflow_bias.core.errors import ProbeSchemaError
 from mlflow_bias.core.hashing import file_sha256
 
@@ -67,6 +69,20 @@ def source_section(benchmark: Benchmark, source: SourceFile) -> str:
             f"- Licence: {benchmark.licence}. The probe is a derivative of the file and carries "
             f"its licence.\n- Importer: `{source.importer}`\n- Cite: {benchmark.citation}\n\n"
             f"## Known caveats\n\n{caveats}\n")
+
+
+def keep_categories(frame: pd.DataFrame, categories: list[str] | None, column: str, *, benchmark: str,
+                    units: str, kind: str, kinds: str, where: Any) -> pd.DataFrame:
+    """The rows whose `column` is one of `categories` (every row when none are given), or an
+    error naming the categories the file does not hold and those it does."""
+    if not categories:
+        return frame
+    absent = [c for c in categories if not (frame[column] == c).any()]
+    if absent:
+        raise BenchmarkFormatError(
+            f"{benchmark}: no {units} of {kind} {', '.join(absent)} in {where}. Its {kinds}: "
+            f"{', '.join(sorted(frame[column].astype(str).unique()))}.")
+    return frame[frame[column].isin(categories)].reset_index(drop=True)
 
 
 def require_file(benchmark: Benchmark, path: str | Path) -> Path:

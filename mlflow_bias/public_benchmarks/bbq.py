@@ -25,6 +25,7 @@ from mlflow_bias.public_benchmarks._source import (
     Benchmark,
     BenchmarkFormatError,
     SourceFile,
+    keep_categories,
     require_file,
     source_section,
 )
@@ -170,14 +171,8 @@ def read(path: str | Path, categories: list[str] | None = None) -> pd.DataFrame:
     """BBQ's records as a bbq-questions probe; `categories` keeps those categories."""
     rows = [_row(file, record) for file in source_files(path) for record in _records(file)]
     probe = pd.DataFrame(rows)
-    if categories:
-        absent = [c for c in categories if not (probe["attribute"] == c).any()]
-        if absent:
-            raise BenchmarkFormatError(
-                f"BBQ: no items of category {', '.join(absent)} in {path}. Its categories: "
-                f"{', '.join(sorted(probe['attribute'].unique()))}.")
-        probe = probe[probe["attribute"].isin(categories)].reset_index(drop=True)
-    return probe
+    return keep_categories(probe, categories, "attribute", benchmark="BBQ", units="items",
+                           kind="category", kinds="categories", where=path)
 
 
 def card(probe: pd.DataFrame, source: SourceFile, name: str, version: str, dropped: int) -> str:

@@ -27,6 +27,7 @@ from mlflow_bias.public_benchmarks._source import (
     Benchmark,
     BenchmarkFormatError,
     SourceFile,
+    keep_categories,
     require_file,
     source_section,
 )
@@ -102,13 +103,8 @@ def read(path: str | Path, categories: list[str] | None = None) -> pd.DataFrame:
         raise BenchmarkFormatError(f"CrowS-Pairs: {found} is malformed: " + "; ".join(problems) + ".")
     if len(raw) == 0:
         raise BenchmarkFormatError(f"CrowS-Pairs: {found} has the header but no pairs.")
-    if categories:
-        absent = [c for c in categories if not (raw["bias_type"] == c).any()]
-        if absent:
-            raise BenchmarkFormatError(
-                f"CrowS-Pairs: no pairs of bias type(s) {', '.join(absent)} in {found}. Its types: "
-                f"{', '.join(sorted(raw['bias_type'].unique()))}.")
-        raw = raw[raw["bias_type"].isin(categories)]
+    raw = keep_categories(raw, categories, "bias_type", benchmark="CrowS-Pairs", units="pairs",
+                          kind="bias type(s)", kinds="types", where=found)
     agreement = (raw["annotations"] if "annotations" in raw.columns else pd.Series("", index=raw.index))
     return pd.DataFrame({
         "id": "crows-pairs-" + raw["id"],

@@ -18,6 +18,7 @@ from mlflow_bias.public_benchmarks._source import (
     Benchmark,
     BenchmarkFormatError,
     SourceFile,
+    keep_categories,
     require_file,
     source_section,
 )
@@ -84,13 +85,8 @@ def read(path: str | Path, categories: list[str] | None = None) -> pd.DataFrame:
     if not rows:
         raise BenchmarkFormatError(f"StereoSet: {found} has no items.")
     probe = pd.DataFrame(rows)
-    if categories:
-        absent = [c for c in categories if not (probe["attribute"] == c).any()]
-        if absent:
-            raise BenchmarkFormatError(f"StereoSet: no items of bias type {', '.join(absent)}; its "
-                                       f"types: {', '.join(sorted(probe['attribute'].unique()))}.")
-        probe = probe[probe["attribute"].isin(categories)].reset_index(drop=True)
-    return probe
+    return keep_categories(probe, categories, "attribute", benchmark="StereoSet", units="items",
+                           kind="bias type", kinds="types", where=found)
 
 
 def card(probe: pd.DataFrame, source: SourceFile, name: str, version: str, dropped: int) -> str:

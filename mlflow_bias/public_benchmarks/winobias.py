@@ -22,6 +22,7 @@ from mlflow_bias.public_benchmarks._source import (
     Benchmark,
     BenchmarkFormatError,
     SourceFile,
+    keep_categories,
     source_section,
 )
 
@@ -163,12 +164,8 @@ def read(path: str | Path, categories: list[str] | None = None) -> pd.DataFrame:
         raise BenchmarkFormatError(f"WinoBias: no sentence of {path} could be read, e.g. {skipped[0]}.")
     probe = pd.DataFrame(rows).sort_values(["type", "split", "condition", "set_id"], key=_natural,
                                            kind="stable", ignore_index=True)
-    if categories:
-        absent = [c for c in categories if not (probe["type"] == c).any()]
-        if absent:
-            raise BenchmarkFormatError(f"WinoBias: no sentences of {', '.join(absent)} in {path}; "
-                                       f"its types: {', '.join(sorted(probe['type'].unique()))}.")
-        probe = probe[probe["type"].isin(categories)].reset_index(drop=True)
+    probe = keep_categories(probe, categories, "type", benchmark="WinoBias", units="sentences",
+                            kind="type", kinds="types", where=path)
     probe.attrs["skipped"] = skipped  # reported on the card by the importer
     return probe
 

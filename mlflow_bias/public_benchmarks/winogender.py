@@ -22,6 +22,7 @@ from mlflow_bias.public_benchmarks._source import (
     Benchmark,
     BenchmarkFormatError,
     SourceFile,
+    keep_categories,
     source_section,
 )
 
@@ -132,13 +133,8 @@ def read(path: str | Path, categories: list[str] | None = None) -> pd.DataFrame:
                     "gender": gender, "participant": "named" if participant else "someone",
                 })
     probe = pd.DataFrame(rows)
-    if categories:
-        absent = [c for c in categories if c not in PRONOUNS]
-        if absent:
-            raise BenchmarkFormatError(f"Winogender: no sentences of gender {', '.join(absent)}; "
-                                       f"its genders: {', '.join(PRONOUNS)}.")
-        probe = probe[probe["gender"].isin(categories)].reset_index(drop=True)
-    return probe
+    return keep_categories(probe, categories, "gender", benchmark="Winogender", units="sentences",
+                           kind="gender", kinds="genders", where=path)
 
 
 def card(probe: pd.DataFrame, source: SourceFile, name: str, version: str, dropped: int) -> str:
