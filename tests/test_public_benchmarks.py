@@ -25,6 +25,13 @@ FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 CROWS = FIXTURES / "crows_pairs_anonymized.csv"
 
 
+class HarnessRequest:
+    """What lm-evaluation-harness's `HFLM.loglikelihood` reads: `.args` = (context, continuation)."""
+
+    def __init__(self, context: str, continuation: str) -> None:
+        self.args = (context, continuation)
+
+
 def crows_rows() -> pd.DataFrame:
     return pd.read_csv(CROWS, dtype=str, keep_default_na=False)
 
@@ -127,14 +134,10 @@ def test_crows_pairs_statistics_match_lm_evaluation_harness_on_smollm2(smollm2):
                                        "progress": False}},
         ).metrics
 
-    class Request:
-        def __init__(self, continuation: str) -> None:
-            self.args = ("", continuation)
-
     raw = crows_rows()
     harness = HFLM(pretrained=model, tokenizer=tok, batch_size=8)
     lls = [ll for ll, _ in harness.loglikelihood(
-        [Request(t) for t in raw["sent_more"].tolist() + raw["sent_less"].tolist()], disable_tqdm=True)]
+        [HarnessRequest("", t) for t in raw["sent_more"].tolist() + raw["sent_less"].tolist()], disable_tqdm=True)]
     per_doc = pd.DataFrame([process_results(doc, [(a, False), (b, False)])
                             for doc, a, b in zip(raw.to_dict("records"), lls[:30], lls[30:])])
     per_doc["bias_type"] = raw["bias_type"]
@@ -308,17 +311,13 @@ def test_bbq_on_smollm2_matches_lm_evaluation_harness(smollm2, tmp_path):
         ).metrics
     items = mlflow.load_table("bias/bbq/items.json", run_ids=[run.info.run_id])
 
-    class Request:
-        def __init__(self, context: str, continuation: str) -> None:
-            self.args = (context, continuation)
-
     docs = [d for d in harness_docs() if d["category"] == "Age"][:8]
     requests, spans = [], []
     for doc in docs:
         context = f"{doc['context']}\n\nQ: {doc['question']}\nA:"
         choices = harness.doc_to_choice(doc)
         spans.append((len(requests), len(choices)))
-        requests += [Request(context, " " + c) for c in choices]
+        requests += [HarnessRequest(context, " " + c) for c in choices]
     lls = [ll for ll, _ in HFLM(pretrained=model, tokenizer=tok, batch_size=16).loglikelihood(
         requests, disable_tqdm=True)]
     ours = [np.array([float(x) for x in row.split(",")]) for row in items["choice_logprobs"]]
@@ -527,12 +526,8 @@ def test_coreference_on_smollm2_matches_lm_evaluation_harness_scoring(smollm2):
         ).metrics
     items = mlflow.load_table("bias/coreference/items.json", run_ids=[run.info.run_id])
 
-    class Request:
-        def __init__(self, context: str, continuation: str) -> None:
-            self.args = (context, continuation)
-
     # the harness's winogender prompt: "{sentence} ‘{Pronoun}’ refers to the", choices the two people
-    requests = [Request(f"{row.sentence} ‘{row.pronoun.capitalize()}’ refers to the", f" {option}")
+    requests = [HarnessRequest(f"{row.sentence} ‘{row.pronoun.capitalize()}’ refers to the", f" {option}")
                 for row in items.itertuples() for option in (row.option_a, row.option_b)]
     lls = np.array([ll for ll, _ in HFLM(pretrained=model, tokenizer=tok, batch_size=16).loglikelihood(
         requests, disable_tqdm=True)]).reshape(-1, 2)
@@ -751,12 +746,8 @@ def test_continuation_scores_are_the_same_in_windows(skewed_lm, monkeypatch):
     # the context is conditioned on, not scored: lm-evaluation-harness's own numbers
     from lm_eval.models.huggingface import HFLM
 
-    class Request:
-        def __init__(self, context: str, continuation: str) -> None:
-            self.args = (context, continuation)
-
     theirs = [ll for ll, _ in HFLM(pretrained=model, tokenizer=tok, batch_size=4).loglikelihood(
-        [Request(c, x) for c, x in zip(contexts, continuations)], disable_tqdm=True)]
+        [HarnessRequest(c, x) for c, x in zip(contexts, continuations)], disable_tqdm=True)]
     np.testing.assert_allclose(whole, theirs, atol=1e-4)
     # an empty context scores the text after the BOS context token, as its log-likelihood does
     assert whole[2] == pytest.approx(HFCausalLM(model, tok, progress=False).loglikelihood(["the nurse said"])[0], abs=1e-6)
