@@ -96,7 +96,7 @@ def completion_scores(adapter: Any, probe: pd.DataFrame) -> np.ndarray:
         contexts = np.repeat(probe.loc[~intra, "passage"].astype(str).to_numpy(), 3).tolist()
         flat = [" " + t for t in texts[~intra].ravel()]
         scores[~intra] = continuation_scores(adapter, contexts, flat).reshape(-1, 3)
-    lengths = np.where(intra[:, None], np.vectorize(len)(texts), np.vectorize(len)(texts) + 1)
+    lengths = np.vectorize(len)(texts) + (~intra)[:, None]  # an intersentence one has its space
     return scores / lengths
 
 
