@@ -16,7 +16,7 @@ import mlflow_bias
 ROOT = Path(mlflow_bias.__file__).parent
 # the layers, in order: a package may import from the packages before it, never after
 LAYERS = ["core", "adapters", "trust", "text", "dimensions", "probes", "public_benchmarks", "data_audit", "hf_evaluate",
-          "release", "mitigation", "reporting", "evaluation", "replay", "promotion", "demo", "cli"]
+          "release", "mitigation", "reporting", "evaluation", "replay", "genai", "promotion", "demo", "cli"]
 
 
 def _modules() -> dict[str, Path]:

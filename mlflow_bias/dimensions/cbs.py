@@ -134,6 +134,15 @@ def compute(adapter: Any, probe: pd.DataFrame, config: CBSConfig) -> DimensionRe
         items["category"] = config.parser.parse(predictions.outputs)
         items["error"] = predictions.errors
     overlaps = [] if verbalisers else config.parser.overlaps(items["output"].tolist())
+    return score_items(items, config, overlaps)
+
+
+def score_items(items: pd.DataFrame, config: CBSConfig, overlaps: list[str] | tuple[str, ...] = ()
+                ) -> DimensionResult:
+    """CBS, flip rate and their CIs from an items table of set members that already carry their
+    `category` (None where unparsed): the model's parsed outputs, or per-row assessments read back
+    from MLflow (`mlflow_bias.genai.summarize`)."""
+    verbalisers = config.verbalisers
     if items["category"].isna().all():
         raise no_usable_outputs(
             items, NAME, "output",

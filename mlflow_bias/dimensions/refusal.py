@@ -102,6 +102,13 @@ def compute(adapter: Any, probe: pd.DataFrame, config: RefusalConfig) -> Dimensi
                          for r in items["response"]]
     items["refused"] = [None if r is None else bool(t) for r, t in zip(items["response"], items["triggers"])]
     items["error"] = predictions.errors
+    return score_items(items, config)
+
+
+def score_items(items: pd.DataFrame, config: RefusalConfig) -> DimensionResult:
+    """Refusal rates, their gap and its CI from an items table of set members that already say
+    whether each was `refused` (None where the model failed): the rubric applied to the model's
+    responses, or per-row assessments read back from MLflow (`mlflow_bias.genai.summarize`)."""
     if items["refused"].isna().all():
         raise no_usable_outputs(items, NAME, "response", "the model answered none of the prompts")
     quality = calibrate(config.rubric)

@@ -229,7 +229,7 @@ class BiasEvaluator(ModelEvaluator):
         inputs = _read_probes(dataset, config)
         audit = _audit_training_data(config)  # bad training data fails before any model work
         adapter = _adapter_for(model, config, inputs)
-        run = _Run.start(run_id, model, model_id, adapter, config, policy, signer, inputs)
+        run = EvaluationRun.start(run_id, model, model_id, adapter, config, policy, signer, inputs)
         first, *rest = inputs
         try:
             run.score(first, adapter)
@@ -315,7 +315,7 @@ def _add_authors_metrics(result: Any, benchmark: str | None, context: Any) -> di
 
 
 @dataclass
-class _Run:
+class EvaluationRun:
     """One evaluation run as it is written: what was logged so far (kept in memory for the
     scorecard and the signed statement)."""
 
@@ -331,7 +331,7 @@ class _Run:
 
     @classmethod
     def start(cls, run_id: str, model: Any, model_id: str | None, adapter: Any, config: BiasConfig,
-              policy: Any, signer: Any, inputs: list[ProbeInput]) -> "_Run":
+              policy: Any, signer: Any, inputs: list[ProbeInput]) -> "EvaluationRun":
         """Name the measured model bytes, then log the run's tags, probes and model manifest."""
         model_digest, model_manifest, unbound = _measured_model(model, adapter)
         if signer is not None and model_digest is None:
@@ -390,32 +390,41 @@ class _Run:
             settings = dimension.configure(self.config.options_for(dimension), context)
             result = dimension.compute(adapter, probe.frame, settings)
             benchmark = _add_authors_metrics(result, probe.benchmark, context)
-            self.metrics.update(tracking.log_dimension_result(self.run_id, result, probe.qualifier,
-                                                              self.link_model_id))
-            self.signed_tags.update(result.tags)
-            self.tables += tracking.table_paths(result, probe.qualifier)
-            self.scorecard.dimensions.append(
-                {"dimension": result.dimension, "probe": probe.label,
-                 "metric_prefix": tracking.metric_prefix(result.dimension, probe.qualifier),
-                 "attributes": result.summary, "metadata": result.metadata,
-                 **({"benchmark": benchmark} if benchmark else {})}
-            )
-            self.scorecard.warnings += result.warnings
-            status = {dimension_status_tag(result.dimension, probe.qualifier): _dimension_status(result)}
-            tracking.log_tags(self.run_id, status)
-            self.signed_tags.update(status)
+            self.record(result, probe, benchmark)
         except TrackingUnavailableError:
             raise  # nothing more can be written; the caller records why
         except Exception as exc:
-            items = getattr(exc, "items", None)
-            if isinstance(items, pd.DataFrame):  # what the model said, input by input
-                tracking.log_failed_items(self.run_id, items,
-                                          getattr(exc, "dimension", None) or probe.dimension,
-                                          probe.qualifier)
-            self.scorecard.status, self.scorecard.error = "failed", f"{type(exc).__name__}: {exc}"
-            self._log_scorecard()
-            tracking.log_tags(self.run_id, {"bias.status": "failed", "bias.error": str(exc)[:5000]})
+            self.fail(exc, probe)
             raise
+
+    def record(self, result: Any, probe: ProbeInput, benchmark: dict[str, Any] | None = None) -> None:
+        """Log one dimension's result (its metrics, tables, scorecard section and status tag), at
+        once: results computed here, or from per-row assessments (`mlflow_bias.genai`)."""
+        self.metrics.update(tracking.log_dimension_result(self.run_id, result, probe.qualifier,
+                                                          self.link_model_id))
+        self.signed_tags.update(result.tags)
+        self.tables += tracking.table_paths(result, probe.qualifier)
+        self.scorecard.dimensions.append(
+            {"dimension": result.dimension, "probe": probe.label,
+             "metric_prefix": tracking.metric_prefix(result.dimension, probe.qualifier),
+             "attributes": result.summary, "metadata": result.metadata,
+             **({"benchmark": benchmark} if benchmark else {})}
+        )
+        self.scorecard.warnings += result.warnings
+        status = {dimension_status_tag(result.dimension, probe.qualifier): _dimension_status(result)}
+        tracking.log_tags(self.run_id, status)
+        self.signed_tags.update(status)
+
+    def fail(self, exc: Exception, probe: ProbeInput) -> None:
+        """Log what the model said (the items table), the scorecard so far and why it failed."""
+        items = getattr(exc, "items", None)
+        if isinstance(items, pd.DataFrame):  # what the model said, input by input
+            tracking.log_failed_items(self.run_id, items,
+                                      getattr(exc, "dimension", None) or probe.dimension,
+                                      probe.qualifier)
+        self.scorecard.status, self.scorecard.error = "failed", f"{type(exc).__name__}: {exc}"
+        self._log_scorecard()
+        tracking.log_tags(self.run_id, {"bias.status": "failed", "bias.error": str(exc)[:5000]})
 
     def complete(self) -> EvaluationResult:
         """Mark the run completed, log its scorecard, and sign it when a key is set."""

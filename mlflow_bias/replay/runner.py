@@ -36,7 +36,7 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
            lexicon: Any = None, batch_size: int = 32, chunk_size: int = 1000,
            max_new_tokens: int = 48, spark: Any = None,
            max_traces: int | None = None, progress: bool = True, run_id: str | None = None,
-           run_name: str = "replay") -> DimensionResult:
+           run_name: str = "replay", assess_traces: bool | None = None) -> DimensionResult:
     """Replay `source` through `model` with `attribute` swapped and log the result to MLflow (into
     `run_id`, else the active run, else a new run). Returns the DimensionResult.
 
@@ -45,7 +45,15 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
     a file or DataFrame); the numbers are the same as on one machine.
 
     A transformers model answers with greedy generation (`max_new_tokens`); any other pyfunc or
-    function of a DataFrame with an `input` column is called as it is."""
+    function of a DataFrame with an `input` column is called as it is.
+
+    `assess_traces` (default: on for `mlflow:<experiment>` sources) writes each replayed trace's
+    disagreement back onto it as `bias.counterfactual` feedback (`replay.assessments`)."""
+    if assess_traces is None:
+        assess_traces = isinstance(source, str) and source.startswith("mlflow:")
+    if assess_traces and not (isinstance(source, str) and source.startswith("mlflow:")):
+        raise ConfigError("assess_traces=True writes onto MLflow traces: replay them from "
+                          "'mlflow:<experiment>'.")
     swapper = AttributeSwapper(attribute, lexicon=lexicon, neutral=neutral)
     parser = CategoryParser.from_config(categories) if categories else None
     if spark is not None and spark is not False:
@@ -60,7 +68,7 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
         result = replay_spark(model, source, config, spark=None if spark is True else spark,
                               max_new_tokens=max_new_tokens, use_minilm=parser is None,
                               input_key=input_key, output_key=output_key, anonymizers=anonymizers)
-        return _finish(result, source, swapper, attribute, run_id, run_name)
+        return _finish(result, source, swapper, attribute, run_id, run_name, assess_traces)
     adapter = resolve_adapter(model, batch_size=batch_size, progress=False,
                               max_new_tokens=max_new_tokens)
     if parser is None and embedder is None:
@@ -82,11 +90,11 @@ def replay(model: Any, source: Any, *, attribute: str = "gender", neutral: bool 
     if not parts:
         raise ProbeSchemaError(f"No trace to replay in {source!r}.")
     result = replay_dimension.summarise(pd.concat(parts, ignore_index=True), config, attribute)
-    return _finish(result, source, swapper, attribute, run_id, run_name)
+    return _finish(result, source, swapper, attribute, run_id, run_name, assess_traces)
 
 
 def _finish(result: DimensionResult, source: Any, swapper: AttributeSwapper, attribute: str,
-            run_id: str | None, run_name: str) -> DimensionResult:
+            run_id: str | None, run_name: str, assess_traces: bool = False) -> DimensionResult:
     """Tag and log a replay result (into `run_id`, else the active run, else a new run)."""
     described = source if isinstance(source, str) else type(source).__name__
     result.tags = {"bias.replay.source": str(described)[:5000], "bias.lexicon": swapper.lexicon.ref,
@@ -97,6 +105,12 @@ def _finish(result: DimensionResult, source: Any, swapper: AttributeSwapper, att
             _log(run.info.run_id, result)
     else:
         _log(run_id or active.info.run_id, result)
+    if assess_traces:
+        from mlflow_bias.replay.assessments import assess_replayed_traces
+
+        result.metadata["assessed_traces"] = assess_replayed_traces(
+            result.items, run_id=result.metadata["run_id"], threshold=result.metadata["threshold"],
+            attribute=attribute, comparison=result.metadata["comparison"])
     return result
 
 
