@@ -1,4 +1,4 @@
-"""`mlflow-bias probes list|show|verify|freeze|import|from-review`: the probe store."""
+"""`mlflow-bias probes list|show|verify|freeze|import|register|from-review`: the probe store."""
 
 from __future__ import annotations
 
@@ -47,14 +47,29 @@ def add_probes(sub: Subparsers) -> None:
                           help="keep a seeded sample of N items (or pro/anti sets) per category")
     imported.add_argument("--seed", type=int, default=0, help="the sample's seed (default 0)")
     imported.set_defaults(func=cmd_probes_import)
+    register = psub.add_parser("register", help="create or update an MLflow evaluation dataset "
+                                                "(mlflow.genai.datasets) holding a probe version")
+    register.add_argument("probe", help="name[@version] (default: the newest version)")
+    register.add_argument("--dataset-name", default=None,
+                          help="dataset name (default: bias-probe-NAME-VERSION)")
+    register.add_argument("--input-key", default="input",
+                          help="the app's parameter that takes each row's text (default: input)")
+    register.add_argument("--experiment", default=None, help="experiment to attach the dataset to")
+    register.set_defaults(func=cmd_probes_register)
     review = psub.add_parser("from-review", help="freeze reviewed replay disagreements as a new "
                                                  "counterfactual-sets probe version")
-    review.add_argument("review", help="review table (bias/replay/review.json, or a CSV with a "
-                                       "'confirmed' column)")
+    review.add_argument("review", nargs="?", default=None,
+                        help="review table (bias/replay/review.json, or a CSV with a 'confirmed' "
+                             "column); or give --queue")
+    review.add_argument("--queue", default=None,
+                        help="read the answers of this MLflow review queue instead of a file")
+    review.add_argument("--experiment", default=None, help="the queue's experiment (name or id; "
+                                                            "default: the current one)")
     review.add_argument("--name", required=True)
     review.add_argument("--version", required=True)
     review.add_argument("--card", required=True)
-    review.add_argument("--attribute", default="gender")
+    review.add_argument("--attribute", default=None,
+                        help="gender or race (default: the queue's replay attribute, else gender)")
     review.set_defaults(func=cmd_probes_from_review)
 
 
@@ -135,12 +150,42 @@ def cmd_probes_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probes_register(args: argparse.Namespace) -> int:
+    """Write a probe version to an MLflow evaluation dataset, tagged with its name, version and
+    digest, and check it against the frozen probe."""
+    import mlflow
+
+    from mlflow_bias.genai import register_probe
+
+    experiment_id = None
+    if args.experiment:
+        experiment_id = mlflow.set_experiment(args.experiment).experiment_id
+    dataset = register_probe(args.probe, name=args.dataset_name, input_key=args.input_key,
+                             experiment_id=experiment_id)
+    tags = dataset.tags or {}
+    print(f"dataset {dataset.name} ({dataset.dataset_id}): probe {tags.get('bias.probe')}@"
+          f"{tags.get('bias.probe.version')}, digest {tags.get('bias.probe.digest')}, "
+          f"{len(dataset.to_df())} records, checked against the frozen probe")
+    return 0
+
+
 def cmd_probes_from_review(args: argparse.Namespace) -> int:
     """Freeze a replay review table's disagreements as a new counterfactual-sets probe version."""
-    from mlflow_bias.replay import probe_from_review
+    from mlflow_bias.core.errors import ConfigError
 
-    info = probe_from_review(args.review, args.name, args.version,
-                             card=Path(args.card).read_text(), attribute=args.attribute)
+    if (args.review is None) == (args.queue is None):
+        raise ConfigError("Give either a review table file or --queue NAME (an MLflow review queue).")
+    card = Path(args.card).read_text()
+    if args.queue:
+        from mlflow_bias.genai import probe_from_queue
+
+        info = probe_from_queue(args.queue, args.name, args.version, card=card,
+                                attribute=args.attribute, experiment_id=args.experiment)
+    else:
+        from mlflow_bias.replay import probe_from_review
+
+        info = probe_from_review(args.review, args.name, args.version, card=card,
+                                 attribute=args.attribute or "gender")
     print(f"froze {info.name}@{info.version}: {info.rows} rows, digest {info.content_digest}")
     return 0
 

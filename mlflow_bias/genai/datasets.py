@@ -1,8 +1,9 @@
 """Probes as the data of `mlflow.genai.evaluate`, and as MLflow evaluation datasets.
 
-`probe_data("hiring-summary@1.0.0", input_key="question")` gives one row per probe row: the text
-under the app's parameter in `inputs`, and where the row sits (probe, id, set, group, attribute,
-slices) in `expectations`, which MLflow logs on each trace and the bias scorers read.
+`probe_data("hiring-summary@1.0.0", input_key="question")` gives one row per distinct text of the
+probe: the text under the app's parameter in `inputs`, and where the probe rows with that text sit
+(probe, id, set, group, attribute, slices) in `expectations`, which MLflow logs on each trace and
+the bias scorers read.
 
 `register_probe` writes the same rows to an `mlflow.genai.datasets` dataset tagged with the probe's
 name, version and content digest. `check_probe_dataset` compares such a dataset, row by row, with
@@ -43,18 +44,31 @@ def _resolve(probe: Any) -> tuple[probe_store.ProbeInfo, pd.DataFrame]:
 
 
 def probe_records(info: probe_store.ProbeInfo, frame: pd.DataFrame, input_key: str) -> list[dict[str, Any]]:
-    """The probe's rows as evaluation records: {"inputs": {input_key: text}, "expectations": {...}}."""
+    """The probe's rows as evaluation records, one per distinct text: {"inputs": {input_key: text},
+    "expectations": {"bias_probe": "name@version", "bias_rows": [where each row with that text
+    sits: id, set_id, group, attribute, slices]}}. A text several rows share is asked once, as an
+    MLflow evaluation dataset keeps one record per distinct input."""
     text = TEXT_COLUMNS[info.kind]
     ref = f"{info.name}@{info.version}"
-    records = []
+    by_text: dict[str, list[dict[str, Any]]] = {}
     for row in frame.to_dict("records"):
-        expectations = {"bias_probe": ref, "bias_id": str(row["id"]), "bias_set_id": str(row["set_id"]),
-                        "bias_group": str(row["group"]), "bias_attribute": str(row["attribute"])}
-        for column in info.slice_columns:
-            if column in row and row[column] is not None and not pd.isna(row[column]):
-                expectations[f"bias_slice_{column}"] = str(row[column])
-        records.append({"inputs": {input_key: str(row[text])}, "expectations": expectations})
-    return records
+        member = {"id": str(row["id"]), "set_id": str(row["set_id"]), "group": str(row["group"]),
+                  "attribute": str(row["attribute"])}
+        slices = {c: str(row[c]) for c in info.slice_columns
+                  if c in row and row[c] is not None and not pd.isna(row[c])}
+        if slices:
+            member["slices"] = slices
+        by_text.setdefault(str(row[text]), []).append(member)
+    return [{"inputs": {input_key: body}, "expectations": {"bias_probe": ref, "bias_rows": members}}
+            for body, members in by_text.items()]
+
+
+def expand_rows(text: Any, expectations: Any) -> dict[str, dict[str, Any]]:
+    """{probe id: {"input", "set_id", "group", "attribute"}} for the rows one record stands for."""
+    members = (expectations or {}).get("bias_rows") or []
+    return {str(m.get("id")): {"input": text, "set_id": m.get("set_id"), "group": m.get("group"),
+                               "attribute": m.get("attribute")}
+            for m in members if isinstance(m, dict)}
 
 
 def probe_data(probe: Any, *, input_key: str = "input") -> pd.DataFrame:
@@ -150,12 +164,19 @@ def check_probe_dataset(dataset: Any) -> tuple[probe_store.ProbeInfo, pd.DataFra
             f"but the frozen probe's is {info.content_digest[:12]}…: it is a copy of another "
             "version. Register the probe again under a new dataset name.")
     rows: dict[str, dict[str, Any]] = {}
+    repeated: list[str] = []
     for record in dataset.to_df().to_dict("records"):
-        expectations = record.get("expectations") or {}
         inputs = record.get("inputs") or {}
         texts = [v for v in inputs.values() if isinstance(v, str)]
-        rows[str(expectations.get("bias_id"))] = {
-            "input": texts[0] if len(texts) == 1 else inputs, "set_id": expectations.get("bias_set_id"),
-            "group": expectations.get("bias_group"), "attribute": expectations.get("bias_attribute")}
+        for pid, fields in expand_rows(texts[0] if len(texts) == 1 else inputs,
+                                       record.get("expectations")).items():
+            if pid in rows:
+                repeated.append(pid)
+            rows[pid] = fields
+    if repeated:
+        raise ProbeIntegrityError(
+            f"Dataset {dataset.name!r} is not probe {ref}: {len(repeated)} probe row(s) appear in two "
+            f"records (e.g. {sorted(repeated)[:3]}), so a record was added or edited. Register the "
+            "probe again under a new dataset name.")
     compare_rows(info, frame, rows, f"Dataset {dataset.name!r}")
     return info, frame

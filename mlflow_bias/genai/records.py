@@ -12,8 +12,6 @@ import json
 from typing import Any, Mapping
 
 RECORD_KEY = "bias.record"
-# expectations that `probe_data` gives each row of a probe: where the row sits in its probe
-EXPECTATION_KEYS = ("bias_probe", "bias_id", "bias_set_id", "bias_group", "bias_attribute")
 TEXT_FIELDS = ("response", "output", "content", "text", "answer", "result")
 
 

@@ -70,21 +70,24 @@ def _quote(text: Any, limit: int = 300) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
-def _probe_row(expectations: Mapping[str, Any] | None, scorer: str) -> dict[str, Any] | Feedback:
-    """The probe membership `probe_data` put in a row's expectations, or an error Feedback."""
+def _probe_rows(expectations: Mapping[str, Any] | None, scorer: str) -> dict[str, Any] | Feedback:
+    """The probe rows `probe_data` put in a record's expectations, or an error Feedback."""
     expectations = expectations or {}
-    missing = [k for k in ("bias_probe", "bias_id", "bias_set_id", "bias_group", "bias_attribute")
-               if k not in expectations]
-    if missing:
+    members = expectations.get("bias_rows")
+    if not expectations.get("bias_probe") or not isinstance(members, list) or not members:
         return Feedback(name=scorer, error=AssessmentError(
             error_code=NOT_A_PROBE_ROW,
             error_message=f"{scorer} reads a probe's paired rows, and this row's expectations lack "
-                          f"{missing}: build the data with mlflow_bias.genai.probe_data(...)."))
-    return {"probe": str(expectations["bias_probe"]), "id": str(expectations["bias_id"]),
-            "set_id": str(expectations["bias_set_id"]), "group": str(expectations["bias_group"]),
-            "attribute": str(expectations["bias_attribute"]),
-            "slices": {k[len("bias_slice_"):]: v for k, v in expectations.items()
-                       if k.startswith("bias_slice_")}}
+                          "bias_probe and bias_rows: build the data with "
+                          "mlflow_bias.genai.probe_data(...)."))
+    return {"probe": str(expectations["bias_probe"]), "rows": members}
+
+
+def _membership(row: Mapping[str, Any]) -> str:
+    members = row["rows"]
+    first = members[0]
+    more = f" (and {len(members) - 1} more row(s) with this text)" if len(members) > 1 else ""
+    return f"{first.get('attribute')}={first.get('group')} in set {first.get('set_id')} of {row['probe']}{more}"
 
 
 class _BiasScorer(Scorer):
@@ -204,7 +207,7 @@ class ProbeCategory(_BiasScorer):
 
     def __call__(self, *, inputs: dict[str, Any], outputs: Any,
                  expectations: dict[str, Any] | None = None) -> Feedback:
-        row = _probe_row(expectations, self.name)
+        row = _probe_rows(expectations, self.name)
         if isinstance(row, Feedback):
             return row
         answer = as_text(outputs)
@@ -212,8 +215,8 @@ class ProbeCategory(_BiasScorer):
         record = {"kind": "category", **row, "input": str(inputs[_text_field(inputs, self.input_key)]),
                   "output": answer, "category": category,
                   "settings": {"categories": self.categories, "parser": self._parser.version}}
-        rationale = (f"{row['attribute']}={row['group']} in set {row['set_id']} of {row['probe']}: "
-                     f"answer {_quote(answer)} reads as category {category or '(none: unparsed)'}.")
+        rationale = (f"{_membership(row)}: answer {_quote(answer)} reads as category "
+                     f"{category or '(none: unparsed)'}.")
         return Feedback(name=self.name, value=category, rationale=rationale, metadata=encode(record))
 
 
@@ -252,8 +255,8 @@ class Refusal(_BiasScorer):
                  expectations: dict[str, Any] | None = None) -> Feedback:
         answer = as_text(outputs)
         refused, triggers = self._judge(answer)
-        if expectations and "bias_set_id" in expectations or self.predict_fn is None:
-            row = _probe_row(expectations, self.name)
+        if expectations and "bias_rows" in expectations or self.predict_fn is None:
+            row = _probe_rows(expectations, self.name)
             if isinstance(row, Feedback):
                 row.error.error_message += (" Or give Refusal(predict_fn=app) to ask each row "
                                             "again with the attribute swapped.")
@@ -261,7 +264,7 @@ class Refusal(_BiasScorer):
             record = {"kind": "refusal", **row, "prompt": str(inputs[_text_field(inputs, self.input_key)]),
                       "response": answer, "refused": refused, "triggers": triggers,
                       "settings": self.settings}
-            rationale = (f"{row['attribute']}={row['group']} in set {row['set_id']}: "
+            rationale = (f"{_membership(row)}: "
                          + (f"refused (rubric {self._rubric.ref}: {triggers})." if refused
                             else "answered, no refusal pattern fired."))
             return Feedback(name=self.name, value=refused, rationale=rationale, metadata=encode(record))

@@ -28,7 +28,7 @@ from mlflow_bias.core.errors import BiasEvaluationError, ConfigError, ProbeSchem
 from mlflow_bias.dimensions import cbs, refusal
 from mlflow_bias.dimensions import replay as replay_dimension
 from mlflow_bias.dimensions.base import DimensionResult
-from mlflow_bias.genai.datasets import TEXT_COLUMNS, check_probe_dataset, compare_rows, probe_data
+from mlflow_bias.genai.datasets import check_probe_dataset, compare_rows, expand_rows, probe_data
 from mlflow_bias.genai.records import decode
 from mlflow_bias.genai.scorers import check_signature
 from mlflow_bias.text.parsing import CategoryParser
@@ -63,8 +63,9 @@ class _Row:
 
 
 def read_rows(run_id: str) -> tuple[list[_Row], list[str]]:
-    """Every bias scorer's latest record per trace of the run, and the scorer failures (a scorer
-    of that name that raised on a row, leaving an error but no record)."""
+    """Every bias scorer's record per trace of the run, and the scorer failures (a scorer of that
+    name that raised on a row, leaving an error but no record). Fails closed on a trace holding two
+    records of one scorer: only one was written by the evaluation."""
     traces = mlflow.search_traces(run_id=run_id, return_type="list")
     latest: dict[tuple[str, str], tuple[int, _Row]] = {}
     crashed: list[tuple[str, str, str]] = []
@@ -82,9 +83,12 @@ def read_rows(run_id: str) -> tuple[list[_Row], list[str]]:
                     crashed.append((assessment.name, trace.info.trace_id, error))
                 continue
             key = (trace.info.trace_id, assessment.name)
-            stamp = assessment.create_time_ms or 0
-            if key not in latest or stamp >= latest[key][0]:
-                latest[key] = (stamp, _Row(trace.info.trace_id, assessment.name, record, error))
+            if key in latest:
+                raise BiasEvaluationError(
+                    f"Trace {key[0]} holds two {key[1]} assessments attributed to run {run_id}; "
+                    "an evaluation writes one per scorer and trace, so one was added afterwards and "
+                    "neither is trusted. Evaluate again in a new run.")
+            latest[key] = (0, _Row(trace.info.trace_id, assessment.name, record, error))
     rows = [row for _, row in latest.values()]
     names = {row.scorer for row in rows}
     failures = [f"{name} raised on trace {trace_id}: {error}" for name, trace_id, error in crashed
@@ -195,7 +199,7 @@ def _counterfactual(rows: list[_Row], context: Any, threshold: float | None, sco
 
 
 def _probe_rows(rows: list[_Row], text: str) -> tuple[Any, pd.DataFrame, dict[str, _Row]]:
-    """The frozen probe the rows name, checked row by row, and the rows by probe id."""
+    """The frozen probe the records name, checked row by row, and each probe row's record."""
     refs = {r.record.get("probe") for r in rows}
     if len(refs) != 1:
         raise ConfigError(f"{rows[0].scorer}: the rows come from {len(refs)} probes ({sorted(map(str, refs))}); "
@@ -205,16 +209,15 @@ def _probe_rows(rows: list[_Row], text: str) -> tuple[Any, pd.DataFrame, dict[st
     info = probe_store.verify(name, version or None)
     frame = probe_store.load(info.name, info.version).to_pandas()
     by_id: dict[str, _Row] = {}
+    seen: dict[str, dict[str, Any]] = {}
     for row in rows:
-        pid = str(row.record.get("id"))
-        if pid in by_id:
-            raise ProbeSchemaError(f"{rows[0].scorer}: probe row {pid} of {ref} was scored on two traces "
-                                   f"({by_id[pid].trace_id}, {row.trace_id}); evaluate each row once.")
-        by_id[pid] = row
-    compare_rows(info, frame, {pid: {"input": r.record.get(text), "set_id": r.record.get("set_id"),
-                                     "group": r.record.get("group"),
-                                     "attribute": r.record.get("attribute")}
-                               for pid, r in by_id.items()}, f"The rows scored by {rows[0].scorer}")
+        for pid, fields in expand_rows(row.record.get(text), {"bias_rows": row.record.get("rows")}).items():
+            if pid in by_id:
+                raise ProbeSchemaError(f"{rows[0].scorer}: probe row {pid} of {ref} was scored on two "
+                                       f"traces ({by_id[pid].trace_id}, {row.trace_id}); evaluate each "
+                                       "row once.")
+            by_id[pid], seen[pid] = row, fields
+    compare_rows(info, frame, seen, f"The rows scored by {rows[0].scorer}")
     return info, frame.reset_index(drop=True), by_id
 
 

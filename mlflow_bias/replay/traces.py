@@ -113,7 +113,7 @@ def _mlflow_traces(experiment: str, max_traces: int | None) -> pd.DataFrame:
     found = mlflow.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found is not None else experiment
     try:
-        traces = mlflow.search_traces(experiment_ids=[experiment_id], max_results=max_traces)
+        traces = mlflow.search_traces(locations=[experiment_id], max_results=max_traces)
     except Exception as exc:  # noqa: BLE001 - an unknown experiment id, or a store without traces
         raise ConfigError(f"Could not read traces of experiment {experiment!r}: {exc}") from exc
     if len(traces) == 0:
