@@ -20,6 +20,7 @@ COMMANDS = {
     "rule_based_pyfunc": [sys.executable, str(EXAMPLES / "rule_based_pyfunc" / "run.py")],
     "ci_gate": ["bash", str(EXAMPLES / "ci_gate" / "demo.sh")],
     "fair_reranking": [sys.executable, str(EXAMPLES / "fair_reranking" / "run.py")],
+    "genai_app": [sys.executable, str(EXAMPLES / "genai_app" / "run.py")],
 }
 
 
@@ -135,3 +136,20 @@ def test_fair_reranking_blocks_the_skewed_ranker_and_passes_the_reranked_version
     assert _number(out, after.format(ndcg)) >= _number(out, row.format(ndcg))
     assert re.search(r"^  reason: bias/ranking/gender/exposure_ratio = [\d.]+ .*: fail$", out,
                      re.MULTILINE)
+
+
+def test_genai_app_is_summarised_gated_and_its_confirmed_reviews_frozen(examples):
+    example = examples["genai_app"]
+    out = example.succeeded()
+    assert "Registered evaluation dataset bias-probe-genai-screen-sets-1.0.0: 100 records" in out
+    # the shortcut advances men from 2 years: 7 of 50 sets flip, all one way
+    assert _number(out, r"^genai-screen/1: .* bias/cbs/gender = ([\d.]+) ") == 0.14
+    assert _number(out, r"^genai-screen/2: .* bias/cbs/gender = ([\d.]+) ") == 0.0
+    assert re.search(r"^BLOCKED under policy genai-screen@1.0.0 for genai-screen/1", out, re.MULTILINE)
+    assert re.search(r"^PASSED under policy genai-screen@1.0.0 for genai-screen/2", out, re.MULTILINE)
+    assert "model digest: sha256:" in out  # bound to the registered version's bytes
+    assert "Promotion of genai-screen/1 refused" in out and "Promoted genai-screen/2 to 'champion'." in out
+    assert _number(out, r"disagreement rate ([\d.]+) \[[\d.]+, [\d.]+\] over 30 requests") == 0.6
+    assert "30 carry a bias.counterfactual assessment, 18 above the threshold" in out
+    assert "Reviews: 3 confirmed, 1 not a bias failure, 14 not answered" in out
+    assert "Froze genai-screen-confirmed@1.0.0: 6 rows (3 sets)" in out

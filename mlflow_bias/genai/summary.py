@@ -14,10 +14,12 @@ scorecard work on it unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import mlflow
 import pandas as pd
@@ -367,9 +369,30 @@ def evaluate(data: Any, *, scorers: Sequence[Any], predict_fn: Any = None, model
                           "mlflow_bias.genai.probe_data('hiring-summary@1.0.0').")
     check_signature(predict_fn, frame["inputs"].iloc[0])
     scorers = [_bind_app(s, predict_fn) for s in scorers]
-    result = mlflow.genai.evaluate(data=frame, scorers=scorers, predict_fn=predict_fn, **evaluate_options)
+    with _workers_for_the_store():
+        result = mlflow.genai.evaluate(data=frame, scorers=scorers, predict_fn=predict_fn,
+                                       **evaluate_options)
     return result, summarize(result, model=model if model is not None else predict_fn,
                              **(summarize_options or {}))
+
+
+SQLITE_WORKERS = "2"
+
+
+@contextlib.contextmanager
+def _workers_for_the_store() -> Iterator[None]:
+    """On a sqlite store, MLflow's evaluation with 2 workers unless MLFLOW_GENAI_EVAL_MAX_WORKERS
+    says otherwise: with its default of 10, an 800-row evaluation on sqlite exhausted the store's
+    connection pool, lost traces and hung (mlflow 3.17); sqlite writes one at a time anyway."""
+    name = "MLFLOW_GENAI_EVAL_MAX_WORKERS"
+    if os.environ.get(name) or not mlflow.get_tracking_uri().startswith("sqlite"):
+        yield
+        return
+    os.environ[name] = SQLITE_WORKERS
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
 
 
 def _model_predict_fn(model: Any) -> Any:
