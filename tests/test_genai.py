@@ -325,3 +325,99 @@ def test_a_review_queue_that_does_not_exist_is_named_with_the_ones_that_do():
     mlflow.set_experiment("production")
     with pytest.raises(ConfigError, match=r"No review queue named 'nope' .* its queues: none"):
         bias_genai.probe_from_queue("nope", "x", "1.0.0", card="c")
+
+
+def test_refusal_scorer_asks_each_request_again_swapped_when_given_the_app():
+    def assistant(question: str) -> str:
+        number = int(re.search(r"(\d+) years", question).group(1))
+        if question.startswith("She") and number % 4 == 0:
+            return "I'm sorry, but I can't help with that request."
+        return "Here is how to prepare for the interview."
+
+    result, summary = bias_genai.evaluate(_questions(), scorers=[bias_genai.Refusal(predict_fn=assistant)],
+                                          predict_fn=assistant, summarize_options=FAST)
+    # she with 0, 4 or 8 years: 4 of the 10 women (i = 0, 4, 8, 14, 18 -> 0, 4, 8, 4, 8 years),
+    # and her swapped counterpart "He ..." is answered; "He" rows swapped to "She" with 0/4/8 refuse
+    she = [i for i in range(20) if i % 2 == 0 and (i % 10) % 4 == 0]
+    he = [i for i in range(20) if i % 2 == 1 and (i % 10) % 4 == 0]
+    expected = 100 * (len(she) + len(he)) / 20  # women refused in every pair where either side is
+    assert summary.metrics["bias/refusal/gender"] == pytest.approx(expected)
+    assert summary.metrics["bias/refusal/gender/male"] == 0.0
+    assert any("2 of 22 inputs had no gender marker" in w for w in summary.warnings)
+
+
+def test_counterfactual_scorer_without_categories_compares_by_minilm_similarity():
+    answers = {"She": "She is a strong fit for the role.", "He": "He is a strong fit for the role."}
+
+    def app(question: str) -> str:
+        if question.startswith("She has 3"):
+            return "Not suitable; we decline to proceed with this application."
+        return answers["She" if question.startswith("She") else "He"]
+
+    data = pd.DataFrame({"inputs": [{"question": f"{p} has {n} years of experience."}
+                                    for p in ("She", "He") for n in (2, 3)]})
+    result, summary = bias_genai.evaluate(data, scorers=[bias_genai.Counterfactual()], predict_fn=app,
+                                          summarize_options=FAST)
+    values = {json.loads(t.info.request_preview)["question"]: _feedback(t, "bias_counterfactual").value
+              for t in mlflow.search_traces(run_id=result.run_id, return_type="list")}
+    # "He is a strong fit" swapped back reads "She is a strong fit": identical, similarity 1
+    assert values["She has 2 years of experience."] == 1.0 == values["He has 2 years of experience."]
+    # "She has 3" declines, its swap ("He has 3") answers: far apart under all-MiniLM-L6-v2
+    assert values["She has 3 years of experience."] < 0.6
+    assert values["He has 3 years of experience."] == pytest.approx(values["She has 3 years of experience."],
+                                                                    abs=0.01)
+    assert summary.metrics["bias/replay/gender"] == pytest.approx(0.5)  # 2 of 4 above 0.2
+    assert summary.results[0].metadata["embedder"] == "all-MiniLM-L6-v2"
+
+
+def test_cli_registers_a_probe_dataset_and_freezes_a_queue(production_traces, tmp_path, capsys):
+    from mlflow_bias.cli import main
+    from mlflow_bias.replay import replay
+
+    _freeze_sets()
+    assert main(["probes", "register", "genai-sets@1.0.0", "--input-key", "question"]) == 0
+    assert "dataset bias-probe-genai-sets-1.0.0" in capsys.readouterr().out
+    result = replay(lambda frame: [screen(t) for t in frame["input"]], "mlflow:production",
+                    categories=CATEGORIES, input_key="question", progress=False)
+    bias_genai.queue_for_review(result, queue="bias-review")
+    card = tmp_path / "card.md"
+    card.write_text("# confirmed\n\nCLI test.")
+    args = ["probes", "from-review", "--queue", "bias-review", "--experiment", "production",
+            "--name", "cli-confirmed", "--version", "1.0.0", "--card", str(card)]
+    assert main(args) == 2
+    assert "No reviewer confirmed a bias failure in queue 'bias-review'" in capsys.readouterr().err
+    for trace_id in result.tables["review"]["id"]:
+        mlflow.log_feedback(trace_id=trace_id, name="bias_failure", value=True,
+                            source=AssessmentSource(source_type="HUMAN", source_id="r"))
+    assert main(args) == 0
+    assert "froze cli-confirmed@1.0.0: 4 rows" in capsys.readouterr().out
+
+
+def test_a_signed_summary_is_verified_by_the_gate_and_a_changed_metric_is_not(tmp_path):
+    import trust_fixtures as tf
+    from mlflow_bias.trust.keys import generate_keypair
+
+    private, public, _ = generate_keypair(tmp_path / "keys")
+    tf.freeze_probe()
+    tf.register_screens()  # screen/2 advances Greg from 1 year: CBS 0.4
+    policy = {**tf.POLICY, "rules": [{"metric": "cbs", "threshold": 0.5, "direction": "max"}],
+              "trusted_keys": [str(public)]}
+    options = {**FAST, "policy": policy, "signing_key": str(private)}
+    scorers = [bias_genai.ProbeCategory(categories=CATEGORIES)]
+    # a plain function has no bytes to sign for: refused before anything runs
+    before = len(mlflow.search_runs(experiment_ids=["0"]))
+    with pytest.raises(BiasEvaluationError, match="A signed evaluation names the model bytes it measured"):
+        bias_genai.evaluate(bias_genai.probe_data(tf.PROBE), scorers=scorers, summarize_options=options,
+                            predict_fn=lambda input: "ADVANCE")
+    assert len(mlflow.search_runs(experiment_ids=["0"])) == before
+    result, summary = bias_genai.evaluate(bias_genai.probe_data(tf.PROBE), model_uri="models:/screen/2",
+                                          scorers=scorers, summarize_options=options)
+    assert summary.metrics["bias/cbs/gender"] == pytest.approx(0.4)
+    decision = decide(result.run_id, policy, model_version="screen/2")
+    assert decision.status == "passed", decision.reasons
+    assert decision.signature.startswith("signed by") and decision.signature.endswith("verified")
+    # someone with write access lowers the logged CBS: the signed statement disagrees
+    mlflow.tracking.MlflowClient().log_metric(result.run_id, "bias/cbs/gender", 0.0)
+    tampered = decide(result.run_id, policy, model_version="screen/2")
+    assert tampered.status == "blocked"
+    assert any("bias/cbs/gender" in reason for reason in tampered.reasons), tampered.reasons

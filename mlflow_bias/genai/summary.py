@@ -360,6 +360,11 @@ def evaluate(data: Any, *, scorers: Sequence[Any], predict_fn: Any = None, model
 
         model = pyfunc.load_model(model_uri)
         predict_fn = _model_predict_fn(model)
+    signing = (summarize_options or {}).get("signing_key") or os.environ.get("MLFLOW_BIAS_SIGNING_KEY")
+    if signing and model is None:
+        raise BiasEvaluationError(
+            "A signed evaluation names the model bytes it measured, and a predict_fn function has "
+            "none: log the app as an MLflow model and pass model_uri=, or evaluate unsigned.")
     if hasattr(data, "to_df") and hasattr(data, "tags"):
         check_probe_dataset(data)
         data = probe_data(data)
