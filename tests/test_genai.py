@@ -251,6 +251,14 @@ def test_an_assessment_added_to_an_evaluated_trace_is_not_trusted():
                                    predict_fn=screen)
     trace = mlflow.search_traces(run_id=result.run_id, return_type="list")[0]
     original = _feedback(trace, "bias_category")
+    # a record another run wrote on the trace (re-scoring traces does that) is not this run's evidence
+    other = json.loads(original.metadata["bias.record"])
+    other["category"] = "advance" if other["category"] == "reject" else "reject"
+    mlflow.log_feedback(trace_id=trace.info.trace_id, name="bias_category", value=other["category"],
+                        source=AssessmentSource(source_type="CODE", source_id="default"),
+                        metadata={"bias.record": json.dumps(other),
+                                  "mlflow.assessment.sourceRunId": "another-run"})
+    assert bias_genai.summarize(result, **FAST).metrics["bias/cbs/gender"] == pytest.approx(0.2)
     # a forger with write access copies the record, flips the category and logs it on the trace
     forged = json.loads(original.metadata["bias.record"])
     forged["category"] = "advance" if forged["category"] == "reject" else "reject"
