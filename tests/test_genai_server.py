@@ -82,6 +82,12 @@ def test_a_genai_evaluation_through_the_server_is_summarised_gated_and_shown_in_
     assert blocked.status == "blocked"
     assert blocked.reasons == ["bias/cbs/gender = 0.400 [0.233, 0.567] <= 0.1: fail"]
 
+    # compare reads the two runs like any two evaluations: v1 lowers CBS by 0.4
+    from mlflow_bias.release.compare import compare
+
+    change = compare(runs[2][0], runs[1][0], tf.POLICY, log=False).changes
+    assert [(c.metric, round(c.diff, 3)) for c in change] == [("bias/cbs/gender", -0.4)]
+
     # the run's traces in the MLflow UI: one bias_category assessment per trace, as a column
     run_id = runs[2][0]
     page = f"{remote}/#/experiments/{experiment_id}/runs/{run_id}/traces"
