@@ -239,3 +239,28 @@ def test_blocked_bootstrap_and_sign_flip_test_equal_the_unblocked_ones(monkeypat
     assert blocked == whole
     index = _indices_in_one_draw(strata, 400, seed=2)
     assert whole[0].low == pytest.approx(np.quantile(statistic(values[index]), 0.025), abs=1e-15)
+
+
+def test_group_labels_share_one_string_per_distinct_value_and_read_as_before():
+    from mlflow_bias.core.groups import group_labels
+
+    raw = pd.Series(["female", " female ", None, float("nan"), "male", 3, 2.5, True, pd.NA, "male"],
+                    index=range(10, 20), name="group")
+    expected = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()  # one string per row
+    labels = group_labels(raw)
+    assert labels.tolist() == expected.tolist() and labels.index.equals(raw.index)
+    assert labels.tolist()[:5] == ["female", "female", "", "", "male"]
+    assert labels.iloc[4] is labels.iloc[9]  # the same object, not a copy per row
+    categorical = pd.Series(pd.Categorical(["b", "a", None, "b"]))
+    assert group_labels(categorical).tolist() == ["b", "a", "", "b"]
+
+
+def test_lpbs_condition_keys_are_the_concatenated_labels():
+    from mlflow_bias.dimensions.lpbs import condition_keys
+
+    condition = pd.Series(["c1", "c1", "c2", "c1"])
+    first, second = np.array(["female", "female", "black", "female"], dtype=object), np.array(
+        ["male", "male", "white", "male"], dtype=object)
+    keys = condition_keys(condition, first, second)
+    assert keys.tolist() == [f"{c} | {a} vs {b}" for c, a, b in zip(condition, first, second)]
+    assert keys[0] is keys[3]

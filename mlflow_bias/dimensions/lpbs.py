@@ -170,7 +170,8 @@ def orient(items: pd.DataFrame) -> pd.DataFrame:
     items["stereotype"] = (
         group_labels(items["stereotype"]).str.lower() if "stereotype" in items.columns else ""
     )
-    first_is_a = group_labels(items["group_a"]) <= group_labels(items["group_b"])
+    group_a, group_b = group_labels(items["group_a"]), group_labels(items["group_b"])
+    first_is_a = (group_a <= group_b).to_numpy()
     items["_p_unlabelled"] = preference(items["delta"]) * np.where(first_is_a, 1.0, -1.0)
     labelled_sign = np.where(items["stereotype"] == "b", -1.0, 1.0)
     items["preference"] = np.where(
@@ -178,14 +179,19 @@ def orient(items: pd.DataFrame) -> pd.DataFrame:
         preference(items["delta"]) * labelled_sign,
         items["_p_unlabelled"],
     )
-    items["condition_key"] = (
-        group_labels(items["condition"])
-        + " | "
-        + np.where(first_is_a, group_labels(items["group_a"]), group_labels(items["group_b"]))
-        + " vs "
-        + np.where(first_is_a, group_labels(items["group_b"]), group_labels(items["group_a"]))
-    )
+    items["condition_key"] = condition_keys(group_labels(items["condition"]),
+                                            np.where(first_is_a, group_a, group_b),
+                                            np.where(first_is_a, group_b, group_a))
     return items
+
+
+def condition_keys(condition: pd.Series, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """"<condition> | <first group> vs <second group>" per row, each distinct key built once and
+    shared by its rows (not one new string per row, which on a large probe is most of what the
+    statistics allocate)."""
+    codes, uniques = pd.factorize(pd.MultiIndex.from_arrays([condition.to_numpy(), first, second]))
+    keys = np.array([f"{c} | {a} vs {b}" for c, a, b in uniques], dtype=object)
+    return keys[codes]
 
 
 @dataclass
