@@ -16,7 +16,8 @@ resident memory of the process, what it grew by over the memory before scoring (
 warm-up and the probe's own table, built column by column so that building it takes about its
 size), and the size of the probe's table and of the scored items table that LPBS returns
 (`DataFrame.memory_usage(deep=True)`).
-A plot of both curves is written to `--out` (lpbs_scaling.png).
+A plot of both curves is written to `--out` (lpbs_scaling.png). `--pipeline-only` scores with a
+stand-in that returns fixed scores (lpbs_scaling_pipeline.png): LPBS's own tables and statistics.
 """
 
 from __future__ import annotations
@@ -93,15 +94,36 @@ def table_mb(df) -> float:
     return float(df.memory_usage(deep=True).sum()) / 2**20
 
 
-def measure(size: int) -> dict[str, float]:
+class FixedScores:
+    """A stand-in for the model (`--pipeline-only`): each text's score is minus its length, so what
+    is measured is LPBS's own tables and statistics, not the model."""
+
+    capabilities = frozenset({"loglikelihood"})
+
+    def describe(self) -> dict[str, str]:
+        return {"model": "fixed scores"}
+
+    def loglikelihood(self, texts):
+        import numpy as np
+
+        return np.fromiter((-float(len(t)) for t in texts), float, count=len(texts))
+
+
+def measure(size: int, pipeline_only: bool = False) -> dict[str, float]:
     """Score `size` pairs in this process and return its figures."""
-    from mlflow_bias.adapters import HFCausalLM
-    from mlflow_bias.adapters.models import load_smollm2
     from mlflow_bias.dimensions import lpbs
 
-    model, tokenizer = load_smollm2()
-    adapter = HFCausalLM(model, tokenizer, progress=False)
-    adapter.loglikelihood([f"{opening} someone else entirely." for opening in OPENINGS] * 8)
+    if pipeline_only:
+        adapter = FixedScores()
+        lpbs.compute(adapter, generated_pairs(200, seed=1),  # warm-up: what the first call imports
+                     lpbs.LPBSConfig(bootstrap_samples=50, permutation_samples=50))
+    else:
+        from mlflow_bias.adapters import HFCausalLM
+        from mlflow_bias.adapters.models import load_smollm2
+
+        model, tokenizer = load_smollm2()
+        adapter = HFCausalLM(model, tokenizer, progress=False)
+        adapter.loglikelihood([f"{opening} someone else entirely." for opening in OPENINGS] * 8)
     probe = generated_pairs(size)
     gc.collect()
     loaded = resident_mb()  # the model, the warm-up and the probe: what scoring starts from
@@ -141,15 +163,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument("--pipeline-only", action="store_true",
+                        help="score with a stand-in that returns fixed scores instead of SmolLM2: "
+                             "LPBS's own tables and statistics alone")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child)))
+        print(json.dumps(measure(args.child, args.pipeline_only)))
         return
     rows = []
     for size in sorted(args.sizes):
-        done = subprocess.run([sys.executable, __file__, "--child", str(size)], check=True,
-                              capture_output=True, text=True)
+        child = [sys.executable, __file__, "--child", str(size)] + (["--pipeline-only"] * args.pipeline_only)
+        done = subprocess.run(child, check=True, capture_output=True, text=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         r = rows[-1]
         print(f"{size:>7} pairs: {r['seconds']:.1f} s", file=sys.stderr, flush=True)
@@ -165,8 +190,9 @@ def main() -> None:
     spread = max(r["ms_per_pair"] for r in rows) / min(r["ms_per_pair"] for r in rows)
     print(f"time per pair: largest / smallest = {spread:.2f}x (target: within 1.2x)")
     args.out.mkdir(parents=True, exist_ok=True)
-    plot(rows, args.out / "lpbs_scaling.png")
-    print(f"plot: {args.out / 'lpbs_scaling.png'}")
+    name = "lpbs_scaling_pipeline.png" if args.pipeline_only else "lpbs_scaling.png"
+    plot(rows, args.out / name)
+    print(f"plot: {args.out / name}")
 
 
 if __name__ == "__main__":

@@ -136,37 +136,52 @@ def preference(delta: np.ndarray) -> np.ndarray:
 
 
 # -- scoring -------------------------------------------------------------------------------------
-def score_items(adapter: LogLikelihoodAdapter, probe: pd.DataFrame) -> pd.DataFrame:
-    """Per-item log-likelihoods, delta and oriented preference (one model call for all texts)."""
-    has_priors = "prior_a" in probe.columns and "prior_b" in probe.columns
-    texts = list(probe["text_a"]) + list(probe["text_b"])
-    if has_priors:
-        prior_a, prior_b = group_labels(probe["prior_a"]), group_labels(probe["prior_b"])
-        with_prior = (prior_a != "").to_numpy()
-        texts += list(prior_a[with_prior]) + list(prior_b[with_prior])
-    scores = adapter.loglikelihood(texts)
+# Pairs per model call: both texts of a pair go in the same call (the adapter can share their
+# common prefix), and only this many pairs' texts exist as Python strings at a time (a probe's text
+# columns are compact Arrow strings; as Python strings 100k pairs take about 32 MB more).
+PAIRS_PER_CALL = 4096
+
+
+def pair_loglikelihoods(adapter: LogLikelihoodAdapter, probe: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """log P(text_a) and log P(text_b) of every pair, `PAIRS_PER_CALL` pairs per model call."""
     n = len(probe)
+    a, b = np.empty(n), np.empty(n)
+    for start in range(0, n, PAIRS_PER_CALL):
+        stop = min(n, start + PAIRS_PER_CALL)
+        texts = probe["text_a"].iloc[start:stop].tolist() + probe["text_b"].iloc[start:stop].tolist()
+        scores = np.asarray(adapter.loglikelihood(texts), dtype=np.float64)
+        a[start:stop], b[start:stop] = scores[: stop - start], scores[stop - start :]
+    return a, b
+
+
+def score_items(adapter: LogLikelihoodAdapter, probe: pd.DataFrame) -> pd.DataFrame:
+    """Per-item log-likelihoods, delta and oriented preference."""
+    has_priors = "prior_a" in probe.columns and "prior_b" in probe.columns
     items = probe.copy()
-    items["logprob_a"] = scores[:n]
-    items["logprob_b"] = scores[n : 2 * n]
+    items["logprob_a"], items["logprob_b"] = pair_loglikelihoods(adapter, probe)
     items["prior_logprob_a"] = np.nan
     items["prior_logprob_b"] = np.nan
     if has_priors:
-        k = int(with_prior.sum())
-        items.loc[with_prior, "prior_logprob_a"] = scores[2 * n : 2 * n + k]
-        items.loc[with_prior, "prior_logprob_b"] = scores[2 * n + k :]
+        prior_a, prior_b = group_labels(probe["prior_a"]), group_labels(probe["prior_b"])
+        with_prior = (prior_a != "").to_numpy()
+        priors = list(dict.fromkeys(prior_a[with_prior].tolist() + prior_b[with_prior].tolist()))
+        scored = dict(zip(priors, np.asarray(adapter.loglikelihood(priors), dtype=np.float64)))
+        items.loc[with_prior, "prior_logprob_a"] = prior_a[with_prior].map(scored).to_numpy(dtype=float)
+        items.loc[with_prior, "prior_logprob_b"] = prior_b[with_prior].map(scored).to_numpy(dtype=float)
     prior_delta = (items["prior_logprob_a"] - items["prior_logprob_b"]).fillna(0.0)
     items["delta"] = items["logprob_a"] - items["logprob_b"] - prior_delta
-    return orient(items)
+    return orient(items, copy=False)
 
 
-def orient(items: pd.DataFrame) -> pd.DataFrame:
+def orient(items: pd.DataFrame, copy: bool = True) -> pd.DataFrame:
     """Add the oriented preferences and condition keys to items that have `delta`.
 
     `preference`: positive is stereotype-consistent where the item has a label, else favours the
-    alphabetically first group of the pair (`_p_unlabelled` always uses the latter).
+    alphabetically first group of the pair (`_p_unlabelled` always uses the latter). `copy=False`
+    adds the columns to `items` itself (a table the caller owns), one copy fewer of a large probe.
     """
-    items = items.copy()
+    if copy:
+        items = items.copy()
     items["stereotype"] = (
         group_labels(items["stereotype"]).str.lower() if "stereotype" in items.columns else ""
     )
@@ -209,13 +224,15 @@ class _Score:
 def _prepare(items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, bool, int]:
     """Preferences sorted by condition, condition codes, labelled?, dropped single-item conditions."""
     labelled = bool((items["stereotype"] != "").all())
-    ordered = items.sort_values("condition_key", kind="stable")
+    # sort the two columns needed, not a copy of the whole table
+    order = np.argsort(items["condition_key"].to_numpy(), kind="stable")
+    keys = items["condition_key"].to_numpy()[order]
     if labelled:
-        return ordered["preference"].to_numpy(), ordered["condition_key"].to_numpy(), True, 0
-    sizes = ordered["condition_key"].map(ordered["condition_key"].value_counts())
-    kept = ordered[sizes >= 2]
-    dropped = int(ordered.loc[sizes < 2, "condition_key"].nunique())
-    return kept["_p_unlabelled"].to_numpy(), kept["condition_key"].to_numpy(), False, dropped
+        return items["preference"].to_numpy()[order], keys, True, 0
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    kept = counts[inverse] >= 2
+    return (items["_p_unlabelled"].to_numpy()[order][kept], keys[kept], False,
+            int((counts < 2).sum()))
 
 
 def _statistic(labelled: bool, keys: np.ndarray):
