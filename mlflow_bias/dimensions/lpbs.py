@@ -136,38 +136,26 @@ def preference(delta: np.ndarray) -> np.ndarray:
 
 
 # -- scoring -------------------------------------------------------------------------------------
-# Pairs per model call: both texts of a pair go in the same call (the adapter can share their
-# common prefix), and only this many pairs' texts exist as Python strings at a time (a probe's text
-# columns are compact Arrow strings; as Python strings 100k pairs take about 32 MB more).
-PAIRS_PER_CALL = 4096
-
-
-def pair_loglikelihoods(adapter: LogLikelihoodAdapter, probe: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """log P(text_a) and log P(text_b) of every pair, `PAIRS_PER_CALL` pairs per model call."""
-    n = len(probe)
-    a, b = np.empty(n), np.empty(n)
-    for start in range(0, n, PAIRS_PER_CALL):
-        stop = min(n, start + PAIRS_PER_CALL)
-        texts = probe["text_a"].iloc[start:stop].tolist() + probe["text_b"].iloc[start:stop].tolist()
-        scores = np.asarray(adapter.loglikelihood(texts), dtype=np.float64)
-        a[start:stop], b[start:stop] = scores[: stop - start], scores[stop - start :]
-    return a, b
-
-
 def score_items(adapter: LogLikelihoodAdapter, probe: pd.DataFrame) -> pd.DataFrame:
-    """Per-item log-likelihoods, delta and oriented preference."""
+    """Per-item log-likelihoods, delta and oriented preference (one model call for all texts)."""
     has_priors = "prior_a" in probe.columns and "prior_b" in probe.columns
-    items = probe.copy()
-    items["logprob_a"], items["logprob_b"] = pair_loglikelihoods(adapter, probe)
-    items["prior_logprob_a"] = np.nan
-    items["prior_logprob_b"] = np.nan
+    texts = list(probe["text_a"]) + list(probe["text_b"])
     if has_priors:
         prior_a, prior_b = group_labels(probe["prior_a"]), group_labels(probe["prior_b"])
         with_prior = (prior_a != "").to_numpy()
-        priors = list(dict.fromkeys(prior_a[with_prior].tolist() + prior_b[with_prior].tolist()))
-        scored = dict(zip(priors, np.asarray(adapter.loglikelihood(priors), dtype=np.float64)))
-        items.loc[with_prior, "prior_logprob_a"] = prior_a[with_prior].map(scored).to_numpy(dtype=float)
-        items.loc[with_prior, "prior_logprob_b"] = prior_b[with_prior].map(scored).to_numpy(dtype=float)
+        texts += list(prior_a[with_prior]) + list(prior_b[with_prior])
+    scores = adapter.loglikelihood(texts)
+    del texts  # a probe's texts are compact Arrow strings; as Python strings they are not
+    n = len(probe)
+    items = probe.copy()
+    items["logprob_a"] = scores[:n]
+    items["logprob_b"] = scores[n : 2 * n]
+    items["prior_logprob_a"] = np.nan
+    items["prior_logprob_b"] = np.nan
+    if has_priors:
+        k = int(with_prior.sum())
+        items.loc[with_prior, "prior_logprob_a"] = scores[2 * n : 2 * n + k]
+        items.loc[with_prior, "prior_logprob_b"] = scores[2 * n + k :]
     prior_delta = (items["prior_logprob_a"] - items["prior_logprob_b"]).fillna(0.0)
     items["delta"] = items["logprob_a"] - items["logprob_b"] - prior_delta
     return orient(items, copy=False)
