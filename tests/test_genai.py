@@ -400,6 +400,17 @@ def test_cli_registers_a_probe_dataset_and_freezes_a_queue(production_traces, tm
     assert main(args) == 0
     assert "froze cli-confirmed@1.0.0: 4 rows" in capsys.readouterr().out
 
+    # summarize a run made with mlflow.genai.evaluate directly
+    data = bias_genai.probe_data("genai-sets@1.0.0", input_key="question")
+    run = mlflow.genai.evaluate(data=data, predict_fn=screen,
+                                scorers=[bias_genai.ProbeCategory(categories=CATEGORIES)])
+    capsys.readouterr()
+    assert main(["summarize", run.run_id, "--bootstrap-samples", "200"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^cbs/gender: 0\.200 \[[\d.]+, [\d.]+\] over 40 items$", out, re.MULTILINE), out
+    assert mlflow.get_run(run.run_id).data.metrics["bias/cbs/gender"] == pytest.approx(0.2)
+    assert main(["summarize", "no-such-run"]) == 2
+
 
 def test_a_signed_summary_is_verified_by_the_gate_and_a_changed_metric_is_not(tmp_path):
     import trust_fixtures as tf

@@ -3,8 +3,8 @@
 `main` parses the command line and runs the chosen command. Each module of this package holds one
 group of commands, their parsers next to the functions that run them: `evaluate` (evaluate,
 report), `demo` (demo, finetune), `release` (gate, promote, compare, drift, limitation), `keys`
-(keys, verify), `audit` (audit-data, refusal-audit), `probes` (probes), `replay` (replay) and
-`dimensions` (dimensions).
+(keys, verify), `audit` (audit-data, refusal-audit), `probes` (probes), `replay` (replay), `genai`
+(summarize) and `dimensions` (dimensions).
 Commands import what they need when they run, so parsing imports neither MLflow nor torch.
 
 May import every layer; nothing imports it.
@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Sequence
 
-from mlflow_bias.cli import audit, demo, dimensions, evaluate, keys, probes, release, replay
+from mlflow_bias.cli import audit, demo, dimensions, evaluate, genai, keys, probes, release, replay
 from mlflow_bias.cli._common import AddCommand
 
 __all__ = ["build_parser", "main"]
@@ -25,13 +25,13 @@ __all__ = ["build_parser", "main"]
 #: The order `mlflow-bias --help` lists the commands in.
 COMMAND_ORDER = ("evaluate", "demo", "finetune", "gate", "report", "promote", "keys", "verify",
                  "compare", "drift", "audit-data", "probes", "limitation", "refusal-audit",
-                 "replay", "dimensions")
+                 "replay", "summarize", "dimensions")
 
 
 def _commands() -> dict[str, AddCommand]:
     """Every command's name and the function that adds its parser."""
     commands: dict[str, AddCommand] = {}
-    for module in (evaluate, demo, release, keys, audit, probes, replay, dimensions):
+    for module in (evaluate, demo, release, keys, audit, probes, replay, genai, dimensions):
         commands.update(module.COMMANDS)
     return commands
 
