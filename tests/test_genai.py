@@ -163,6 +163,19 @@ def test_data_with_no_marker_is_an_error_that_reports_the_share():
                             predict_fn=screen, summarize_options=FAST)
 
 
+def test_a_scorer_that_raised_on_rows_fails_the_summary_instead_of_leaving_them_out():
+    def app(question: str, context: str) -> str:
+        return screen(question)
+
+    data = pd.DataFrame({"inputs": [{"question": q["question"], "context": "hiring"}
+                                    for q in _questions(6, 0)["inputs"]]})
+    # two text fields and no input_key: the scorer raises on every row, MLflow records the error
+    result = mlflow.genai.evaluate(data=data, predict_fn=app,
+                                   scorers=[bias_genai.Counterfactual(predict_fn=app, categories=CATEGORIES)])
+    with pytest.raises(BiasEvaluationError, match=r"6 bias scorer call\(s\) failed .* hold 2 text fields"):
+        bias_genai.summarize(result, **FAST)
+
+
 def test_a_predict_fn_that_does_not_take_the_inputs_is_refused_before_any_call():
     calls = []
 

@@ -69,7 +69,7 @@ def read_rows(run_id: str) -> tuple[list[_Row], list[str]]:
     name that raised on a row, leaving an error but no record). Fails closed on a trace holding two
     records of one scorer: only one was written by the evaluation."""
     traces = mlflow.search_traces(run_id=run_id, return_type="list")
-    latest: dict[tuple[str, str], tuple[int, _Row]] = {}
+    found: dict[tuple[str, str], _Row] = {}
     crashed: list[tuple[str, str, str]] = []
     for trace in traces:
         for assessment in trace.info.assessments or []:
@@ -85,13 +85,13 @@ def read_rows(run_id: str) -> tuple[list[_Row], list[str]]:
                     crashed.append((assessment.name, trace.info.trace_id, error))
                 continue
             key = (trace.info.trace_id, assessment.name)
-            if key in latest:
+            if key in found:
                 raise BiasEvaluationError(
                     f"Trace {key[0]} holds two {key[1]} assessments attributed to run {run_id}; "
                     "an evaluation writes one per scorer and trace, so one was added afterwards and "
                     "neither is trusted. Evaluate again in a new run.")
-            latest[key] = (0, _Row(trace.info.trace_id, assessment.name, record, error))
-    rows = [row for _, row in latest.values()]
+            found[key] = _Row(trace.info.trace_id, assessment.name, record, error)
+    rows = list(found.values())
     names = {row.scorer for row in rows}
     failures = [f"{name} raised on trace {trace_id}: {error}" for name, trace_id, error in crashed
                 if name in names or name.startswith("bias_")]
@@ -311,15 +311,14 @@ def summarize(result: Any, *, policy: Any = None, model: Any = None, model_versi
         groups[(row.scorer, str(row.record.get("kind")))].append(row)
     scored, warnings = _Scored(), []
     for (scorer, kind), part in sorted(groups.items()):
-        usable = part
         if kind == "counterfactual":
-            _counterfactual(usable, context, threshold, scored, warnings)
+            _counterfactual(part, context, threshold, scored, warnings)
         elif kind == "category":
-            _probe_category(usable, context, scored)
+            _probe_category(part, context, scored)
         elif kind == "refusal":
-            _probe_refusal(usable, context, scored)
+            _probe_refusal(part, context, scored)
         elif kind == "refusal_swap":
-            _refusal_pairs(usable, context, scored, warnings)
+            _refusal_pairs(part, context, scored, warnings)
     run = EvaluationRun.start(run_id, model, None, _AppDescription(model), config, policy_obj,
                               _signer(config), [probe for _, probe in scored.entries])
     run.scorecard.warnings += warnings
