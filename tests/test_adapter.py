@@ -473,6 +473,62 @@ def test_loglikelihoods_are_cached_per_text_and_returned_in_the_order_asked(skew
     np.testing.assert_array_equal(again[:8], first[::-1])
 
 
+
+def test_the_score_cache_keeps_only_the_newest_texts(skewed_lm, texts, monkeypatch):
+    """The cache is bounded (a large probe's texts are not kept alive after it is scored): past
+    the bound the oldest texts are dropped and scored again when asked, to the same values."""
+    import mlflow_bias.adapters.hf as hf
+
+    monkeypatch.setattr(hf, "SCORE_CACHE_TEXTS", 3)
+    adapter = HFCausalLM(*skewed_lm, progress=False)
+    distinct = list(dict.fromkeys(t for t in texts if t))[:5]
+    first = adapter.loglikelihood(distinct)
+    assert list(adapter._scored) == distinct[2:]
+    scored: list[int] = []
+    original = adapter._score_sequences
+    monkeypatch.setattr(adapter, "_score_sequences",
+                        lambda seqs, label=None: scored.append(len(seqs)) or original(seqs, label))
+    again = adapter.loglikelihood(distinct[::-1])
+    assert scored == [2]  # the two dropped ones, run again; the newest three came from the cache
+    np.testing.assert_allclose(again, first[::-1], atol=1e-6, rtol=0)
+
+
+def test_a_string_series_scores_like_a_list_and_a_missing_text_is_named(skewed_lm, texts):
+    adapter = HFCausalLM(*skewed_lm, progress=False)
+    asked = pd.Series(texts + texts[:4], dtype="str")
+    assert isinstance(asked.array, pd.arrays.ArrowStringArray)
+    np.testing.assert_allclose(adapter.loglikelihood(asked),
+                               loglikelihood_one_by_one(*skewed_lm, list(asked)), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="text 2 of 3 is missing"):
+        HFCausalLM(*skewed_lm, progress=False).loglikelihood(["he", "she", None])
+
+
+def test_lpbs_hands_the_model_one_compact_string_series_in_pair_order(tiny_probe):
+    """LPBS passes its texts as one Arrow-backed Series (A texts, B texts, then the priors of the
+    items that have them), not as a list of Python strings."""
+    seen = []
+
+    class Recording:
+        capabilities = frozenset({"loglikelihood"})
+
+        def describe(self):
+            return {"model": "recording"}
+
+        def loglikelihood(self, texts):
+            seen.append(texts)
+            return -np.array([float(len(t)) for t in texts])
+
+    items = lpbs.score_items(Recording(), tiny_probe)
+    (texts,) = seen
+    assert isinstance(texts, pd.Series) and isinstance(texts.array, pd.arrays.ArrowStringArray)
+    with_prior = tiny_probe["prior_a"].fillna("").astype(str).str.strip() != ""
+    expected = (list(tiny_probe["text_a"]) + list(tiny_probe["text_b"])
+                + list(tiny_probe.loc[with_prior, "prior_a"].str.strip())
+                + list(tiny_probe.loc[with_prior, "prior_b"].str.strip()))
+    assert texts.tolist() == expected
+    np.testing.assert_allclose(items["logprob_a"], -tiny_probe["text_a"].str.len().to_numpy())
+
+
 _HEAP_PROBE = """
 import ctypes
 from mlflow_bias.adapters.memory import release_freed_memory

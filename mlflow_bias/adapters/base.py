@@ -36,7 +36,10 @@ class ModelAdapter(Protocol):
 @runtime_checkable
 class LogLikelihoodAdapter(ModelAdapter, Protocol):
     def loglikelihood(self, texts: Sequence[str]) -> np.ndarray:
-        """Sum of log P(token | preceding tokens) over each text's tokens, in nats (float64)."""
+        """Sum of log P(token | preceding tokens) over each text's tokens, in nats (float64).
+
+        `texts` is any sequence of str; LPBS passes a pandas string Series (iterating it, or
+        `list(texts)`, gives the strings), so that a large probe's texts stay compact."""
         ...
 
     def answer_loglikelihood(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:

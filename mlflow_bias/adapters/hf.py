@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -52,6 +54,11 @@ TREE_NODES = 512
 # token lists and tree plans held at once do not grow with the probe (a 100k-pair probe is 25
 # windows); probes under this size are planned whole, as before.
 SCORING_WINDOW = 8192
+# Texts whose log-likelihoods the adapter keeps for later calls, so that a probe scored again with
+# the same adapter (a weekly re-evaluation) costs nothing. Bounded, the oldest dropped first: the
+# cache holds its texts as Python strings, and a 100k-pair probe's 200k texts would otherwise stay
+# alive (and grow the memory) after the scoring that needed them.
+SCORE_CACHE_TEXTS = 65_536
 # The most a generation batch's key/value cache may take: rows are added to a batch (up to
 # `generation_batch_size`) while rows x (longest prompt + max_new_tokens) tokens of cache fit,
 # each token counted at the precision of the model as given (46 KB for SmolLM2 in float32), also
@@ -359,17 +366,38 @@ class HFCausalLM:
         return Predictions(outputs, [None] * len(outputs))
 
     def loglikelihood(self, texts: Sequence[str]) -> np.ndarray:
-        """Log-likelihood of each text in nats, float64, in the order given; cached per text, so a
-        probe scored again with the same adapter (a weekly re-evaluation) costs nothing."""
-        todo = list(dict.fromkeys(t for t in texts if t not in self._scored))
-        windows = range(0, len(todo), SCORING_WINDOW)
+        """Log-likelihood of each text in nats, float64, in the order given.
+
+        `texts` may be a list or a pandas string Series: the distinct texts are found without
+        making Python strings (`pd.factorize`), and are made one window at a time, so a large
+        probe's Arrow-backed text columns are never all Python strings at once. The last
+        `SCORE_CACHE_TEXTS` texts scored are kept, so a probe scored again costs nothing."""
+        codes, distinct = pd.factorize(pd.Series(texts, copy=False), use_na_sentinel=True)
+        if (codes < 0).any():
+            raise ValueError(f"text {int(np.argmax(codes < 0))} of {len(codes)} is missing (None or "
+                             "NaN); a log-likelihood needs a string. Fill or drop it before scoring.")
+        scores = np.empty(len(distinct), dtype=np.float64)
+        windows = range(0, len(distinct), SCORING_WINDOW)
         for number, start in enumerate(windows, 1):
-            window = todo[start : start + SCORING_WINDOW]
-            label = f"log-likelihood {number}/{len(windows)}" if len(windows) > 1 else None
-            scores = self._score_sequences([self._encode(text) for text in window], label)
-            self._scored.update(zip(window, scores.tolist()))
-            release_freed_memory()
-        return np.array([self._scored[t] for t in texts], dtype=np.float64)
+            window = distinct[start : start + SCORING_WINDOW].tolist()
+            known = [self._scored.get(text) for text in window]
+            new = [i for i, score in enumerate(known) if score is None]
+            if new:
+                label = f"log-likelihood {number}/{len(windows)}" if len(windows) > 1 else None
+                fresh = self._score_sequences([self._encode(window[i]) for i in new], label).tolist()
+                for i, score in zip(new, fresh):
+                    known[i] = score
+                self._remember([window[i] for i in new], fresh)
+                release_freed_memory()
+            scores[start : start + len(window)] = known
+        return scores[codes]
+
+    def _remember(self, texts: list[str], scores: list[float]) -> None:
+        """Keep the newest `SCORE_CACHE_TEXTS` scores (dicts keep insertion order)."""
+        self._scored.update(zip(texts, scores))
+        excess = len(self._scored) - SCORE_CACHE_TEXTS
+        for text in list(itertools.islice(self._scored, max(excess, 0))):
+            del self._scored[text]
 
     def answer_loglikelihood(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
         """log P(answer | prompt) in nats for each (prompt, answer) pair: the prompt as a user turn
