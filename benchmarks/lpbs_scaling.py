@@ -80,10 +80,15 @@ def generated_pairs(size: int, seed: int = 0):
     return pd.DataFrame(columns)
 
 
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (Linux), in MB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
+
+
 def peak_rss_mb() -> float:
     """The process's peak resident memory since the last `reset_peak` (Linux VmHWM)."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+    return _status_mb("VmHWM")
 
 
 def reset_peak() -> None:
@@ -94,8 +99,7 @@ def reset_peak() -> None:
 
 def resident_mb() -> float:
     """The process's resident memory now (Linux)."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+    return _status_mb("VmRSS")
 
 
 def table_mb(df) -> float:

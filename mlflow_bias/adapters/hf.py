@@ -384,10 +384,11 @@ class HFCausalLM:
             new = [i for i, score in enumerate(known) if score is None]
             if new:
                 label = f"log-likelihood {number}/{len(windows)}" if len(windows) > 1 else None
-                fresh = self._score_sequences([self._encode(window[i]) for i in new], label).tolist()
+                new_texts = [window[i] for i in new]
+                fresh = self._score_sequences([self._encode(t) for t in new_texts], label).tolist()
                 for i, score in zip(new, fresh):
                     known[i] = score
-                self._remember([window[i] for i in new], fresh)
+                self._remember(new_texts, fresh)
                 release_freed_memory()
             scores[start : start + len(window)] = known
         return scores[codes]

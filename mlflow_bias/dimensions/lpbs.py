@@ -216,8 +216,9 @@ def _prepare(items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, bool, int]:
     """Preferences sorted by condition, condition codes, labelled?, dropped single-item conditions."""
     labelled = bool((items["stereotype"] != "").all())
     # sort the two columns needed, not a copy of the whole table
-    order = np.argsort(items["condition_key"].to_numpy(), kind="stable")
-    keys = items["condition_key"].to_numpy()[order]
+    condition = items["condition_key"].to_numpy()
+    order = np.argsort(condition, kind="stable")
+    keys = condition[order]
     if labelled:
         return items["preference"].to_numpy()[order], keys, True, 0
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
