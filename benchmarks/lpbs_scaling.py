@@ -19,6 +19,11 @@ size), and the size of the probe's table and of the scored items table that LPBS
 (`DataFrame.memory_usage(deep=True)`).
 A plot of both curves is written to `--out` (lpbs_scaling.png). `--pipeline-only` scores with a
 stand-in that returns fixed scores (lpbs_scaling_pipeline.png): LPBS's own tables and statistics.
+The positions SmolLM2 runs per pair (the nodes of the adapter's prefix trees, built and batched
+exactly as when scoring, padding included, counted after the timed runs without running the model) and the time per position are
+printed and plotted too: a larger probe fills each window and pack with more texts that share
+prefixes, so it runs fewer positions a pair, which is why the time per pair falls with size.
+`--work-only` prints those counts (and the texts' own tokens per pair) alone, in seconds.
 """
 
 from __future__ import annotations
@@ -121,6 +126,33 @@ class FixedScores:
         return np.fromiter((-float(len(t)) for t in texts), float, count=len(texts))
 
 
+def count_work(sizes: list[int]) -> list[dict[str, float]]:
+    """The positions the model runs on each size's pairs, per pair, without running it: the
+    adapter's own windows and prefix-tree packs, with the forward pass replaced by a count."""
+    from mlflow_bias.adapters import HFCausalLM
+    from mlflow_bias.adapters.models import load_smollm2
+    from mlflow_bias.dimensions import lpbs
+
+    class PositionCounter(HFCausalLM):
+        positions = tokens = 0
+
+        def _score_trees(self, batch, scores) -> None:  # rows x the largest tree, padding included
+            self.positions += len(batch) * max(len(tree) for _, tree in batch)
+            self.tokens += sum(len(path) for _, tree in batch for path in tree.paths)
+            for pack, _ in batch:
+                scores[pack] = 0.0
+
+    model, tokenizer = load_smollm2()
+    rows = []
+    for size in sizes:
+        adapter = PositionCounter(model, tokenizer, progress=False)
+        lpbs.compute(adapter, generated_pairs(size),
+                     lpbs.LPBSConfig(bootstrap_samples=50, permutation_samples=50))
+        rows.append({"size": size, "positions_per_pair": adapter.positions / size,
+                     "tokens_per_pair": adapter.tokens / size})
+    return rows
+
+
 def measure(size: int, pipeline_only: bool = False) -> dict[str, float]:
     """Score `size` pairs in this process and return its figures."""
     from mlflow_bias.dimensions import lpbs
@@ -157,11 +189,14 @@ def plot(rows: list[dict[str, float]], path: Path) -> None:
 
     sizes = [r["size"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(sizes, [r["ms_per_pair"] for r in rows], marker="o")
+    left.plot(sizes, [r["ms_per_pair"] for r in rows], marker="o", label="ms per pair")
     base = rows[0]["ms_per_pair"]
     left.axhspan(base / 1.2, base * 1.2, color="tab:green", alpha=0.12, label="within 1.2x of the smallest")
-    left.set(xscale="log", xlabel="pairs in the probe", ylabel="ms per pair",
+    left.set(xscale="log", xlabel="pairs in the probe", ylabel="ms",
              title="LPBS time per pair", ylim=(0, max(r["ms_per_pair"] for r in rows) * 1.5))
+    if "ms_per_position" in rows[0]:
+        left.plot(sizes, [10 * r["ms_per_position"] for r in rows], marker="^",
+                  label="10 x ms per position the model runs")
     left.legend(loc="lower right")
     right.plot(sizes, [r["peak_mb"] - r["before_scoring_mb"] for r in rows], marker="o",
                label="peak memory growth while scoring")
@@ -179,8 +214,18 @@ def main() -> None:
     parser.add_argument("--pipeline-only", action="store_true",
                         help="score with a stand-in that returns fixed scores instead of SmolLM2: "
                              "LPBS's own tables and statistics alone")
+    parser.add_argument("--work-only", action="store_true",
+                        help="run no model; count the positions it would run per pair at each size")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.work_only:
+        print(f"{'pairs':>7} {'texts':>7} {'positions/pair':>14} {'vs smallest':>11} {'tokens/pair':>11}")
+        rows = count_work(sorted(args.sizes))
+        for r in rows:
+            print(f"{r['size']:>7} {2 * r['size']:>7} {r['positions_per_pair']:>14.2f} "
+                  f"{r['positions_per_pair'] / rows[0]['positions_per_pair']:>10.2f}x "
+                  f"{r['tokens_per_pair']:>11.2f}")
+        return
     if args.child:
         print(json.dumps(measure(args.child, args.pipeline_only)))
         return
@@ -191,6 +236,10 @@ def main() -> None:
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         r = rows[-1]
         print(f"{size:>7} pairs: {r['seconds']:.1f} s", file=sys.stderr, flush=True)
+    if not args.pipeline_only:  # the work behind each size's time, counted after the timed runs
+        for r, work in zip(rows, count_work(sorted(args.sizes))):
+            r["positions_per_pair"] = work["positions_per_pair"]
+            r["ms_per_position"] = r["ms_per_pair"] / work["positions_per_pair"]
     base = rows[0]["ms_per_pair"]
     print(f"{'pairs':>7} {'texts':>7} {'seconds':>8} {'ms/pair':>8} {'vs smallest':>11}  "
           f"{'peak MB':>8} {'before':>10} {'growth':>7} {'probe MB':>8} {'items MB':>8}  "
@@ -202,6 +251,14 @@ def main() -> None:
               f"{r['lpbs_gender']:.3f} / {r['lpbs_race']:.3f}")
     spread = max(r["ms_per_pair"] for r in rows) / min(r["ms_per_pair"] for r in rows)
     print(f"time per pair: largest / smallest = {spread:.2f}x (target: within 1.2x)")
+    if not args.pipeline_only:
+        print(f"{'pairs':>7} {'positions/pair':>14} {'ms/position':>11} {'vs smallest':>11}")
+        for r in rows:
+            print(f"{r['size']:>7} {r['positions_per_pair']:>14.2f} {r['ms_per_position']:>11.3f} "
+                  f"{r['ms_per_position'] / rows[0]['ms_per_position']:>10.2f}x")
+        per_position = [r["ms_per_position"] for r in rows]
+        print(f"time per position the model runs: largest / smallest = "
+              f"{max(per_position) / min(per_position):.2f}x")
     args.out.mkdir(parents=True, exist_ok=True)
     name = "lpbs_scaling_pipeline.png" if args.pipeline_only else "lpbs_scaling.png"
     plot(rows, args.out / name)
