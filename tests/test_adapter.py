@@ -65,12 +65,15 @@ def test_agrees_with_lm_evaluation_harness(skewed_lm, tiny_probe):
     np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("tree_nodes", [1, 9, 40])
-def test_prefix_tree_packs_of_any_size_match_one_by_one(skewed_lm, texts, tree_nodes, monkeypatch):
-    """Small trees split the texts into many packs (1 node: every text alone, over budget)."""
+@pytest.mark.parametrize("tree_nodes,batch_positions", [(1, 1), (9, 9), (9, 40), (40, 40), (12, 200)])
+def test_prefix_tree_packs_of_any_size_match_one_by_one(skewed_lm, texts, tree_nodes, batch_positions,
+                                                        monkeypatch):
+    """Small trees split the texts into many packs (1 node: every text alone, over budget), one
+    tree a pass or several side by side, padded to the largest."""
     import mlflow_bias.adapters.hf as hf
 
     monkeypatch.setattr(hf, "TREE_NODES", tree_nodes)
+    monkeypatch.setattr(hf, "TREE_BATCH_POSITIONS", batch_positions)
     model, tok = skewed_lm
     got = HFCausalLM(model, tok, progress=False).loglikelihood(texts)
     np.testing.assert_allclose(got, loglikelihood_one_by_one(model, tok, texts), atol=1e-4, rtol=0)
@@ -110,6 +113,21 @@ def test_tree_packs_keep_to_their_node_budget_and_keep_shared_prefixes_together(
     # with room for all, one tree: a stem shared by 12 texts is held once
     (whole,) = plan_trees(seqs, 10_000)
     assert len(build_tree([seqs[i] for i in whole])) < sum(map(len, seqs)) - 4 * 6 * 11
+
+
+def test_tree_batches_keep_to_their_position_budget_largest_first():
+    from mlflow_bias.adapters.token_tree import plan_tree_batches
+
+    sizes = [5, 30, 12, 12, 3, 50, 7, 12]
+    batches = plan_tree_batches(sizes, 40)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(sizes)))
+    # rows x the largest row: 50 alone (over budget), 30, then 12 x 3, then 7 and 5; 3 is under
+    # half of 7, so it runs alone rather than padded to 7
+    assert batches == [[5], [1], [2, 3, 7], [6, 0], [4]]
+    for batch in batches:
+        largest = max(sizes[i] for i in batch)
+        assert largest * len(batch) <= 40 or len(batch) == 1
+        assert all(2 * sizes[i] >= largest for i in batch)
 
 
 def test_prefix_groups_share_long_prefixes_and_leave_a_token_each():

@@ -7,6 +7,11 @@ spent on padding. The model sees the nodes as one sequence in which each node at
 and its ancestors only, at the position of its depth: for every text, that is exactly the causal
 computation over its own tokens.
 
+Trees are kept small (a few hundred nodes) and several run side by side as the rows of one
+batch, each row padded to the longest: attention over a tree costs the square of its nodes, so
+many small trees in one call cost less than one large tree, and one call for several trees saves
+the model's per-call overhead.
+
 Pure planning (lists and numpy); the model call lives in the adapter.
 """
 
@@ -99,3 +104,19 @@ def plan_trees(sequences: Sequence[Sequence[int]], max_nodes: int) -> list[list[
             nodes = len(sequence)
         previous = sequence
     return packs
+
+
+def plan_tree_batches(sizes: Sequence[int], max_positions: int) -> list[list[int]]:
+    """Indices of trees of `sizes` nodes grouped into batches, each row a tree padded to the
+    batch's largest, so that rows x largest stays within `max_positions` (a tree larger than that
+    is a batch of its own). Largest first, and a tree under half the batch's largest starts a new
+    batch, so that at most half of any row is padding (a small last tree runs alone rather than
+    padded to a full one)."""
+    batches: list[list[int]] = []
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        largest = sizes[batches[-1][0]] if batches else 0
+        if batches and largest * (len(batches[-1]) + 1) <= max_positions and 2 * sizes[index] >= largest:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+    return batches
