@@ -20,7 +20,10 @@ Text sets:
   (CrowS-Pairs), or else its `text` column.
 Both sides are warmed up on texts outside every set (the first call of each pays one-off costs),
 then, per set, the adapter (a new one each round, so its score cache starts empty) and the harness
-run alternately `--rounds` times; the best time of each is compared. The naive loop is timed on a
+run alternately `--rounds` times; the best time of each is compared. The positions each side runs
+through the model (padding included) are counted too: their ratio is the speed-up to expect at
+equal speed per position, which is small where texts share little (held-out sentence pairs that
+differ early). The naive loop is timed on a
 subsample and compared per text. Peak memory is the process's maximum resident set size after
 both sides' runs (model loading included), and at the end.
 """
@@ -109,6 +112,24 @@ def warm_up_texts() -> list[str]:
     return [f"{opening} someone else entirely." for opening in OPENINGS] * 8
 
 
+def positions_run(adapter: HFCausalLM, texts: list[str], batch_size: int) -> tuple[int, int]:
+    """The positions each side runs through the model's layers on `texts`, padding included:
+    the harness (every request, its tokens less the last, longest first, `batch_size` rows
+    padded to the longest) and the adapter (its distinct texts as prefix trees side by side,
+    each pass padded to its largest tree). Their ratio bounds the speed-up at equal speed per
+    position."""
+    from mlflow_bias.adapters import hf
+    from mlflow_bias.adapters.token_tree import build_tree, plan_tree_batches, plan_trees
+
+    sequences = [adapter._encode(t) for t in texts]
+    lengths = sorted((len(s) - 1 for s in sequences), reverse=True)
+    theirs = sum(len(lengths[i:i + batch_size]) * lengths[i] for i in range(0, len(lengths), batch_size))
+    distinct = [list(s) for s in dict.fromkeys(map(tuple, sequences))]
+    sizes = [len(build_tree([distinct[i] for i in pack])) for pack in plan_trees(distinct, hf.TREE_NODES)]
+    ours = sum(len(batch) * sizes[batch[0]] for batch in plan_tree_batches(sizes, hf.TREE_BATCH_POSITIONS))
+    return theirs, ours
+
+
 def harness_loglikelihood(harness, texts: list[str]) -> np.ndarray:
     class Request:  # lm-eval reads `.args` = (context, continuation)
         def __init__(self, continuation: str) -> None:
@@ -169,7 +190,8 @@ def main() -> None:
     peak_after_timed = peak_rss_mb()
 
     print(f"\n{'set':<6} {'texts':>6} {'unique':>6}  {'ours t/s':>9} {'harness t/s':>11} "
-          f"{'naive t/s':>9}  {'vs harness':>10} {'vs naive':>9}  max|diff| nats")
+          f"{'naive t/s':>9}  {'vs harness':>10} {'vs naive':>9}  {'max|diff| nats':>14}  "
+          f"positions run: harness / ours")
     for name, texts in sets.items():
         ours, t_ours, theirs, t_harness = results[name]
         rng = np.random.default_rng(0)
@@ -180,8 +202,11 @@ def main() -> None:
         assert diff < 1e-3, f"{name}: implementations disagree by {diff:.2e} nats"
         rate = lambda n, t: n / t  # noqa: E731
         r_ours, r_h, r_n = rate(len(texts), t_ours), rate(len(texts), t_harness), rate(len(sample), t_naive)
+        theirs_run, ours_run = positions_run(HFCausalLM(model, tokenizer, progress=False), texts,
+                                             args.batch_size)
         print(f"{name:<6} {len(texts):>6} {len(set(texts)):>6}  {r_ours:>9.1f} {r_h:>11.1f} "
-              f"{r_n:>9.1f}  {r_ours / r_h:>9.2f}x {r_ours / r_n:>8.2f}x  {diff:.1e}")
+              f"{r_n:>9.1f}  {r_ours / r_h:>9.2f}x {r_ours / r_n:>8.2f}x  {diff:>14.1e}  "
+              f"{theirs_run} / {ours_run} = {theirs_run / ours_run:.2f}x")
     print(f"\nwarmed up; best of {args.rounds} alternating round(s) a set")
     print(f"peak resident memory after the adapter's and the harness's runs (model load included): "
           f"{peak_after_timed:.0f} MB; at the end: {peak_rss_mb():.0f} MB")

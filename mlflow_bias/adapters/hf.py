@@ -53,13 +53,13 @@ from mlflow_bias.core.errors import CapabilityError, ConfigError
 # in memory to about LOGIT_CHUNK_ELEMENTS floats whatever the batch size.
 LOGIT_CHUNK_ELEMENTS = 8_000_000
 # Nodes (distinct token prefixes) of one packed prefix tree, and the positions (trees x the
-# largest tree's nodes) of one forward pass, whose rows are trees side by side. Measured on
-# SmolLM2, 2 cores, against lm-evaluation-harness in the same run: one tree of 512 nodes a pass
-# (the earlier layout) scored gender-occupation's texts at 1.67-1.73x the harness and 600
-# held-out CrowS-style sentences at 1.12-1.26x; trees of 256 nodes, 1,024 positions a pass, at
-# 1.99-2.18x and 1.21-1.26x (trees of 128: 1.88-2.17x, 1.10-1.22x). Attention costs the square of
-# a tree's nodes, so smaller trees side by side cost less than one large tree, down to where too
-# few texts share a tree to share their prefixes.
+# largest tree's nodes) of one forward pass, whose rows are trees side by side. Attention costs the
+# square of a tree's nodes, and each call has a fixed cost, so several smaller trees in one call
+# beat one large tree a call, down to where too few texts share a tree to share their prefixes.
+# `benchmarks/tree_layout.py` (SmolLM2, 2 cores, best of 3 alternating rounds) against one
+# 512-node tree a pass: 1.08x faster on gender-occupation's texts, 1.14x on generated name pairs,
+# 1.08x on 600 held-out CrowS-style sentences. (One tree a pass had measured 256 nodes 12.8 s,
+# 512 12.0 s, 1,024 13.3 s, 2,048 15.7 s on gender-occupation.)
 TREE_NODES = 256
 TREE_BATCH_POSITIONS = 1024
 # Texts tokenized and planned into trees together. A probe is scored window by window, so the
