@@ -20,9 +20,10 @@ size), and the size of the probe's table and of the scored items table that LPBS
 A plot of both curves is written to `--out` (lpbs_scaling.png). `--pipeline-only` scores with a
 stand-in that returns fixed scores (lpbs_scaling_pipeline.png): LPBS's own tables and statistics.
 The positions SmolLM2 runs per pair (the nodes of the adapter's prefix trees, built and batched
-exactly as when scoring, padding included, counted after the timed runs without running the model) and the time per position are
-printed and plotted too: a larger probe fills each window and pack with more texts that share
-prefixes, so it runs fewer positions a pair, which is why the time per pair falls with size.
+exactly as when scoring, padding included, counted after the timed runs without running the
+model) and the time per position are printed and plotted too: a larger probe fills each window
+and tree with more texts that share prefixes, so it runs fewer positions a pair, which is why the
+time per pair falls with size.
 `--work-only` prints those counts (and the texts' own tokens per pair) alone, in seconds.
 """
 

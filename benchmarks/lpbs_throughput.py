@@ -23,9 +23,9 @@ then, per set, the adapter (a new one each round, so its score cache starts empt
 run alternately `--rounds` times; the best time of each is compared. The positions each side runs
 through the model (padding included) are counted too: their ratio is the speed-up to expect at
 equal speed per position, which is small where texts share little (held-out sentence pairs that
-differ early). The naive loop is timed on a
-subsample and compared per text. Peak memory is the process's maximum resident set size after
-both sides' runs (model loading included), and at the end.
+differ early). The naive loop is timed on a subsample and compared per text. Peak memory is the
+process's maximum resident set size after both sides' runs (model loading included), and at the
+end.
 """
 
 from __future__ import annotations
@@ -119,14 +119,14 @@ def positions_run(adapter: HFCausalLM, texts: list[str], batch_size: int) -> tup
     each pass padded to its largest tree). Their ratio bounds the speed-up at equal speed per
     position."""
     from mlflow_bias.adapters import hf
-    from mlflow_bias.adapters.token_tree import build_tree, plan_tree_batches, plan_trees
+    from mlflow_bias.adapters.token_tree import plan_tree_passes
 
     sequences = [adapter._encode(t) for t in texts]
     lengths = sorted((len(s) - 1 for s in sequences), reverse=True)
     theirs = sum(len(lengths[i:i + batch_size]) * lengths[i] for i in range(0, len(lengths), batch_size))
     distinct = [list(s) for s in dict.fromkeys(map(tuple, sequences))]
-    sizes = [len(build_tree([distinct[i] for i in pack])) for pack in plan_trees(distinct, hf.TREE_NODES)]
-    ours = sum(len(batch) * sizes[batch[0]] for batch in plan_tree_batches(sizes, hf.TREE_BATCH_POSITIONS))
+    passes = plan_tree_passes(distinct, hf.TREE_NODES, hf.TREE_BATCH_POSITIONS)
+    ours = sum(len(rows) * max(len(tree) for _, tree in rows) for rows in passes)
     return theirs, ours
 
 

@@ -40,13 +40,7 @@ from mlflow_bias.adapters.greedy import (
 )
 from mlflow_bias.adapters.memory import release_freed_memory
 from mlflow_bias.adapters.pyfunc import Predictions
-from mlflow_bias.adapters.token_tree import (
-    TokenTree,
-    build_tree,
-    common_prefix_length,
-    plan_tree_batches,
-    plan_trees,
-)
+from mlflow_bias.adapters.token_tree import TokenTree, common_prefix_length, plan_tree_passes
 from mlflow_bias.core.errors import CapabilityError, ConfigError
 
 # Rows of hidden states sent through the vocabulary projection at once: bounds the logits held
@@ -492,14 +486,10 @@ class HFCausalLM:
         scores = np.zeros(len(sequences), dtype=np.float64)
         scorable = [i for i, s in enumerate(sequences) if len(s) > 1]  # "" scores 0 nats
         if self.share_prefixes:
-            packs = [[scorable[i] for i in pack]
-                     for pack in plan_trees([sequences[i] for i in scorable], TREE_NODES)]
-            trees = [build_tree([sequences[i] for i in pack]) for pack in packs]
-            batches = [[(packs[k], trees[k]) for k in batch]
-                       for batch in plan_tree_batches([len(t) for t in trees], TREE_BATCH_POSITIONS)]
-            for batch in tqdm(batches, desc=label or "log-likelihood", unit="batch",
-                              disable=not self.progress, leave=False):
-                self._score_trees(batch, scores)
+            passes = plan_tree_passes([sequences[i] for i in scorable], TREE_NODES, TREE_BATCH_POSITIONS)
+            for rows in tqdm(passes, desc=label or "log-likelihood", unit="batch",
+                             disable=not self.progress, leave=False):
+                self._score_trees([([scorable[i] for i in pack], tree) for pack, tree in rows], scores)
         else:  # plain right-padded batches, longest first
             ordered = sorted(scorable, key=lambda i: len(sequences[i]), reverse=True)
             for start in tqdm(range(0, len(ordered), self.batch_size), desc=label or "log-likelihood",
@@ -564,19 +554,16 @@ class HFCausalLM:
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
         hidden = self._decoder()(input_ids=ids.to(device), attention_mask=mask[:, None].to(device),
                                  position_ids=positions.to(device), use_cache=False)[0]
-        rows, parents, tokens, offsets = [], [], [], [0]
-        for row, (_, tree) in enumerate(batch):
-            scored = np.nonzero(tree.parents >= 0)[0]  # roots are the context token
-            rows.append(np.full(len(scored), row))
-            parents.append(tree.parents[scored])
-            tokens.append(tree.tokens[scored])
-            offsets.append(offsets[-1] + len(scored))
-        rows_t, parents_t, tokens_t = (torch.from_numpy(np.concatenate(parts)).to(device)
-                                       for parts in (rows, parents, tokens))
-        token_lp = self._token_logprobs(hidden[rows_t, parents_t], tokens_t).double().cpu().numpy()
-        for row, (pack, tree) in enumerate(batch):
+        scored = [np.nonzero(tree.parents >= 0)[0] for _, tree in batch]  # roots: the context token
+        rows, parents, tokens = (torch.from_numpy(np.concatenate(parts)).to(device) for parts in (
+            [np.full(len(nodes), row) for row, nodes in enumerate(scored)],
+            [tree.parents[nodes] for (_, tree), nodes in zip(batch, scored)],
+            [tree.tokens[nodes] for (_, tree), nodes in zip(batch, scored)]))
+        token_lp = self._token_logprobs(hidden[rows, parents], tokens).double().cpu().numpy()
+        ends = np.cumsum([len(nodes) for nodes in scored])
+        for (pack, tree), nodes, end in zip(batch, scored, ends):
             node_lp = np.zeros(len(tree), dtype=np.float64)
-            node_lp[tree.parents >= 0] = token_lp[offsets[row] : offsets[row + 1]]
+            node_lp[nodes] = token_lp[end - len(nodes) : end]
             for index, path in zip(pack, tree.paths):
                 scores[index] = node_lp[path].sum()
 

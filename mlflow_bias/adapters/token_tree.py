@@ -120,3 +120,14 @@ def plan_tree_batches(sizes: Sequence[int], max_positions: int) -> list[list[int
         else:
             batches.append([index])
     return batches
+
+
+def plan_tree_passes(sequences: Sequence[Sequence[int]], max_nodes: int,
+                     max_positions: int) -> list[list[tuple[list[int], TokenTree]]]:
+    """The forward passes that score `sequences`: packs of at most `max_nodes` tree nodes
+    (`plan_trees`), each built as its tree, grouped side by side within `max_positions`
+    (`plan_tree_batches`). Each pass lists (indices into `sequences`, their tree) per row."""
+    packs = plan_trees(sequences, max_nodes)
+    trees = [build_tree([sequences[i] for i in pack]) for pack in packs]
+    return [[(packs[k], trees[k]) for k in batch]
+            for batch in plan_tree_batches([len(tree) for tree in trees], max_positions)]
